@@ -1,0 +1,122 @@
+"""Average every numeric column of a large CSV per group, with dask.dataframe.
+
+As in the lesson: ``dd.read_csv(path, blocksize=..., encoding=...)`` then
+``groupby(key).mean(numeric_only=True)``, here computed on the configured Dask
+cluster and written, sorted by the key, to ``averages.csv``.
+
+Dask infers column types from the first block only; an integer column that
+gains ``NA`` further down raises at compute time. ``assume_missing=True``
+(read integer-looking columns as float) and per-column ``dtype`` overrides
+from config keep that from happening.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dask.dataframe as dd
+import pandas as pd
+
+# read_csv options a table entry may set: they change parsing, never what is read.
+SAFE_READ_OPTIONS = ("sep", "decimal", "na_values", "comment", "quotechar", "thousands")
+
+
+class TableError(ValueError):
+    """The table cannot be averaged as configured."""
+
+
+def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
+    """Column names of the CSV, with a clear error for an empty file."""
+    try:
+        return list(pd.read_csv(path, encoding=encoding, nrows=0, **(read_options or {})).columns)
+    except pd.errors.EmptyDataError:
+        raise TableError(f"{path} is empty: it has no header line. Check the download or the table's `url`.") from None
+
+
+def read_table(
+    path: str | Path,
+    encoding: str,
+    blocksize: str | int | None = "20MB",
+    dtype: dict[str, str] | None = None,
+    read_options: dict[str, Any] | None = None,
+) -> dd.DataFrame:
+    """Lazily read the CSV in blocks; integer-looking columns come in as float (NA-safe)."""
+    unknown = set(read_options or {}) - set(SAFE_READ_OPTIONS)
+    if unknown:
+        raise TableError(f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}")
+    return dd.read_csv(
+        path, blocksize=blocksize, encoding=encoding, dtype=dtype or None,
+        assume_missing=True, **(read_options or {}),
+    )
+
+
+def group_means(frame: dd.DataFrame | pd.DataFrame, key: str):
+    """``frame.groupby(key).mean(numeric_only=True)`` (lazy for a Dask frame)."""
+    return frame.groupby(key).mean(numeric_only=True)
+
+
+def _tidy(result: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Sort by the key; give back integer keys that ``assume_missing`` made float."""
+    index = result.index
+    if pd.api.types.is_float_dtype(index) and len(index) and (index == index.round()).all():
+        result.index = index.astype("int64")
+    result.index.name = key
+    return result.sort_index()
+
+
+def compute_averages(
+    path: str | Path,
+    encoding: str,
+    key: str = "year",
+    blocksize: str | int | None = "20MB",
+    dtype: dict[str, str] | None = None,
+    read_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Per-``key`` means of the numeric columns of the CSV at ``path`` (computed by Dask)."""
+    columns = read_header(path, encoding, read_options)
+    if key not in columns:
+        raise TableError(
+            f"{path} has no column {key!r} to group by; columns found: {columns}. "
+            "Set the table's `groupby:` to one of them."
+        )
+    frame = read_table(path, encoding, blocksize, dtype, read_options)
+    numeric = [c for c, t in frame.dtypes.items() if c != key and pd.api.types.is_numeric_dtype(t)]
+    if not numeric:
+        raise TableError(
+            f"{path}: no numeric column to average besides {key!r} (columns and types: "
+            f"{dict(frame.dtypes.astype(str))}). Check `sep`/`decimal` or set `dtype:` for the table."
+        )
+    try:
+        result = group_means(frame, key).compute()
+    except ValueError as err:
+        if "Mismatched dtypes" not in str(err):
+            raise
+        raise TableError(
+            f"{path}: a column changes type between blocks. Set its type under the table's "
+            f"`dtype:` key in config (e.g. `dtype: {{column: float}}` or `str`). Dask said: {err}"
+        ) from None
+    if result.empty:
+        raise TableError(f"{path} has a header but no data rows with a {key!r} value to average.")
+    return _tidy(result, key)
+
+
+def main(smk) -> None:
+    from rule_log import log_to_file
+
+    log = log_to_file(smk.log[0])
+    from atomic_output import atomic_path
+    from dask_cluster import dask_client
+
+    encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
+    with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")):
+        averages = compute_averages(
+            smk.input.csv, encoding, key=smk.params.groupby, blocksize=smk.params.blocksize,
+            dtype=smk.params.dtype, read_options=smk.params.read_options,
+        )
+        log.info("averages by %s:\n%s", smk.params.groupby, averages)
+        with atomic_path(smk.output.csv) as tmp:
+            averages.to_csv(tmp)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

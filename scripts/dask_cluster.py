@@ -1,0 +1,179 @@
+"""Connect a rule script to the Dask cluster that ``config["dask"]`` names.
+
+One place turns config into a ``distributed.Client``:
+
+* ``DASK_SCHEDULER_ADDRESS`` (Dask's own variable) or ``dask.address``
+  (``tcp://host:port`` or ``tls://host:port`` with ``dask.security``) connects
+  to a running scheduler;
+* ``dask.scheduler_file`` connects through the JSON file that
+  ``dask scheduler --scheduler-file`` and HPC launchers write;
+* otherwise a ``LocalCluster`` is started for the job, sized from the rule's
+  ``threads`` and ``resources.mem_mb`` and listening on 127.0.0.1 only.
+
+Import this module only after :func:`rule_log.log_to_file`: distributed binds
+its log handlers to the ``sys.stderr`` it finds at import time.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from distributed import Client, LocalCluster, Security
+
+log = logging.getLogger("workflow.dask")
+
+SCHEMES = ("tcp", "tls")
+
+
+class ClusterConfigError(ValueError):
+    """The ``dask`` section of config cannot work as written."""
+
+
+class SchedulerUnreachable(ConnectionError):
+    """No scheduler answered at the configured address in time."""
+
+
+def check_address(address: str, key: str = "dask.address") -> str:
+    """Return ``address`` if it is ``tcp://host:port`` or ``tls://host:port``."""
+    parts = urlsplit(address)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in SCHEMES or not parts.hostname or port is None:
+        raise ClusterConfigError(
+            f"{key} = {address!r} is not a scheduler address: write it as "
+            f"tcp://HOST:PORT (or tls://HOST:PORT with dask.security), "
+            f"as `dask scheduler` prints it."
+        )
+    return address
+
+
+def security_from_config(dask_config: dict[str, Any], address: str | None) -> Security | None:
+    """Build TLS settings from ``dask.security``; required for ``tls://`` addresses."""
+    tls = dask_config.get("security") or {}
+    wanted = {"ca_file": tls.get("ca_file"), "cert": tls.get("cert"), "key": tls.get("key")}
+    if not any(wanted.values()):
+        if address and address.startswith("tls://"):
+            raise ClusterConfigError(
+                f"dask address {address} uses TLS but dask.security has no certificates: "
+                "set dask.security.ca_file, dask.security.cert and dask.security.key."
+            )
+        return None
+    for name, value in wanted.items():
+        if not value:
+            raise ClusterConfigError(f"dask.security.{name} is missing: TLS needs ca_file, cert and key.")
+        if not Path(value).is_file():
+            raise ClusterConfigError(f"dask.security.{name} = {value!r}: no such file.")
+    return Security(
+        tls_ca_file=wanted["ca_file"], tls_client_cert=wanted["cert"],
+        tls_client_key=wanted["key"], require_encryption=True,
+    )
+
+
+def local_cluster_kwargs(local: dict[str, Any], threads: int, mem_mb: int | None) -> dict[str, Any]:
+    """LocalCluster arguments: config values where given, else sized from the job.
+
+    A job never asks for more than the cores and memory it reserved from
+    Snakemake (or SLURM): ``threads`` cores in all, ``mem_mb`` split over workers.
+    """
+    threads = max(1, int(threads))
+    processes = bool(local.get("processes", False))
+    n_workers = local.get("n_workers") or (threads if processes else 1)
+    threads_per_worker = local.get("threads_per_worker") or max(1, threads // n_workers)
+    memory_limit = local.get("memory_limit")
+    if memory_limit is None:
+        memory_limit = f"{int(mem_mb) // n_workers}MB" if mem_mb else "auto"
+    host = local.get("host", "127.0.0.1")
+    kwargs = dict(
+        n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
+        memory_limit=memory_limit, dashboard_address=local.get("dashboard_address", f"{host}:0"),
+        # Worker dashboards bind to every interface unless told otherwise.
+        worker_dashboard_address=f"{host}:0",
+    )
+    if processes:
+        # Process workers need TCP, bound to `host`; thread workers talk over
+        # inproc:// and the scheduler then listens on no port at all.
+        kwargs["host"] = host
+    return kwargs
+
+
+def _wait_for_file(path: Path, timeout: float) -> dict[str, Any]:
+    """Wait up to ``timeout`` s for a readable scheduler file (launchers write it late)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError) as err:
+            if time.monotonic() >= deadline:
+                raise ClusterConfigError(
+                    f"dask.scheduler_file = {str(path)!r}: no readable scheduler file after "
+                    f"{timeout:g} s ({err.__class__.__name__}). Start the scheduler with "
+                    f"`dask scheduler --scheduler-file {path}` first, or fix the path."
+                ) from None
+        time.sleep(0.2)
+
+
+def _connect(address: str, timeout: float, security: Security | None, source: str) -> Client:
+    try:
+        return Client(address, timeout=timeout, security=security)
+    except (OSError, TimeoutError) as err:
+        raise SchedulerUnreachable(
+            f"no Dask scheduler answered at {address} (from {source}) within {timeout:g} s: {err}. "
+            "Start the scheduler, fix the address, or remove it to use a local cluster."
+        ) from err
+
+
+def _close_quietly(*closables: Any) -> None:
+    """Close client/cluster; failures here come after the outputs and must not fail the job."""
+    for thing in closables:
+        if thing is None:
+            continue
+        try:
+            thing.close()
+        except Exception as err:  # noqa: BLE001 - shutdown noise only
+            log.warning("ignored while closing %s: %r", type(thing).__name__, err)
+
+
+def dashboard_link(client: Client, listen_host: str | None = None) -> str:
+    """The dashboard URL, on the host it listens on when that is known and specific."""
+    port = client.scheduler_info().get("services", {}).get("dashboard")
+    if listen_host and listen_host not in ("0.0.0.0", "::") and port:
+        return f"http://{listen_host}:{port}/status"
+    return client.dashboard_link
+
+
+@contextlib.contextmanager
+def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | None = None) -> Iterator[Client]:
+    """Yield a ``Client`` on the cluster that config (or ``DASK_SCHEDULER_ADDRESS``) names."""
+    timeout = float(dask_config.get("connect_timeout", 30))
+    address, source = os.environ.get("DASK_SCHEDULER_ADDRESS"), "DASK_SCHEDULER_ADDRESS"
+    if not address:
+        address, source = dask_config.get("address"), "dask.address"
+    cluster = client = listen_host = None
+    try:
+        if address:
+            check_address(address, source)
+            client = _connect(address, timeout, security_from_config(dask_config, address), source)
+        elif dask_config.get("scheduler_file"):
+            path = Path(dask_config["scheduler_file"])
+            info = _wait_for_file(path, timeout)
+            address = check_address(str(info.get("address", "")), f"address in {path}")
+            client = _connect(address, timeout, security_from_config(dask_config, address),
+                              f"dask.scheduler_file {path}")
+        else:
+            kwargs = local_cluster_kwargs(dask_config.get("local") or {}, threads, mem_mb)
+            log.info("starting a local Dask cluster: %s", kwargs)
+            cluster = LocalCluster(**kwargs)
+            listen_host = kwargs["dashboard_address"].rpartition(":")[0]
+            client = Client(cluster)
+        log.info("Dask scheduler: %s", client.scheduler.address)
+        log.info("Dask dashboard: %s", dashboard_link(client, listen_host))
+        yield client
+    finally:
+        _close_quietly(client, cluster)

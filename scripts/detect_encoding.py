@@ -1,0 +1,112 @@
+"""Detect a CSV's text encoding with chardet, without trusting a low-confidence guess.
+
+chardet 7.7 reads the lesson's Latin-1 file (its only non-ASCII byte is 0xB3,
+the ``³`` of ``m³/m³ VWC``) as Windows-1251 with ~1 % confidence: that decodes
+without error but turns ``³`` into ``і``. So a guess below ``min_confidence``
+counts as "unknown", and then strict UTF-8 and a list of candidates are tried.
+Whatever is chosen must decode the *whole* file, not only the detection sample.
+
+Writes ``{"encoding", "confidence", "method"}`` as JSON; ``method`` is one of
+``config`` (the table's ``encoding:`` key), ``chardet``, ``utf-8`` or ``candidate``.
+"""
+
+import codecs
+import json
+import re
+from pathlib import Path
+from typing import Iterable
+
+import chardet
+
+# C0/C1 control characters other than tab/CR/LF never appear in a scientist's CSV;
+# decoding into them means the encoding is wrong (e.g. cp1252 bytes read as Latin-1).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_READ_SIZE = 1 << 22
+
+
+class EncodingError(ValueError):
+    """No encoding decodes the file."""
+
+
+def canonical(encoding: str) -> str:
+    """Python's canonical codec name (``latin-1`` -> ``iso8859-1``); error if unknown."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise EncodingError(f"unknown encoding {encoding!r}: use a Python codec name such as 'utf-8' or 'latin-1'") from None
+
+
+def decode_problem(path: str | Path, encoding: str) -> str | None:
+    """Why ``encoding`` cannot be the file's encoding, or ``None`` if it decodes all of it plausibly."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with open(path, "rb") as stream:
+        while True:
+            block = stream.read(_READ_SIZE)
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as err:
+                return f"byte 0x{err.object[err.start]:02X} at offset {offset + err.start} is not valid {encoding}"
+            if (bad := _CONTROL.search(text)) is not None:
+                return f"decodes to control character U+{ord(bad.group()):04X}, so {encoding} is not plausible"
+            if not block:
+                return None
+            offset += len(block)
+
+
+def detect_encoding(
+    path: str | Path,
+    override: str | None = None,
+    candidates: Iterable[str] = ("latin-1", "cp1252"),
+    min_confidence: float = 0.5,
+    sample_bytes: int = 100_000,
+) -> dict:
+    """Return ``{"encoding", "confidence", "method"}`` for the file at ``path``."""
+    path = Path(path)
+    if override:
+        encoding = canonical(override)
+        if (problem := decode_problem(path, encoding)) is not None:
+            raise EncodingError(
+                f"{path}: the configured encoding {override!r} does not decode the file ({problem}). "
+                "Fix or remove the table's `encoding:` key to let the workflow detect it."
+            )
+        return {"encoding": encoding, "confidence": 1.0, "method": "config"}
+
+    with open(path, "rb") as stream:
+        guess = chardet.detect(stream.read(sample_bytes))
+    confidence = float(guess.get("confidence") or 0.0)
+    tried = []
+    if guess.get("encoding") and confidence >= min_confidence:
+        try:
+            encoding = canonical(guess["encoding"])
+        except EncodingError:
+            encoding = None
+        if encoding and decode_problem(path, encoding) is None:
+            return {"encoding": encoding, "confidence": confidence, "method": "chardet"}
+        tried.append(f"chardet's {guess['encoding']} ({confidence:.2f})")
+
+    for method, names in (("utf-8", ["utf-8"]), ("candidate", list(candidates))):
+        for name in names:
+            encoding = canonical(name)
+            problem = decode_problem(path, encoding)
+            if problem is None:
+                return {"encoding": encoding, "confidence": confidence, "method": method}
+            tried.append(f"{name}: {problem}")
+    raise EncodingError(
+        f"{path}: no encoding decodes the whole file (chardet guessed {guess.get('encoding')!r} "
+        f"at {confidence:.2f}; tried {'; '.join(tried)}). Set the table's `encoding:` key."
+    )
+
+
+def main(smk) -> None:
+    from atomic_output import write_text
+    from rule_log import log_to_file
+
+    log = log_to_file(smk.log[0])
+    result = detect_encoding(smk.input.csv, override=smk.params.encoding, **smk.params.detection)
+    log.info("%s: %s", smk.input.csv, result)
+    write_text(smk.output.json, json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

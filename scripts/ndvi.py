@@ -1,0 +1,107 @@
+"""NDVI = (NIR - red) / (NIR + red) from two GeoTIFF bands, chunked with Dask.
+
+As in the lesson the bands are opened with ``rioxarray.open_rasterio(chunks=...)``;
+here each band's nodata is masked first, pixels where either band is nodata or
+``NIR + red == 0`` become the output's own nodata (NaN, never the inputs'
+nodata: 0 in a uint16 product would collide with a real NDVI of 0), and the
+result is written as float32 with the inputs' CRS and transform unchanged.
+
+Writing is streamed: ``rio.to_raster(..., lock=distributed.Lock("rio"))`` lets
+the workers compute and write window by window (without a lock rioxarray
+gathers the whole array into one process), to a temporary name then renamed.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rioxarray
+import xarray as xr
+
+OUTPUT_NODATA = np.float32(np.nan)
+
+
+class GridMismatch(ValueError):
+    """Red and NIR are not on the same pixel grid."""
+
+
+def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB") -> xr.DataArray:
+    """One band as float32 with its nodata (and non-finite values) turned into NaN."""
+    raster = rioxarray.open_rasterio(path, chunks=chunks, masked=False)
+    count = raster.sizes["band"]
+    if not 1 <= band <= count:
+        raise ValueError(f"{path}: band {band} requested but the file has {count} band(s) (bands count from 1).")
+    data = raster.isel(band=band - 1, drop=True)
+    nodata = data.rio.nodata
+    values = data.astype("float32")
+    valid = np.isfinite(values)
+    if nodata is not None and not np.isnan(nodata):
+        valid &= data != nodata
+    return values.where(valid)
+
+
+def describe_grid(raster: xr.DataArray) -> str:
+    crs = raster.rio.crs
+    return f"{crs.to_string() if crs else 'no CRS'}, {raster.rio.height} x {raster.rio.width} px, transform {tuple(raster.rio.transform())[:6]}"
+
+
+def check_same_grid(red: xr.DataArray, nir: xr.DataArray, red_name: str = "red", nir_name: str = "nir") -> None:
+    """Raise :class:`GridMismatch` naming both grids unless CRS, shape and transform agree."""
+    same_shape = red.shape == nir.shape
+    same_crs = red.rio.crs == nir.rio.crs
+    # Tolerate only float noise: a hundred-millionth of a pixel.
+    same_transform = red.rio.transform().almost_equals(nir.rio.transform(), precision=abs(red.rio.transform().a) * 1e-8)
+    if not (same_shape and same_crs and same_transform):
+        raise GridMismatch(
+            f"red and NIR bands are on different grids:\n  {red_name}: {describe_grid(red)}\n"
+            f"  {nir_name}: {describe_grid(nir)}\nNDVI needs both on one grid: "
+            "reproject one band onto the other (e.g. `gdalwarp` or `rio.reproject_match`) first."
+        )
+
+
+def ndvi(red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
+    """NDVI as float32; NaN where either band is NaN or ``nir + red == 0``."""
+    total = nir + red
+    index = ((nir - red) / total.where(total != 0)).astype("float32")
+    index.name = "ndvi"
+    index.attrs = {"long_name": "NDVI", "units": "1"}
+    return index.rio.write_nodata(OUTPUT_NODATA, encoded=False)
+
+
+def compute_ndvi(red_path: str | Path, nir_path: str | Path, red_band: int = 1, nir_band: int = 1,
+                 chunks: Any = "15MB") -> xr.DataArray:
+    """Lazy NDVI of the two files, after checking that they share one grid."""
+    red = open_band(red_path, red_band, chunks)
+    nir = open_band(nir_path, nir_band, chunks)
+    check_same_grid(red, nir, str(red_path), str(nir_path))
+    return ndvi(red, nir)
+
+
+def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> None:
+    """Write tiled, compressed float32 GeoTIFF; the transform is kept exactly as read."""
+    index.rio.to_raster(
+        path, driver="GTiff", dtype="float32", tiled=True, blockxsize=256, blockysize=256,
+        compress="deflate", predictor=3, BIGTIFF="IF_SAFER",
+        recalc_transform=False,  # recalculating drifts the transform in its last digits
+        lock=lock,
+    )
+
+
+def main(smk) -> None:
+    from rule_log import log_to_file
+
+    log = log_to_file(smk.log[0])
+    from distributed import Lock
+
+    from atomic_output import atomic_path
+    from dask_cluster import dask_client
+
+    index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red_band, smk.params.nir_band, smk.params.chunks)
+    log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
+    with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")):
+        with atomic_path(smk.output.tif) as tmp:
+            write_ndvi(index, tmp, lock=Lock("rio"))
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

@@ -1,0 +1,51 @@
+"""Chart of ``averages.csv``: one panel per numeric variable against the group key."""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+
+def plot_averages(csv: str | Path, png: str | Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    averages = pd.read_csv(csv, index_col=0)
+    columns = list(averages.select_dtypes("number").columns)
+    if not columns:
+        raise ValueError(f"{csv} has no numeric column to plot")
+    ncols = min(3, len(columns))
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False,
+                             constrained_layout=True)
+    key = averages.index.name
+    numeric_key = pd.api.types.is_numeric_dtype(averages.index)
+    positions = averages.index if numeric_key else range(len(averages))
+    for ax, column in zip(axes.flat, columns):
+        ax.plot(positions, averages[column], marker="o")
+        ax.set_title(column)
+        ax.set_xlabel(key)
+        ax.set_ylabel(f"mean {column}")
+        if not numeric_key or len(averages) <= 12:
+            ax.set_xticks(list(positions), [str(v) for v in averages.index], rotation=45 if not numeric_key else 0)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(columns):]:
+        ax.remove()
+    fig.suptitle(f"{title}: means by {key}")
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def main(smk) -> None:
+    from atomic_output import atomic_path
+    from rule_log import log_to_file
+
+    log_to_file(smk.log[0])
+    with atomic_path(smk.output.png) as tmp:
+        plot_averages(smk.input.csv, tmp, smk.wildcards.table)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

@@ -1,0 +1,87 @@
+"""Map of an NDVI GeoTIFF: diverging colours, robust limits, nodata transparent.
+
+The map is drawn from a decimated read (GDAL's overviews when the file has
+them, else an averaged subsample read block by block), so plotting never holds
+the full-resolution raster in memory.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+
+def read_overview(path: str | Path, max_pixels: int = 1600) -> tuple[np.ma.MaskedArray, tuple[float, float, float, float], rasterio.crs.CRS]:
+    """Band 1 decimated so that its longer side is at most ``max_pixels``; nodata masked.
+
+    Returns the masked array, its extent (left, right, bottom, top) in CRS units and the CRS.
+    """
+    with rasterio.open(path) as src:
+        factor = max(1, int(np.ceil(max(src.height, src.width) / max_pixels)))
+        shape = (max(1, src.height // factor), max(1, src.width // factor))
+        data = src.read(1, out_shape=shape, resampling=Resampling.average, masked=True)
+        data = np.ma.masked_invalid(data)
+        bounds = src.bounds
+        return data, (bounds.left, bounds.right, bounds.bottom, bounds.top), src.crs
+
+
+def robust_limits(values: np.ma.MaskedArray, low: float = 2, high: float = 98) -> tuple[float, float]:
+    """The ``low``/``high`` percentiles of the unmasked values (as xarray's ``robust=True``)."""
+    valid = values.compressed()
+    if valid.size == 0:
+        raise ValueError("the raster has no valid pixel to plot")
+    vmin, vmax = np.percentile(valid, [low, high])
+    if vmin == vmax:
+        vmin, vmax = vmin - 0.01, vmax + 0.01
+    return float(vmin), float(vmax)
+
+
+def crs_label(crs) -> str:
+    """``WGS 84 / UTM zone 57N (EPSG:32657)``: the name a person reads, and the code."""
+    if not crs:
+        return "no CRS"
+    from pyproj import CRS
+
+    name = CRS.from_wkt(crs.to_wkt()).name
+    return f"{name} ({crs.to_string()})" if crs.to_epsg() else name
+
+
+def plot_ndvi(tif: str | Path, png: str | Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize, TwoSlopeNorm
+
+    data, extent, crs = read_overview(tif)
+    vmin, vmax = robust_limits(data)
+    # Centre the diverging colours on 0 (bare/water vs vegetation) when both occur.
+    norm = TwoSlopeNorm(0.0, vmin, vmax) if vmin < 0 < vmax else Normalize(vmin, vmax)
+    cmap = plt.get_cmap("RdYlGn").copy()
+    cmap.set_bad(alpha=0.0)
+    height, width = data.shape
+    fig, ax = plt.subplots(figsize=(10, max(3.0, 10 * height / width + 1)), constrained_layout=True)
+    image = ax.imshow(data, extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="NDVI (2–98 % limits)", shrink=0.8)
+    unit = crs.linear_units if crs and crs.is_projected else "degrees"
+    crs_name = crs_label(crs)
+    ax.set_xlabel(f"Easting ({unit})")
+    ax.set_ylabel(f"Northing ({unit})")
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.set_title(f"NDVI — {title}\n{crs_name}")
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
+def main(smk) -> None:
+    from atomic_output import atomic_path
+    from rule_log import log_to_file
+
+    log_to_file(smk.log[0])
+    with atomic_path(smk.output.png) as tmp:
+        plot_ndvi(smk.input.tif, tmp, smk.wildcards.scene)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

@@ -1,0 +1,21 @@
+"""Send a rule script's stdout, stderr and logging to the rule's ``log:`` file.
+
+Import and call this before importing ``distributed``: distributed binds its
+log handlers to the ``sys.stderr`` it finds at import time.
+"""
+
+import logging
+import sys
+
+
+def log_to_file(path: str) -> logging.Logger:
+    """Point ``sys.stdout``/``sys.stderr`` and the root logger at ``path``."""
+    stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the job
+    sys.stdout = sys.stderr = stream
+    logging.basicConfig(
+        stream=stream, level=logging.INFO, force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # distributed's INFO chatter (worker start/stop) would bury the job's own lines.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    return logging.getLogger("workflow")

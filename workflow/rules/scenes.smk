@@ -1,0 +1,39 @@
+# Raster path: NDVI from red and NIR on Dask, and its map.
+
+
+rule ndvi:
+    input:
+        red="resources/scenes/{scene}/red.tif",
+        nir="resources/scenes/{scene}/nir.tif",
+    output:
+        tif="results/scenes/{scene}/ndvi.tif",
+    params:
+        red_band=scene_setting("red", "band"),
+        nir_band=scene_setting("nir", "band"),
+        chunks=scene_setting("chunks"),
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=config["compute"]["mem_mb"],
+    log:
+        "logs/scenes/{scene}/ndvi.log",
+    benchmark:
+        "benchmarks/scenes/{scene}/ndvi.tsv"
+    conda:
+        ENV
+    script:
+        "../../scripts/ndvi.py"
+
+
+rule plot_ndvi:
+    input:
+        tif="results/scenes/{scene}/ndvi.tif",
+    output:
+        png="results/scenes/{scene}/ndvi.png",
+    log:
+        "logs/scenes/{scene}/plot_ndvi.log",
+    benchmark:
+        "benchmarks/scenes/{scene}/plot_ndvi.tsv"
+    conda:
+        ENV
+    script:
+        "../../scripts/plot_ndvi.py"

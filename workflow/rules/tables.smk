@@ -1,0 +1,58 @@
+# Tabular path: encoding detection, per-group averages on Dask, and their chart.
+
+
+rule detect_encoding:
+    input:
+        csv="resources/tables/{table}/raw.csv",
+    output:
+        json="results/tables/{table}/encoding.json",
+    params:
+        encoding=table_setting("encoding"),
+        detection=config["encoding_detection"],
+    log:
+        "logs/tables/{table}/detect_encoding.log",
+    benchmark:
+        "benchmarks/tables/{table}/detect_encoding.tsv"
+    conda:
+        ENV
+    script:
+        "../../scripts/detect_encoding.py"
+
+
+rule averages:
+    input:
+        csv="resources/tables/{table}/raw.csv",
+        encoding="results/tables/{table}/encoding.json",
+    output:
+        csv="results/tables/{table}/averages.csv",
+    params:
+        groupby=table_setting("groupby"),
+        blocksize=table_setting("blocksize"),
+        dtype=table_setting("dtype"),
+        read_options=table_setting("read_options"),
+    threads: config["compute"]["threads"]
+    resources:
+        mem_mb=config["compute"]["mem_mb"],
+    log:
+        "logs/tables/{table}/averages.log",
+    benchmark:
+        "benchmarks/tables/{table}/averages.tsv"
+    conda:
+        ENV
+    script:
+        "../../scripts/averages.py"
+
+
+rule plot_averages:
+    input:
+        csv="results/tables/{table}/averages.csv",
+    output:
+        png="results/tables/{table}/averages.png",
+    log:
+        "logs/tables/{table}/plot_averages.log",
+    benchmark:
+        "benchmarks/tables/{table}/plot_averages.tsv"
+    conda:
+        ENV
+    script:
+        "../../scripts/plot_averages.py"
