@@ -26,11 +26,14 @@ class TableError(ValueError):
 
 
 def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
-    """Column names of the CSV, with a clear error for an empty file."""
+    """Column names of the CSV; clear errors for an empty file or one without data rows."""
     try:
-        return list(pd.read_csv(path, encoding=encoding, nrows=0, **(read_options or {})).columns)
+        head = pd.read_csv(path, encoding=encoding, nrows=5, **(read_options or {}))
     except pd.errors.EmptyDataError:
         raise TableError(f"{path} is empty: it has no header line. Check the download or the table's `url`.") from None
+    if head.empty:
+        raise TableError(f"{path} has a header but no data rows: {list(head.columns)}. Check the table's `url`.")
+    return list(head.columns)
 
 
 def read_table(

@@ -16,6 +16,9 @@ def log_to_file(path: str) -> logging.Logger:
         stream=stream, level=logging.INFO, force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # distributed's INFO chatter (worker start/stop) would bury the job's own lines.
-    logging.getLogger("distributed").setLevel(logging.WARNING)
+    # distributed's INFO chatter (worker start/stop) would bury the job's own
+    # lines; it reads this setting when it is first imported.
+    import dask.config
+
+    dask.config.set({"logging.distributed": "warning"})
     return logging.getLogger("workflow")

@@ -1,0 +1,36 @@
+# Two commands do everything: `make run` (workflow on the bundled sample) and
+# `make test` (the whole test suite). Both create .venv/ first when it is
+# missing or older than requirements.txt.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+
+.PHONY: setup run test lint sample clean
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+
+# Rewrite the bundled sample (deterministic: the committed files are its output).
+sample: $(STAMP)
+	$(BIN)/python scripts/make_sample_data.py --sample --out resources/sample
+
+clean:
+	rm -rf results/tables results/scenes resources/tables resources/scenes logs benchmarks .snakemake

@@ -1,0 +1,54 @@
+"""Shared test fixtures: the scripts on sys.path, the sample data, workflow copies."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+SAMPLE = ROOT / "resources" / "sample"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+sys.path.insert(0, str(SCRIPTS))
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """Paths of the bundled sample files."""
+    return {
+        "csv": SAMPLE / "dg_soil_moisture.csv",
+        "red": SAMPLE / "RU_ANS_TR2_FL005M_red.tif",
+        "nir": SAMPLE / "RU_ANS_TR2_FL005M_nir.tif",
+    }
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A fresh copy of the checkout's workflow, config, scripts and sample data."""
+    for name in ("workflow", "config", "scripts"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SAMPLE, dest / "resources" / "sample")
+    shutil.copy(ROOT / "environment.yml", dest / "environment.yml")
+    return dest
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return copy_workflow(tmp_path / "checkout")
+
+
+def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: float = 600,
+                  check: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir``; on unexpected failure show its output."""
+    # Only what the test sets may point the workflow at a scheduler.
+    full_env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    full_env.update(env or {})
+    result = subprocess.run(
+        [str(SNAKEMAKE), "--cores", "2", *args], cwd=workdir, env=full_env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,84 @@
+"""Averages: dask groupby means against plain pandas, dtype drift, clear errors."""
+
+import dask
+import numpy as np
+import pandas as pd
+import pytest
+
+from averages import TableError, compute_averages, read_table
+
+
+@pytest.fixture(autouse=True)
+def synchronous_dask():
+    # Unit tests check the arithmetic; the workflow tests run it on real clusters.
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+def pandas_means(path, key="year", **kwargs):
+    frame = pd.read_csv(path, **kwargs)
+    return frame.groupby(key).mean(numeric_only=True).sort_index()
+
+
+def test_sample_matches_pandas(sample):
+    expected = pandas_means(sample["csv"], encoding="latin-1")
+    result = compute_averages(sample["csv"], "iso8859-1", "year", blocksize="64KB")
+    assert read_table(sample["csv"], "iso8859-1", blocksize="64KB").npartitions > 5
+    assert list(result.columns) == ["doy", "hour", "minute", "sensorZ", "m_soil"]
+    assert result.index.dtype == np.int64 and list(result.index) == list(range(2014, 2021))
+    pd.testing.assert_frame_equal(result, expected, check_dtype=False, rtol=1e-12)
+    # The stand-in follows the lesson's yearly means (0.22-0.29).
+    assert result["m_soil"].between(0.21, 0.30).all()
+
+
+def test_int_column_gaining_na_in_a_later_block(tmp_path):
+    # `count` is integral for the whole first block and NA later: plain dask would
+    # infer int64 from block one and raise at compute time.
+    rows = [f"{2000 + i % 3},{i},{i * 0.5}" for i in range(3000)]
+    rows += [f"{2000 + i % 3},NA,{i * 0.5}" for i in range(3000)]
+    path = tmp_path / "drift.csv"
+    path.write_text("year,count,value\n" + "\n".join(rows) + "\n")
+    result = compute_averages(path, "utf-8", "year", blocksize="16KB")
+    pd.testing.assert_frame_equal(result, pandas_means(path), check_dtype=False)
+
+
+def test_group_by_a_text_column_with_dtype_override(sample):
+    result = compute_averages(sample["csv"], "latin-1", "site", blocksize="64KB", dtype={"sensorZ": "float64"})
+    expected = pandas_means(sample["csv"], "site", encoding="latin-1")
+    assert list(result.index) == ["DAVY", "HDF1", "LBR", "LDF2", "MDF1", "MDF2"]
+    pd.testing.assert_frame_equal(result, expected, check_dtype=False, check_index_type=False)
+
+
+def test_read_options_for_european_csv(tmp_path):
+    path = tmp_path / "semicolon.csv"
+    path.write_text("# logger export\nYear;m_soil\n2015;0,25\n2015;0,35\n2016;0,5\n")
+    result = compute_averages(path, "utf-8", "Year", read_options={"sep": ";", "decimal": ",", "comment": "#"})
+    assert result["m_soil"].to_dict() == pytest.approx({2015: 0.30, 2016: 0.5})
+
+
+def test_missing_groupby_column_lists_the_columns(sample):
+    with pytest.raises(TableError) as err:
+        compute_averages(sample["csv"], "latin-1", "Year")
+    message = str(err.value)
+    assert "dg_soil_moisture.csv has no column 'Year'" in message
+    assert "'timestamp', 'year', 'doy'" in message and "`groupby:`" in message
+
+
+@pytest.mark.parametrize(
+    "content, pattern",
+    [
+        ("", "is empty: it has no header line"),
+        ("year,m_soil\n", "has a header but no data rows"),
+        ("year,site\n2014,DAVY\n", "no numeric column to average besides 'year'"),
+    ],
+)
+def test_degenerate_tables(tmp_path, content, pattern):
+    path = tmp_path / "t.csv"
+    path.write_text(content)
+    with pytest.raises(TableError, match=pattern):
+        compute_averages(path, "utf-8", "year")
+
+
+def test_unsafe_read_option_is_refused(sample):
+    with pytest.raises(TableError, match="not allowed"):
+        read_table(sample["csv"], "latin-1", read_options={"usecols": ["year"]})

@@ -1,0 +1,68 @@
+"""Encoding detection: chardet's low-confidence guesses are not trusted."""
+
+import json
+
+import chardet
+import pytest
+
+from detect_encoding import EncodingError, detect_encoding
+
+HEADER = b'"timestamp","year","unit"\r\n'
+ROW = b'"2014-07-01 00:00:00",2014,"m\xb3/m\xb3 VWC"\r\n'
+
+
+def test_lesson_layout_is_latin1_not_chardets_guess(sample):
+    raw = sample["csv"].read_bytes()
+    guess = chardet.detect(raw[:100_000])
+    result = detect_encoding(sample["csv"])
+    assert result["encoding"] == "iso8859-1"
+    assert result["method"] == "candidate"
+    assert result["confidence"] == pytest.approx(guess["confidence"])
+    # The chosen encoding gives the unit as written, which chardet's guess does not.
+    assert "m³/m³ VWC" in raw.decode(result["encoding"])
+    if guess["encoding"] and guess["confidence"] < 0.5:
+        assert "m³/m³ VWC" not in raw.decode(guess["encoding"], errors="replace")
+
+
+def test_utf8_file_is_utf8(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_bytes(HEADER + ROW.decode("latin-1").encode("utf-8") * 50)
+    assert detect_encoding(path)["encoding"] == "utf-8"
+
+
+def test_whole_file_must_decode_not_only_the_sample(tmp_path):
+    # ASCII for the first 200 kB, then a Latin-1 byte: the sample alone says ASCII/UTF-8.
+    path = tmp_path / "late.csv"
+    ascii_row = b'"2014-07-01 00:00:00",2014,"m3/m3 VWC"\r\n'
+    path.write_bytes(HEADER + ascii_row * 6000 + ROW)
+    path.read_bytes()[:100_000].decode("utf-8")  # the detection sample alone is valid UTF-8
+    result = detect_encoding(path, sample_bytes=100_000)
+    assert result["encoding"] == "iso8859-1"
+    assert path.read_bytes().decode(result["encoding"]).endswith('"m³/m³ VWC"\r\n')
+
+
+def test_cp1252_bytes_are_not_read_as_latin1_controls(tmp_path):
+    path = tmp_path / "euro.csv"
+    path.write_bytes(HEADER + '"2014-07-01 00:00:00",2014,"€ “quoted”"\r\n'.encode("cp1252"))
+    result = detect_encoding(path, min_confidence=1.01)  # ignore chardet entirely
+    assert result["encoding"] == "cp1252"
+    assert "€ “quoted”" in path.read_bytes().decode(result["encoding"])
+
+
+def test_override_is_checked_against_the_whole_file(tmp_path, sample):
+    assert detect_encoding(sample["csv"], override="latin-1") == {
+        "encoding": "iso8859-1", "confidence": 1.0, "method": "config"}
+    with pytest.raises(EncodingError, match=r"configured encoding 'utf-8' does not decode.*0xB3.*`encoding:`"):
+        detect_encoding(sample["csv"], override="utf-8")
+
+
+def test_no_candidate_decodes(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(HEADER + b"\x81\x8d\x8f\xff\xfe" * 10)
+    with pytest.raises(EncodingError, match=r"bad.csv: no encoding decodes.*`encoding:`"):
+        detect_encoding(path, candidates=["cp1252"])
+
+
+def test_unknown_override_name(sample):
+    with pytest.raises(EncodingError, match="unknown encoding 'latin-42'"):
+        detect_encoding(sample["csv"], override="latin-42")

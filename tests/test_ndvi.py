@@ -1,0 +1,119 @@
+"""NDVI against plain numpy/rasterio: nodata, zero sums, integer bands, exact grids."""
+
+import dask
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import Affine
+
+from ndvi import GridMismatch, compute_ndvi, write_ndvi
+
+TRANSFORM = Affine(0.0598723001, 0.0, 621986.34120000007, 0.0, -0.0598723001, 7524789.112700001)
+
+
+@pytest.fixture(autouse=True)
+def threaded_dask():
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+def write_tif(path, data, nodata, transform=TRANSFORM, crs="EPSG:32657"):
+    data = np.atleast_3d(data) if data.ndim == 3 else data[np.newaxis]
+    profile = dict(driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
+                   dtype=data.dtype, crs=crs, transform=transform, nodata=nodata,
+                   tiled=True, blockxsize=16, blockysize=16)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def numpy_ndvi(red, nir, red_nodata, nir_nodata):
+    red64, nir64 = red.astype(np.float64), nir.astype(np.float64)
+    valid = (red != red_nodata) & (nir != nir_nodata) & ((red64 + nir64) != 0)
+    out = np.full(red.shape, np.nan, np.float32)
+    out[valid] = ((nir64[valid] - red64[valid]) / (nir64[valid] + red64[valid])).astype(np.float32)
+    return out
+
+
+def read(path):
+    with rasterio.open(path) as src:
+        return src.read(1), src.profile
+
+
+def test_float_bands_with_nodata_and_zero_sums(tmp_path):
+    rng = np.random.default_rng(1)
+    red = rng.uniform(0.01, 0.3, (40, 56)).astype(np.float32)
+    nir = rng.uniform(0.01, 0.6, (40, 56)).astype(np.float32)
+    red[:5, :] = -10000.0          # nodata in red only
+    nir[:, :3] = -10000.0          # nodata in NIR only
+    red[20, 20] = nir[20, 20] = 0  # zero sum
+    red[21, 21], nir[21, 21] = -0.2, 0.2  # zero sum from a negative reflectance
+    red[30, 30] = nir[30, 30] = 0.25  # NDVI exactly 0 stays a value
+    write_tif(tmp_path / "red.tif", red, -10000.0)
+    write_tif(tmp_path / "nir.tif", nir, -10000.0)
+
+    index = compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif", chunks={"x": 16, "y": 16})
+    assert index.dtype == np.float32 and len(index.chunks[0]) > 1
+    write_ndvi(index, tmp_path / "ndvi.tif")
+    out, profile = read(tmp_path / "ndvi.tif")
+
+    expected = numpy_ndvi(red, nir, -10000.0, -10000.0)
+    np.testing.assert_allclose(out, expected, rtol=2e-7, atol=0, equal_nan=True)
+    assert np.isnan(out[:5]).all() and np.isnan(out[:, :3]).all()
+    assert np.isnan(out[20, 20]) and np.isnan(out[21, 21]) and out[30, 30] == 0
+    assert profile["dtype"] == "float32" and np.isnan(profile["nodata"])
+    assert profile["transform"] == TRANSFORM  # exactly, every digit
+    assert profile["crs"].to_epsg() == 32657
+    assert profile["tiled"]
+
+
+def test_uint16_stack_no_wraparound_and_nodata_zero_is_not_ndvi_zero(tmp_path):
+    red = np.array([[100, 60000, 0, 500], [40000, 40000, 7, 0]], np.uint16)
+    nir = np.array([[300, 65000, 50, 500], [50000, 30000, 0, 0]], np.uint16)
+    write_tif(tmp_path / "stack.tif", np.stack([nir, red, nir]), 0)  # bands: nir, red, nir
+    index = compute_ndvi(tmp_path / "stack.tif", tmp_path / "stack.tif", red_band=2, nir_band=1, chunks=16)
+    write_ndvi(index, tmp_path / "ndvi.tif")
+    out, profile = read(tmp_path / "ndvi.tif")
+    np.testing.assert_allclose(out, numpy_ndvi(red, nir, 0, 0), rtol=2e-7, equal_nan=True)
+    assert out[0, 3] == 0.0                                         # a real NDVI of 0
+    assert np.isnan(out[0, 2]) and np.isnan(out[1, 2])              # a band's nodata (0)
+    assert out[1, 1] == pytest.approx((30000 - 40000) / 70000)      # no uint16 wrap-around
+    assert not (profile["nodata"] == 0)
+
+
+def test_band_index_out_of_range(tmp_path):
+    write_tif(tmp_path / "one.tif", np.ones((4, 4), np.float32), -1.0)
+    with pytest.raises(ValueError, match=r"one.tif: band 2 requested but the file has 1 band"):
+        compute_ndvi(tmp_path / "one.tif", tmp_path / "one.tif", red_band=2)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"transform": TRANSFORM @ Affine.translation(3, 0)},
+        {"crs": "EPSG:32656"},
+        {"shape": (8, 9)},
+    ],
+    ids=["transform", "crs", "shape"],
+)
+def test_mismatched_grids_name_both(tmp_path, change):
+    write_tif(tmp_path / "red.tif", np.ones((8, 8), np.float32), -1.0)
+    data = np.ones(change.get("shape", (8, 8)), np.float32)
+    write_tif(tmp_path / "nir.tif", data, -1.0, change.get("transform", TRANSFORM), change.get("crs", "EPSG:32657"))
+    with pytest.raises(GridMismatch) as err:
+        compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif")
+    message = str(err.value)
+    assert "red.tif: EPSG:32657, 8 x 8 px" in message and "nir.tif: EPSG:" in message
+    assert "reproject" in message
+
+
+def test_sample_scene_matches_numpy(sample, tmp_path):
+    index = compute_ndvi(sample["red"], sample["nir"], chunks={"x": 256, "y": 256})
+    write_ndvi(index, tmp_path / "ndvi.tif")
+    out, profile = read(tmp_path / "ndvi.tif")
+    red, red_profile = read(sample["red"])
+    nir, _ = read(sample["nir"])
+    np.testing.assert_allclose(out, numpy_ndvi(red, nir, -10000.0, -10000.0), rtol=2e-7, equal_nan=True)
+    assert profile["transform"] == red_profile["transform"] and profile["crs"] == red_profile["crs"]
+    valid = out[~np.isnan(out)]
+    assert valid.min() < 0 < valid.max() <= 1  # water/bare and vegetation both present
