@@ -48,7 +48,8 @@ def read_table(
     if unknown:
         raise TableError(f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}")
     return dd.read_csv(
-        path, blocksize=blocksize, encoding=encoding, dtype=dtype or None,
+        # Absolute: workers of an existing cluster run in other folders (or on other nodes).
+        Path(path).absolute(), blocksize=blocksize, encoding=encoding, dtype=dtype or None,
         assume_missing=True, **(read_options or {}),
     )
 

@@ -27,7 +27,8 @@ class GridMismatch(ValueError):
 
 def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB") -> xr.DataArray:
     """One band as float32 with its nodata (and non-finite values) turned into NaN."""
-    raster = rioxarray.open_rasterio(path, chunks=chunks, masked=False)
+    # Absolute: workers of an existing cluster run in other folders (or on other nodes).
+    raster = rioxarray.open_rasterio(Path(path).absolute(), chunks=chunks, masked=False)
     count = raster.sizes["band"]
     if not 1 <= band <= count:
         raise ValueError(f"{path}: band {band} requested but the file has {count} band(s) (bands count from 1).")
@@ -80,7 +81,7 @@ def compute_ndvi(red_path: str | Path, nir_path: str | Path, red_band: int = 1, 
 def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> None:
     """Write tiled, compressed float32 GeoTIFF; the transform is kept exactly as read."""
     index.rio.to_raster(
-        path, driver="GTiff", dtype="float32", tiled=True, blockxsize=256, blockysize=256,
+        Path(path).absolute(), driver="GTiff", dtype="float32", tiled=True, blockxsize=256, blockysize=256,
         compress="deflate", predictor=3, BIGTIFF="IF_SAFER",
         recalc_transform=False,  # recalculating drifts the transform in its last digits
         lock=lock,

@@ -52,3 +52,52 @@ def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: f
     if check and result.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def _wait_for_json(path: Path, timeout: float = 60) -> dict:
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            time.sleep(0.2)
+    raise TimeoutError(f"{path} was not written within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler(tmp_path_factory):
+    """A real `dask scheduler` and one `dask worker` on 127.0.0.1, stopped afterwards.
+
+    Yields ``(address, scheduler_file)``.
+    """
+    folder = tmp_path_factory.mktemp("dask")
+    scheduler_file = folder / "scheduler.json"
+    dask = str(Path(sys.executable).with_name("dask"))
+    logs = [open(folder / name, "w") for name in ("scheduler.log", "worker.log")]
+    processes = [subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",
+         "--scheduler-file", str(scheduler_file)], stdout=logs[0], stderr=subprocess.STDOUT)]
+    try:
+        address = _wait_for_json(scheduler_file)["address"]
+        processes.append(subprocess.Popen(
+            [dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "2", "--nworkers", "1",
+             "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0", "--memory-limit", "4GB"],
+            stdout=logs[1], stderr=subprocess.STDOUT))
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address, scheduler_file
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs:
+            log.close()

@@ -1,0 +1,98 @@
+"""The cluster module: sizing, address checks, bounded failures, loopback-only listening."""
+
+import json
+import socket
+import time
+
+import psutil
+import pytest
+
+from dask_cluster import (
+    ClusterConfigError,
+    SchedulerUnreachable,
+    check_address,
+    dask_client,
+    local_cluster_kwargs,
+)
+
+
+def test_local_cluster_is_sized_from_the_job():
+    threads = local_cluster_kwargs({}, threads=4, mem_mb=8000)
+    assert (threads["n_workers"], threads["threads_per_worker"], threads["processes"]) == (1, 4, False)
+    assert threads["memory_limit"] == "8000MB"
+    procs = local_cluster_kwargs({"processes": True}, threads=4, mem_mb=8000)
+    assert (procs["n_workers"], procs["threads_per_worker"], procs["memory_limit"]) == (4, 1, "2000MB")
+    assert procs["host"] == "127.0.0.1" and procs["dashboard_address"] == "127.0.0.1:0"
+    explicit = local_cluster_kwargs({"n_workers": 2, "threads_per_worker": 3, "memory_limit": "1GB"}, 8, 1000)
+    assert (explicit["n_workers"], explicit["threads_per_worker"], explicit["memory_limit"]) == (2, 3, "1GB")
+
+
+@pytest.mark.parametrize("address", ["localhost:8786", "http://127.0.0.1:8786", "tcp://127.0.0.1", "tcp://:8786"])
+def test_bad_addresses_are_named(address):
+    with pytest.raises(ClusterConfigError, match=r"dask.address = .* is not a scheduler address.*tcp://HOST:PORT"):
+        check_address(address)
+
+
+def test_tls_without_certificates_is_refused_before_connecting():
+    with pytest.raises(ClusterConfigError, match=r"uses TLS but dask.security has no certificates"):
+        with dask_client({"address": "tls://127.0.0.1:8786"}):
+            pass
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_scheduler_fails_in_bounded_time():
+    address = f"tcp://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(SchedulerUnreachable, match=rf"no Dask scheduler answered at {address} \(from dask.address\) within 2 s"):
+        with dask_client({"address": address, "connect_timeout": 2}):
+            pass
+    assert time.monotonic() - started < 10
+
+
+def test_environment_variable_overrides_config(monkeypatch):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    with pytest.raises(SchedulerUnreachable, match=rf"{address} \(from DASK_SCHEDULER_ADDRESS\)"):
+        with dask_client({"address": None, "connect_timeout": 1}):
+            pass
+
+
+def test_missing_scheduler_file_fails_in_bounded_time(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(ClusterConfigError, match=r"dask.scheduler_file = .*nope.json.*no readable scheduler file after 1 s"):
+        with dask_client({"scheduler_file": str(tmp_path / "nope.json"), "connect_timeout": 1}):
+            pass
+    assert time.monotonic() - started < 5
+
+
+def test_scheduler_file_with_a_dead_address(tmp_path):
+    path = tmp_path / "scheduler.json"
+    address = f"tcp://127.0.0.1:{free_port()}"
+    path.write_text(json.dumps({"address": address}))
+    with pytest.raises(SchedulerUnreachable, match=rf"{address} \(from dask.scheduler_file"):
+        with dask_client({"scheduler_file": str(path), "connect_timeout": 1}):
+            pass
+
+
+def listening_addresses(pid):
+    found = set()
+    for conn in psutil.net_connections(kind="inet"):
+        if conn.status == psutil.CONN_LISTEN and conn.pid == pid:
+            found.add(conn.laddr.ip)
+    return found
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_local_cluster_listens_on_loopback_only(processes):
+    with dask_client({"local": {"processes": processes}}, threads=2, mem_mb=2000) as client:
+        assert client.submit(sum, [1, 2, 3]).result() == 6
+        pids = {psutil.Process().pid}
+        if processes:
+            pids |= {child.pid for child in psutil.Process().children(recursive=True)}
+        addresses = set().union(*(listening_addresses(pid) for pid in pids))
+        assert addresses and addresses <= {"127.0.0.1"}, addresses

@@ -1,0 +1,149 @@
+"""End to end: snakemake on a copy of the checkout, products checked independently."""
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import yaml
+from PIL import Image
+
+from conftest import copy_workflow, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+TABLE, SCENE = "dg_soil_moisture", "RU_ANS_TR2_FL005M"
+PRODUCTS = [
+    f"resources/tables/{TABLE}/raw.csv",
+    f"resources/scenes/{SCENE}/red.tif",
+    f"resources/scenes/{SCENE}/nir.tif",
+    f"results/tables/{TABLE}/encoding.json",
+    f"results/tables/{TABLE}/averages.csv",
+    f"results/tables/{TABLE}/averages.png",
+    f"results/scenes/{SCENE}/ndvi.tif",
+    f"results/scenes/{SCENE}/ndvi.png",
+]
+
+
+def check_products(workdir, sample):
+    for product in PRODUCTS:
+        assert (workdir / product).stat().st_size > 0, product
+    assert (workdir / PRODUCTS[0]).read_bytes() == sample["csv"].read_bytes()
+
+    encoding = json.loads((workdir / f"results/tables/{TABLE}/encoding.json").read_text())
+    assert encoding["encoding"] == "iso8859-1" and encoding["method"] == "candidate"
+
+    averages = pd.read_csv(workdir / f"results/tables/{TABLE}/averages.csv", index_col="year")
+    expected = pd.read_csv(sample["csv"], encoding="latin-1").groupby("year").mean(numeric_only=True)
+    pd.testing.assert_frame_equal(averages, expected, check_dtype=False, rtol=1e-12)
+
+    with rasterio.open(workdir / f"results/scenes/{SCENE}/ndvi.tif") as out, \
+            rasterio.open(sample["red"]) as red, rasterio.open(sample["nir"]) as nir:
+        assert out.transform == red.transform and out.crs == red.crs
+        assert out.dtypes == ("float32",) and np.isnan(out.nodata)
+        r, n = red.read(1).astype(np.float64), nir.read(1).astype(np.float64)
+        valid = (r != red.nodata) & (n != nir.nodata) & (r + n != 0)
+        expected_ndvi = np.where(valid, (n - r) / np.where(valid, n + r, 1), np.nan).astype(np.float32)
+        np.testing.assert_allclose(out.read(1), expected_ndvi, rtol=2e-7, equal_nan=True)
+
+    for png in (f"results/tables/{TABLE}/averages.png", f"results/scenes/{SCENE}/ndvi.png"):
+        image = np.asarray(Image.open(workdir / png).convert("RGB"))
+        assert image.shape[0] > 300 and image.shape[1] > 600 and image.std() > 10, png
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, sample):
+    workdir = copy_workflow(tmp_path_factory.mktemp("local") / "checkout")
+    result = run_snakemake(workdir)
+    return workdir, result
+
+
+def test_local_cluster_run_makes_every_product(local_run, sample):
+    workdir, _ = local_run
+    check_products(workdir, sample)
+    for rule_log in ("tables/dg_soil_moisture/averages.log", "scenes/RU_ANS_TR2_FL005M/ndvi.log"):
+        text = (workdir / "logs" / rule_log).read_text()
+        assert "Dask scheduler: inproc://" in text
+        assert re.search(r"Dask dashboard: http://127\.0\.0\.1:\d+/status", text)
+    for benchmark in ("tables/dg_soil_moisture/averages.tsv", "scenes/RU_ANS_TR2_FL005M/ndvi.tsv"):
+        assert (workdir / "benchmarks" / benchmark).is_file()
+
+
+def test_second_run_does_nothing(local_run):
+    workdir, _ = local_run
+    result = run_snakemake(workdir)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_lint_passes(local_run):
+    workdir, _ = local_run
+    result = run_snakemake(workdir, "--lint")
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def scheduler_task_prefixes(address):
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        return set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes)))
+
+
+def test_existing_scheduler_by_address_and_by_file(tmp_path, sample, dask_scheduler):
+    address, scheduler_file = dask_scheduler
+    workdir = copy_workflow(tmp_path / "checkout")
+    (workdir / "remote.yaml").write_text(yaml.safe_dump({"dask": {"address": address}}))
+    before = scheduler_task_prefixes(address)
+    run_snakemake(workdir, "--configfile", "config/config.yaml", "remote.yaml")
+    check_products(workdir, sample)
+    for rule_log in ("tables/dg_soil_moisture/averages.log", "scenes/RU_ANS_TR2_FL005M/ndvi.log"):
+        assert f"Dask scheduler: {address}" in (workdir / "logs" / rule_log).read_text()
+    prefixes = scheduler_task_prefixes(address) - before
+    assert any("read-csv" in p or "read_csv" in p for p in prefixes), prefixes
+    assert any("store" in p or "open_rasterio" in p or "truediv" in p for p in prefixes), prefixes
+
+    # The same scheduler through the file HPC launchers write.
+    (workdir / "remote.yaml").write_text(yaml.safe_dump({"dask": {"scheduler_file": str(scheduler_file)}}))
+    run_snakemake(workdir, "--configfile", "config/config.yaml", "remote.yaml", "--forcerun", "ndvi")
+    assert f"Dask scheduler: {address}" in (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()
+
+
+def test_environment_variable_points_rules_at_the_scheduler(tmp_path, dask_scheduler):
+    address, _ = dask_scheduler
+    workdir = copy_workflow(tmp_path / "checkout")
+    run_snakemake(workdir, f"results/tables/{TABLE}/averages.csv", env={"DASK_SCHEDULER_ADDRESS": address})
+    assert f"Dask scheduler: {address}" in (workdir / f"logs/tables/{TABLE}/averages.log").read_text()
+
+
+@pytest.mark.parametrize(
+    "extra, pattern",
+    [
+        ({"dask": {"adress": "tcp://127.0.0.1:8786"}}, r"'adress' was unexpected"),
+        ({"tables": {TABLE: {"blocksize": 3.5}}}, r"3\.5 is not of type 'string', 'integer'"),
+        ({"tables": {"../escape": {"url": "x.csv"}}}, r"'\.\./escape' does not match"),
+        ({"scenes": {SCENE: {"red": {"url": "ftp://example.org/red.tif"}, "nir": {"url": "n.tif"}}}},
+         r"'ftp://example.org/red.tif' does not match"),
+        ({"dask": {"address": "localhost:8786"}}, r"'localhost:8786' does not match"),
+    ],
+    ids=["unknown-key", "wrong-type", "bad-name", "bad-scheme", "bad-address"],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(workdir, extra, pattern):
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(extra))
+    result = run_snakemake(workdir, "--configfile", "config/config.yaml", "bad.yaml", "--dry-run", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Error validating config file" in output and re.search(pattern, output), output
+    assert not (workdir / "resources" / "tables").exists()
+
+
+def test_missing_groupby_column_names_the_columns_and_leaves_no_product(workdir):
+    (workdir / "key.yaml").write_text(yaml.safe_dump({"tables": {TABLE: {"groupby": "Year"}}}))
+    # Targets first: --configfile takes every word after it.
+    result = run_snakemake(workdir, f"results/tables/{TABLE}/averages.csv",
+                           "--configfile", "config/config.yaml", "key.yaml", check=False)
+    assert result.returncode != 0
+    log = (workdir / f"logs/tables/{TABLE}/averages.log").read_text()
+    assert "has no column 'Year' to group by; columns found: ['timestamp', 'year'" in log
+    assert not (workdir / f"results/tables/{TABLE}/averages.csv").exists()
+    assert not list((workdir / f"results/tables/{TABLE}").glob("*.partial*"))
