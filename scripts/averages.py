@@ -120,6 +120,7 @@ def main(smk) -> None:
         log.info("averages by %s:\n%s", smk.params.groupby, averages)
         with atomic_path(smk.output.csv) as tmp:
             averages.to_csv(tmp)
+        log.info("wrote %s", smk.output.csv)
 
 
 if __name__ == "__main__":

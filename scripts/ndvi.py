@@ -102,6 +102,7 @@ def main(smk) -> None:
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")):
         with atomic_path(smk.output.tif) as tmp:
             write_ndvi(index, tmp, lock=Lock("rio"))
+        log.info("wrote %s", smk.output.tif)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import pytest
 
 from dask_cluster import (
     ClusterConfigError,
+    _close_quietly,
     SchedulerUnreachable,
     check_address,
     dask_client,
@@ -96,3 +97,21 @@ def test_local_cluster_listens_on_loopback_only(processes):
             pids |= {child.pid for child in psutil.Process().children(recursive=True)}
         addresses = set().union(*(listening_addresses(pid) for pid in pids))
         assert addresses and addresses <= {"127.0.0.1"}, addresses
+
+
+def test_a_failing_close_does_not_fail_the_job(caplog):
+    class Broken:
+        closed = False
+
+        def close(self):
+            raise RuntimeError("scheduler went away during shutdown")
+
+    class Fine:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    fine = Fine()
+    _close_quietly(Broken(), None, fine)
+    assert fine.closed and "scheduler went away during shutdown" in caplog.text

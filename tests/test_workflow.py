@@ -71,6 +71,16 @@ def test_local_cluster_run_makes_every_product(local_run, sample):
         assert (workdir / "benchmarks" / benchmark).is_file()
 
 
+def test_process_workers_reimport_the_scripts_safely(tmp_path, sample):
+    # Process workers re-import the rule script as __mp_main__: only the
+    # `if __name__ == "__main__"` block may do work.
+    workdir = copy_workflow(tmp_path / "checkout")
+    (workdir / "procs.yaml").write_text(yaml.safe_dump({"dask": {"local": {"processes": True}}}))
+    run_snakemake(workdir, "--configfile", "config/config.yaml", "procs.yaml")
+    check_products(workdir, sample)
+    assert re.search(r"Dask scheduler: tcp://127\.0\.0\.1:\d+", (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text())
+
+
 def test_second_run_does_nothing(local_run):
     workdir, _ = local_run
     result = run_snakemake(workdir)
