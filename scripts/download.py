@@ -1,86 +1,263 @@
-"""Fetch a raw input (local path, ``file://`` or ``http(s)://`` URL) into ``resources/``.
+"""Fetch a raw input into ``resources/``: complete and verified, or not at all.
 
-The bytes stream into a temporary file beside the target, which is renamed
-only once complete (and, for HTTP, only if the size matches the server's
-``Content-Length``): an interrupted or failed fetch leaves nothing at the
-output path.
+Sources are local paths (relative to the checkout or absolute), ``file://``
+URLs and ``http(s)://`` URLs. Bytes stream into a temporary file beside the
+target, renamed only once the file is complete and verified:
+
+* transient failures (connection reset or refused, timeouts, a body cut
+  short, HTTP 429 and 5xx) are retried with exponential backoff; a retry asks
+  for the rest with a ``Range`` request and appends when the server answers
+  206, else starts over;
+* integrity is checked against, in order of preference, the entry's
+  ``checksum: "<algo>:<hex>"``, the server's ``DataONE-Checksum: <ALGO>,<hex>``
+  header (Arctic Data Center / DataONE), or the ``Content-Length``;
+* a provenance record (URL, final URL, size, checksums, validators, time,
+  tool versions) is written beside the file as ``<name>.provenance.json``.
+
+HTTP is done with ``requests``: pooch and Snakemake's HTTP storage plugin
+verify a configured hash but neither resumes with ``Range`` nor reads the
+checksum DataONE servers declare, which the lesson's data rely on.
 """
 
+import datetime as dt
+import hashlib
+import json
+import platform
 import shutil
 import time
-import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-CHUNK = 1 << 20
-SCHEMES = ("", "file", "http", "https")
+CHUNK = 1 << 16  # small enough that a cut-off body keeps most of what arrived
+ALGORITHMS = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256", "sha-256": "sha256"}
+HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64}
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 
 
 class DownloadError(RuntimeError):
-    """The source could not be fetched completely."""
+    """The source could not be fetched completely and verifiably."""
+
+
+class _Transient(Exception):
+    """A failure worth another attempt."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class Checksum:
+    algorithm: str  # hashlib name: md5, sha1 or sha256
+    value: str  # lower-case hex
+    source: str  # where the expected value came from
+
+    @classmethod
+    def parse(cls, spec: str, source: str, separator: str = ":") -> "Checksum":
+        """``"sha256:ab…"`` (config) or ``"SHA-256,AB…"`` (DataONE header, separator ",")."""
+        algorithm, _, value = spec.strip().partition(separator)
+        name = ALGORITHMS.get(algorithm.strip().lower())
+        value = value.strip().lower()
+        if name is None or len(value) != HEX_LENGTH[name] or any(c not in "0123456789abcdef" for c in value):
+            raise DownloadError(
+                f"checksum {spec!r} from {source} is not <algorithm>{separator}<hex> with algorithm "
+                f"md5, sha1 or sha256 and a hex digest of the right length"
+            )
+        return cls(name, value, source)
+
+
+@dataclass
+class Fetched:
+    """What was fetched, for the provenance record."""
+
+    url: str
+    final_url: str
+    size: int
+    verified_by: str
+    checksum: Checksum | None = None
+    sha256: str = ""
+    attempts: int = 1
+    resumed: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def provenance(self) -> dict[str, Any]:
+        import requests
+
+        return {
+            "url": self.url,
+            "final_url": self.final_url,
+            "size": self.size,
+            "verified_by": self.verified_by,
+            "checksum": None if self.checksum is None else {
+                "algorithm": self.checksum.algorithm, "value": self.checksum.value, "source": self.checksum.source},
+            "sha256": self.sha256,
+            "attempts": self.attempts,
+            "resumed": self.resumed,
+            "http": self.headers,
+            "retrieved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "tools": {"python": platform.python_version(), "requests": requests.__version__},
+        }
 
 
 def local_path(url: str, base: str | Path = ".") -> Path | None:
-    """The file a path or ``file://`` URL points at (relative paths from ``base``); None for http(s)."""
+    """The file a path or ``file://`` URL names (relative paths from ``base``); None for http(s)."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         return Path(unquote(parts.path))
     if parts.scheme in ("http", "https"):
         return None
-    if len(parts.scheme) == 1:  # a Windows drive letter, not a scheme
-        return Path(url)
-    if parts.scheme:
+    if parts.scheme and len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
         raise DownloadError(f"url {url!r}: scheme {parts.scheme!r} is not supported; use a path, file://, http:// or https://")
     path = Path(url)
     return path if path.is_absolute() else Path(base) / path
 
 
-def _copy_stream(source, target, total: int | None, log) -> int:
-    written, started, last_report = 0, time.monotonic(), 0.0
-    while chunk := source.read(CHUNK):
-        target.write(chunk)
-        written += len(chunk)
-        now = time.monotonic()
-        if log and now - last_report > 5:
-            rate = written / max(now - started, 1e-9) / 1e6
-            share = f" ({100 * written / total:.0f} %)" if total else ""
-            log.info("%d bytes%s, %.1f MB/s", written, share, rate)
-            last_report = now
-    return written
+def file_digest(path: Path, algorithm: str) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, algorithm).hexdigest()
 
 
-def fetch(url: str, dest: str | Path, base: str | Path = ".", timeout: float = 60, log=None) -> Path:
-    """Copy or download ``url`` to ``dest`` atomically; return ``dest``."""
+def _progress(log, written: int, total: int | None, started: float) -> None:
+    if log is None:
+        return
+    rate = written / max(time.monotonic() - started, 1e-9) / 1e6
+    share = f" of {total} ({100 * written / total:.0f} %)" if total else ""
+    log.info("%d bytes%s, %.1f MB/s", written, share, rate)
+
+
+def _get(url: str, tmp: Path, offset: int, state: dict[str, Any], timeout: float, log) -> tuple[Any, bool]:
+    """One HTTP attempt, appending from ``offset`` if the server honours Range. Returns (response, resumed).
+
+    ``state`` carries the first response's validator (ETag/Last-Modified) to later attempts.
+    """
+    import requests
+
+    headers = {"User-Agent": "snakemake-dask-workflow (+requests)"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        if state.get("validator"):  # the rest of *this* version, or the whole new one
+            headers["If-Range"] = state["validator"]
+    try:
+        response = requests.get(url, headers=headers, stream=True, timeout=(timeout, timeout))
+    except requests.RequestException as err:
+        raise _Transient(f"{type(err).__name__}: {err}") from None
+    with response:
+        if response.status_code in TRANSIENT_STATUS:
+            retry_after = response.headers.get("Retry-After", "")
+            raise _Transient(f"HTTP {response.status_code} {response.reason}",
+                             float(retry_after) if retry_after.isdigit() else None)
+        if response.status_code == 416 and offset:
+            tmp.unlink(missing_ok=True)  # the part we hold does not fit: start over
+            raise _Transient("server refused the Range request (HTTP 416)")
+        if response.status_code >= 400:
+            raise DownloadError(f"could not download {url}: HTTP {response.status_code} {response.reason}")
+        resumed = offset > 0 and response.status_code == 206
+        if not resumed:
+            etag = response.headers.get("ETag", "")
+            state["validator"] = etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+        if offset and not resumed and log:
+            log.info("server ignored the Range request (HTTP %d): starting over", response.status_code)
+        length = response.headers.get("Content-Length")
+        expected = int(length) + (offset if resumed else 0) if length and length.isdigit() else None
+        written = offset if resumed else 0
+        started, reported = time.monotonic(), time.monotonic()
+        try:
+            with open(tmp, "ab" if resumed else "wb") as out:
+                for chunk in response.iter_content(CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+                    if time.monotonic() - reported > 5:
+                        _progress(log, written, expected, started)
+                        reported = time.monotonic()
+        except requests.RequestException as err:
+            raise _Transient(f"connection lost after {written} bytes: {type(err).__name__}") from None
+        if expected is not None and written < expected:
+            raise _Transient(f"body ended after {written} of {expected} bytes")
+        _progress(log, written, expected, started)
+        return response, resumed
+
+
+def _fetch_http(url: str, tmp: Path, timeout: float, attempts: int, backoff: float, log) -> Fetched:
+    offset, state, resumed_any = 0, {}, False
+    last_error = "no attempt made"
+    for attempt in range(1, attempts + 1):
+        try:
+            response, resumed = _get(url, tmp, offset, state, timeout, log)
+        except _Transient as err:
+            last_error = str(err)
+            if attempt == attempts:
+                break
+            delay = min(err.retry_after if err.retry_after is not None else backoff * 2 ** (attempt - 1), 60)
+            if log:
+                log.warning("attempt %d/%d for %s failed (%s); retrying in %.1f s", attempt, attempts, url, err, delay)
+            time.sleep(delay)
+            offset = tmp.stat().st_size if tmp.exists() else 0
+            continue
+        resumed_any |= resumed
+        headers = {k: response.headers[k] for k in ("Content-Type", "Content-Length", "ETag", "Last-Modified",
+                                                    "DataONE-Checksum") if k in response.headers}
+        return Fetched(url=url, final_url=response.url, size=tmp.stat().st_size, verified_by="",
+                       attempts=attempt, resumed=resumed_any, headers=headers)
+    raise DownloadError(f"could not download {url}: gave up after {attempts} attempts; last error: {last_error}")
+
+
+def _verify(fetched: Fetched, tmp: Path, configured: Checksum | None, url: str, local: bool) -> None:
+    """Check the file against the configured checksum, else the server's, else its length."""
+    declared = fetched.headers.get("DataONE-Checksum")
+    expected = configured or (Checksum.parse(declared, "the server's DataONE-Checksum header", ",") if declared else None)
+    if expected is not None:
+        actual = file_digest(tmp, expected.algorithm)
+        if actual != expected.value:
+            raise DownloadError(
+                f"{url}: {expected.algorithm} checksum mismatch: expected {expected.value} (from {expected.source}), "
+                f"got {actual} for {fetched.size} bytes. Nothing was kept; if the source changed on purpose, "
+                "update the entry's `checksum:`."
+            )
+        fetched.checksum, fetched.verified_by = expected, f"{expected.algorithm} from {expected.source}"
+    elif local:
+        fetched.verified_by = "size against the local source file"
+    elif "Content-Length" in fetched.headers:
+        fetched.verified_by = "size against Content-Length"  # short bodies are caught while streaming
+    else:
+        fetched.verified_by = "nothing (no checksum configured or declared, no Content-Length)"
+    fetched.sha256 = expected.value if expected and expected.algorithm == "sha256" else file_digest(tmp, "sha256")
+
+
+def fetch(url: str, dest: str | Path, base: str | Path = ".", checksum: str | None = None,
+          timeout: float = 60, attempts: int = 5, backoff: float = 1.0, log=None) -> dict[str, Any]:
+    """Fetch ``url`` to ``dest`` atomically and verified; return the provenance record."""
     from atomic_output import atomic_path
 
     dest = Path(dest)
+    configured = Checksum.parse(checksum, "config (`checksum:`)") if checksum else None
     source = local_path(url, base)
     with atomic_path(dest) as tmp:
         if source is not None:
             if not source.is_file():
-                raise DownloadError(f"url {url!r}: no such file {source}")
+                raise DownloadError(f"url {url!r}: no such file {source}. Fix the entry's `url:`.")
             shutil.copyfile(source, tmp)
+            fetched = Fetched(url=url, final_url=source.resolve().as_uri(), size=tmp.stat().st_size, verified_by="")
+            if fetched.size != source.stat().st_size:
+                raise DownloadError(f"{source} changed while it was copied; run again")
         else:
-            request = urllib.request.Request(url, headers={"User-Agent": "snakemake-dask-workflow"})
-            try:
-                with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
-                    length = response.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                    written = _copy_stream(response, out, total, log)
-            except OSError as err:  # URLError, HTTPError, timeouts, resets
-                raise DownloadError(f"could not download {url}: {err}") from err
-            if total is not None and written != total:
-                raise DownloadError(f"{url}: got {written} bytes but the server announced {total}; nothing kept")
-    return dest
+            fetched = _fetch_http(url, tmp, timeout, max(1, attempts), backoff, log)
+        _verify(fetched, tmp, configured, url, local=source is not None)
+    return fetched.provenance()
 
 
 def main(smk) -> None:
+    from atomic_output import write_text
     from rule_log import log_to_file
 
     log = log_to_file(smk.log[0])
+    settings = smk.params.settings
     log.info("fetching %s", smk.params.url)
-    fetch(smk.params.url, smk.output[0], base=smk.params.base, timeout=smk.params.timeout, log=log)
-    log.info("wrote %s (%d bytes)", smk.output[0], Path(smk.output[0]).stat().st_size)
+    record = fetch(smk.params.url, smk.output.data, base=smk.params.base, checksum=smk.params.checksum,
+                   timeout=settings["timeout"], attempts=settings["attempts"], backoff=settings["backoff"], log=log)
+    write_text(smk.output.provenance, json.dumps(record, indent=2) + "\n")
+    log.info("wrote %s (%d bytes, verified by %s)", smk.output.data, record["size"], record["verified_by"])
 
 
 if __name__ == "__main__":

@@ -25,19 +25,28 @@ class GridMismatch(ValueError):
     """Red and NIR are not on the same pixel grid."""
 
 
-def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB") -> xr.DataArray:
-    """One band as float32 with its nodata (and non-finite values) turned into NaN."""
+def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: float | None = None,
+              scale: float = 1.0, offset: float = 0.0) -> xr.DataArray:
+    """One band as float32 reflectance (``value * scale + offset``) with nodata as NaN.
+
+    ``nodata`` replaces the file's own nodata value (for files that lack it or
+    declare a wrong one). Integer bands become float32 before any arithmetic, so
+    ``nir - red`` cannot wrap around nor ``nir + red`` overflow.
+    """
     # Absolute: workers of an existing cluster run in other folders (or on other nodes).
     raster = rioxarray.open_rasterio(Path(path).absolute(), chunks=chunks, masked=False)
     count = raster.sizes["band"]
     if not 1 <= band <= count:
         raise ValueError(f"{path}: band {band} requested but the file has {count} band(s) (bands count from 1).")
     data = raster.isel(band=band - 1, drop=True)
-    nodata = data.rio.nodata
+    if nodata is None:
+        nodata = data.rio.nodata
     values = data.astype("float32")
     valid = np.isfinite(values)
     if nodata is not None and not np.isnan(nodata):
         valid &= data != nodata
+    if scale != 1.0 or offset != 0.0:
+        values = values * np.float32(scale) + np.float32(offset)
     return values.where(valid)
 
 
@@ -69,13 +78,16 @@ def ndvi(red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
     return index.rio.write_nodata(OUTPUT_NODATA, encoded=False)
 
 
-def compute_ndvi(red_path: str | Path, nir_path: str | Path, red_band: int = 1, nir_band: int = 1,
+def compute_ndvi(red_path: str | Path, nir_path: str | Path, red: dict | None = None, nir: dict | None = None,
                  chunks: Any = "15MB") -> xr.DataArray:
-    """Lazy NDVI of the two files, after checking that they share one grid."""
-    red = open_band(red_path, red_band, chunks)
-    nir = open_band(nir_path, nir_band, chunks)
-    check_same_grid(red, nir, str(red_path), str(nir_path))
-    return ndvi(red, nir)
+    """Lazy NDVI of the two files, after checking that they share one grid.
+
+    ``red``/``nir`` hold :func:`open_band` settings: ``band``, ``nodata``, ``scale``, ``offset``.
+    """
+    red_band = open_band(red_path, chunks=chunks, **(red or {}))
+    nir_band = open_band(nir_path, chunks=chunks, **(nir or {}))
+    check_same_grid(red_band, nir_band, str(red_path), str(nir_path))
+    return ndvi(red_band, nir_band)
 
 
 def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> None:
@@ -97,7 +109,7 @@ def main(smk) -> None:
     from atomic_output import atomic_path
     from dask_cluster import dask_client
 
-    index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red_band, smk.params.nir_band, smk.params.chunks)
+    index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red, smk.params.nir, smk.params.chunks)
     log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")):
         with atomic_path(smk.output.tif) as tmp:

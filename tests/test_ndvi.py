@@ -71,7 +71,7 @@ def test_uint16_stack_no_wraparound_and_nodata_zero_is_not_ndvi_zero(tmp_path):
     red = np.array([[100, 60000, 0, 500], [40000, 40000, 7, 0]], np.uint16)
     nir = np.array([[300, 65000, 50, 500], [50000, 30000, 0, 0]], np.uint16)
     write_tif(tmp_path / "stack.tif", np.stack([nir, red, nir]), 0)  # bands: nir, red, nir
-    index = compute_ndvi(tmp_path / "stack.tif", tmp_path / "stack.tif", red_band=2, nir_band=1, chunks=16)
+    index = compute_ndvi(tmp_path / "stack.tif", tmp_path / "stack.tif", red={"band": 2}, nir={"band": 1}, chunks=16)
     write_ndvi(index, tmp_path / "ndvi.tif")
     out, profile = read(tmp_path / "ndvi.tif")
     np.testing.assert_allclose(out, numpy_ndvi(red, nir, 0, 0), rtol=2e-7, equal_nan=True)
@@ -84,7 +84,7 @@ def test_uint16_stack_no_wraparound_and_nodata_zero_is_not_ndvi_zero(tmp_path):
 def test_band_index_out_of_range(tmp_path):
     write_tif(tmp_path / "one.tif", np.ones((4, 4), np.float32), -1.0)
     with pytest.raises(ValueError, match=r"one.tif: band 2 requested but the file has 1 band"):
-        compute_ndvi(tmp_path / "one.tif", tmp_path / "one.tif", red_band=2)
+        compute_ndvi(tmp_path / "one.tif", tmp_path / "one.tif", red={"band": 2})
 
 
 @pytest.mark.parametrize(

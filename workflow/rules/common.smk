@@ -11,6 +11,8 @@ validate(config, schema="../schemas/config.schema.yaml")
 PROJECT_ROOT = Path(workflow.basedir).parent
 ENV = "../../environment.yml"
 BANDS = ("red", "nir")
+# A scene whose red and NIR come from one multi-band file downloads it once, as "stack".
+STACK = "stack"
 
 TABLES = list(config["tables"])
 SCENES = list(config["scenes"])
@@ -19,7 +21,7 @@ SCENES = list(config["scenes"])
 wildcard_constraints:
     table="[A-Za-z0-9_-]+",
     scene="[A-Za-z0-9_-]+",
-    band="|".join(BANDS),
+    band="|".join((*BANDS, STACK)),
 
 
 def all_products():
@@ -56,15 +58,47 @@ def scene_setting(*keys):
     return setting
 
 
+def shares_one_file(scene):
+    red, nir = scene["red"], scene["nir"]
+    return red["url"] == nir["url"] and red.get("checksum") == nir.get("checksum")
+
+
+def scene_rasters(wildcards):
+    """{red: path, nir: path} of a scene's raw files (one path twice for a stack)."""
+    scene = config["scenes"][wildcards.scene]
+    folder = f"resources/scenes/{wildcards.scene}"
+    if shares_one_file(scene):
+        return {band: f"{folder}/{STACK}.tif" for band in BANDS}
+    return {band: f"{folder}/{band}.tif" for band in BANDS}
+
+
+def band_pixels(band):
+    """Input function: band index, nodata, scale and offset of `band` (band keys over scene keys)."""
+
+    def pixels(wildcards):
+        scene = config["scenes"][wildcards.scene]
+        merged = {"nodata": None, "scale": 1.0, "offset": 0.0}
+        for source in (scene, scene[band]):
+            merged.update({k: source[k] for k in ("nodata", "scale", "offset") if k in source})
+        return {"band": scene[band]["band"], **merged}
+
+    return pixels
+
+
 def source(wildcards):
-    """The config entry ({url, ...}) a raw file comes from."""
+    """The config entry ({url, checksum, ...}) a raw file comes from."""
     if "table" in wildcards.keys():
         return config["tables"][wildcards.table]
-    return config["scenes"][wildcards.scene][wildcards.band]
+    band = BANDS[0] if wildcards.band == STACK else wildcards.band
+    return config["scenes"][wildcards.scene][band]
 
 
 def source_url(wildcards):
     return source(wildcards)["url"]
+
+
+def source_checksum(wildcards):
+    return source(wildcards).get("checksum")
 
 
 def local_source(wildcards):

@@ -1,15 +1,17 @@
-# Raw inputs, fetched (or copied) atomically into resources/.
+# Raw inputs, fetched (or copied) into resources/: complete and verified, or not at all.
 
 
 rule download_table:
     input:
         local_source,
     output:
-        "resources/tables/{table}/raw.csv",
+        data="resources/tables/{table}/raw.csv",
+        provenance="resources/tables/{table}/raw.provenance.json",
     params:
         url=source_url,
+        checksum=source_checksum,
         base=str(PROJECT_ROOT),
-        timeout=config["download"]["timeout"],
+        settings=config["download"],
     log:
         "logs/tables/{table}/download.log",
     benchmark:
@@ -23,7 +25,8 @@ rule download_table:
 
 use rule download_table as download_band with:
     output:
-        "resources/scenes/{scene}/{band}.tif",
+        data="resources/scenes/{scene}/{band}.tif",
+        provenance="resources/scenes/{scene}/{band}.provenance.json",
     log:
         "logs/scenes/{scene}/download_{band}.log",
     benchmark:

@@ -3,13 +3,12 @@
 
 rule ndvi:
     input:
-        red="resources/scenes/{scene}/red.tif",
-        nir="resources/scenes/{scene}/nir.tif",
+        unpack(scene_rasters),
     output:
         tif="results/scenes/{scene}/ndvi.tif",
     params:
-        red_band=scene_setting("red", "band"),
-        nir_band=scene_setting("nir", "band"),
+        red=band_pixels("red"),
+        nir=band_pixels("nir"),
         chunks=scene_setting("chunks"),
     threads: config["compute"]["threads"]
     resources:
