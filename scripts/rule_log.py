@@ -5,6 +5,8 @@ log handlers to the ``sys.stderr`` it finds at import time.
 """
 
 import logging
+import os
+import socket
 import sys
 
 
@@ -21,4 +23,7 @@ def log_to_file(path: str) -> logging.Logger:
     import dask.config
 
     dask.config.set({"logging.distributed": "warning"})
-    return logging.getLogger("workflow")
+    log = logging.getLogger("workflow")
+    if os.environ.get("SLURM_JOB_ID"):
+        log.info("running in SLURM job %s on %s", os.environ["SLURM_JOB_ID"], socket.gethostname())
+    return log

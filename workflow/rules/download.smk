@@ -24,6 +24,7 @@ rule download_table:
 
 
 use rule download_table as download_band with:
+    localrule: True
     output:
         data="resources/scenes/{scene}/{band}.tif",
         provenance="resources/scenes/{scene}/{band}.provenance.json",
