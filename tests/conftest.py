@@ -1,5 +1,6 @@
 """Shared test fixtures: the scripts on sys.path, the sample data, workflow copies."""
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -67,29 +68,27 @@ def _wait_for_json(path: Path, timeout: float = 60) -> dict:
     raise TimeoutError(f"{path} was not written within {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def dask_scheduler(tmp_path_factory):
+@contextlib.contextmanager
+def dask_cluster_processes(folder: Path, *tls_args: str):
     """A real `dask scheduler` and one `dask worker` on 127.0.0.1, stopped afterwards.
 
-    Yields ``(address, scheduler_file)``.
+    Yields ``(address, scheduler_file)``; ``tls_args`` (``--tls-ca-file`` etc.)
+    make both use TLS.
     """
-    folder = tmp_path_factory.mktemp("dask")
     scheduler_file = folder / "scheduler.json"
     dask = str(Path(sys.executable).with_name("dask"))
     logs = [open(folder / name, "w") for name in ("scheduler.log", "worker.log")]
+    protocol = ["--protocol", "tls"] if tls_args else []
     processes = [subprocess.Popen(
-        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",
-         "--scheduler-file", str(scheduler_file)], stdout=logs[0], stderr=subprocess.STDOUT)]
+        [dask, "scheduler", *protocol, "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",
+         "--scheduler-file", str(scheduler_file), *tls_args], stdout=logs[0], stderr=subprocess.STDOUT)]
     try:
         address = _wait_for_json(scheduler_file)["address"]
         processes.append(subprocess.Popen(
             [dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "2", "--nworkers", "1",
-             "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0", "--memory-limit", "4GB"],
+             "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0", "--memory-limit", "4GB", *tls_args],
             stdout=logs[1], stderr=subprocess.STDOUT))
-        from distributed import Client
-
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(1, timeout=60)
+        _wait_for_worker(folder / "worker.log")
         yield address, scheduler_file
     finally:
         for process in reversed(processes):
@@ -101,3 +100,45 @@ def dask_scheduler(tmp_path_factory):
                 process.kill()
         for log in logs:
             log.close()
+
+
+def _wait_for_worker(log: Path, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "Registered to:" in log.read_text():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"the Dask worker did not register within {timeout} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler(tmp_path_factory):
+    """A plain tcp:// scheduler and worker: ``(address, scheduler_file)``."""
+    with dask_cluster_processes(tmp_path_factory.mktemp("dask")) as cluster:
+        yield cluster
+
+
+def make_certificates(folder: Path) -> dict[str, str]:
+    """A test CA and one certificate for 127.0.0.1 signed by it, made with openssl."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=workflow-test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "node.pem", "-days", "2", "-extfile", "san.ext")
+    return {"ca_file": str(folder / "ca.pem"), "cert": str(folder / "node.pem"), "key": str(folder / "node.key")}
+
+
+@pytest.fixture(scope="module")
+def tls_scheduler(tmp_path_factory):
+    """A TLS-only scheduler and worker: ``(address, security config)``."""
+    folder = tmp_path_factory.mktemp("dask-tls")
+    certs = make_certificates(folder)
+    tls = ["--tls-ca-file", certs["ca_file"], "--tls-cert", certs["cert"], "--tls-key", certs["key"]]
+    with dask_cluster_processes(folder, *tls) as (address, _):
+        yield address, certs

@@ -115,3 +115,15 @@ def test_a_failing_close_does_not_fail_the_job(caplog):
     fine = Fine()
     _close_quietly(Broken(), None, fine)
     assert fine.closed and "scheduler went away during shutdown" in caplog.text
+
+
+def test_tls_scheduler_accepts_certificates_and_refuses_plain_tcp(tls_scheduler):
+    from distributed import Client
+
+    address, certs = tls_scheduler
+    assert address.startswith("tls://127.0.0.1:")
+    with dask_client({"address": address, "security": certs, "connect_timeout": 10}) as client:
+        assert client.submit(sum, [1, 2, 3]).result() == 6
+        assert client.scheduler.address == address
+    with pytest.raises((OSError, TimeoutError)):
+        Client(address.replace("tls://", "tcp://"), timeout=3)

@@ -157,3 +157,12 @@ def test_missing_groupby_column_names_the_columns_and_leaves_no_product(workdir)
     assert "has no column 'Year' to group by; columns found: ['timestamp', 'year'" in log
     assert not (workdir / f"results/tables/{TABLE}/averages.csv").exists()
     assert not list((workdir / f"results/tables/{TABLE}").glob("*.partial*"))
+
+
+def test_tls_scheduler_from_config(tmp_path, sample, tls_scheduler):
+    address, certs = tls_scheduler
+    workdir = copy_workflow(tmp_path / "checkout")
+    (workdir / "tls.yaml").write_text(yaml.safe_dump({"dask": {"address": address, "security": certs}}))
+    run_snakemake(workdir, "--configfile", "config/config.yaml", "tls.yaml")
+    check_products(workdir, sample)
+    assert f"Dask scheduler: {address}" in (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()
