@@ -20,9 +20,13 @@ def pandas_means(path, key="year", **kwargs):
     return frame.groupby(key).mean(numeric_only=True).sort_index()
 
 
-def test_sample_matches_pandas(sample):
+ENGINES = pytest.mark.parametrize("engine", ["pyarrow", "pandas"])
+
+
+@ENGINES
+def test_sample_matches_pandas(sample, engine):
     expected = pandas_means(sample["csv"], encoding="latin-1")
-    result = compute_averages(sample["csv"], "iso8859-1", "year", blocksize="64KB")
+    result = compute_averages(sample["csv"], "iso8859-1", "year", blocksize="64KB", engine=engine)
     assert read_table(sample["csv"], "iso8859-1", blocksize="64KB").npartitions > 5
     assert list(result.columns) == ["doy", "hour", "minute", "sensorZ", "m_soil"]
     assert result.index.dtype == np.int64 and list(result.index) == list(range(2014, 2021))
@@ -31,29 +35,41 @@ def test_sample_matches_pandas(sample):
     assert result["m_soil"].between(0.21, 0.30).all()
 
 
-def test_int_column_gaining_na_in_a_later_block(tmp_path):
+@ENGINES
+def test_int_column_gaining_na_in_a_later_block(tmp_path, engine):
     # `count` is integral for the whole first block and NA later: plain dask would
     # infer int64 from block one and raise at compute time.
     rows = [f"{2000 + i % 3},{i},{i * 0.5}" for i in range(3000)]
     rows += [f"{2000 + i % 3},NA,{i * 0.5}" for i in range(3000)]
     path = tmp_path / "drift.csv"
     path.write_text("year,count,value\n" + "\n".join(rows) + "\n")
-    result = compute_averages(path, "utf-8", "year", blocksize="16KB")
+    result = compute_averages(path, "utf-8", "year", blocksize="16KB", engine=engine)
     pd.testing.assert_frame_equal(result, pandas_means(path), check_dtype=False)
 
 
-def test_group_by_a_text_column_with_dtype_override(sample):
-    result = compute_averages(sample["csv"], "latin-1", "site", blocksize="64KB", dtype={"sensorZ": "float64"})
+@ENGINES
+def test_group_by_a_text_column_with_dtype_override(sample, engine):
+    result = compute_averages(sample["csv"], "latin-1", "site", blocksize="64KB", dtype={"sensorZ": "float64"},
+                              engine=engine)
     expected = pandas_means(sample["csv"], "site", encoding="latin-1")
     assert list(result.index) == ["DAVY", "HDF1", "LBR", "LDF2", "MDF1", "MDF2"]
     pd.testing.assert_frame_equal(result, expected, check_dtype=False, check_index_type=False)
 
 
-def test_read_options_for_european_csv(tmp_path):
+@ENGINES
+def test_read_options_for_european_csv(tmp_path, engine):
     path = tmp_path / "semicolon.csv"
-    path.write_text("# logger export\nYear;m_soil\n2015;0,25\n2015;0,35\n2016;0,5\n")
-    result = compute_averages(path, "utf-8", "Year", read_options={"sep": ";", "decimal": ",", "comment": "#"})
+    path.write_text("Year;m_soil;flag\n2015;0,25;-\n2015;0,35;x\n2016;0,5;-9999\n2016;-9999;x\n")
+    options = {"sep": ";", "decimal": ",", "na_values": ["-9999"]}
+    result = compute_averages(path, "utf-8", "Year", read_options=options, engine=engine)
     assert result["m_soil"].to_dict() == pytest.approx({2015: 0.30, 2016: 0.5})
+
+
+def test_comment_lines_fall_back_to_pandas(tmp_path):
+    path = tmp_path / "commented.csv"
+    path.write_text("# logger export\nYear,m_soil\n2015,0.25\n# maintenance\n2015,0.35\n")
+    result = compute_averages(path, "utf-8", "Year", read_options={"comment": "#"}, engine="pyarrow")
+    assert result["m_soil"].to_dict() == pytest.approx({2015: 0.30})
 
 
 def test_missing_groupby_column_lists_the_columns(sample):
@@ -72,11 +88,21 @@ def test_missing_groupby_column_lists_the_columns(sample):
         ("year,site\n2014,DAVY\n", "no numeric column to average besides 'year'"),
     ],
 )
-def test_degenerate_tables(tmp_path, content, pattern):
+@ENGINES
+def test_degenerate_tables(tmp_path, content, pattern, engine):
     path = tmp_path / "t.csv"
     path.write_text(content)
     with pytest.raises(TableError, match=pattern):
-        compute_averages(path, "utf-8", "year")
+        compute_averages(path, "utf-8", "year", engine=engine)
+
+
+@ENGINES
+def test_text_in_a_numeric_column_further_down(tmp_path, engine):
+    rows = [f"{2000 + i % 3},{i * 0.5}" for i in range(150_000)] + ["2001,broken"]  # past the 1 MB type sniff
+    path = tmp_path / "text.csv"
+    path.write_text("year,value\n" + "\n".join(rows) + "\n")
+    with pytest.raises(TableError, match=r"text.csv: a column changes type between blocks.*`dtype:`"):
+        compute_averages(path, "utf-8", "year", blocksize="256KB", engine=engine)
 
 
 def test_unsafe_read_option_is_refused(sample):

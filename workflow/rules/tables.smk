@@ -30,6 +30,7 @@ rule averages:
         blocksize=table_setting("blocksize"),
         dtype=table_setting("dtype"),
         read_options=table_setting("read_options"),
+        engine=table_setting("engine"),
     threads: config["compute"]["threads"]
     resources:
         mem_mb=config["compute"]["mem_mb"],
