@@ -7,8 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+BENCH_ARGS ?=
 
-.PHONY: setup run test lint sample clean
+.PHONY: setup run test bench lint sample clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
@@ -24,6 +25,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Workflow vs eager baselines on generated lesson-size and larger inputs (slow: minutes to
+# an hour); report in results/benchmark.md. Smoke test: make bench BENCH_ARGS="--quick".
+bench: $(STAMP)
+	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
