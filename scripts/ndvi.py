@@ -25,6 +25,27 @@ class GridMismatch(ValueError):
     """Red and NIR are not on the same pixel grid."""
 
 
+def tile_aligned_chunks(path: str | Path, chunks: Any) -> Any:
+    """Turn a byte-size chunk request ("15MB", "auto") into whole multiples of the file's tiles.
+
+    Chunks that straddle the file's internal tiles make every tile be read
+    (and decompressed) twice and the output's tiles be written in pieces;
+    square multiples of the block size avoid both. Other requests pass through.
+    """
+    if not isinstance(chunks, str):
+        return chunks
+    import dask
+    import rasterio
+    from dask.utils import parse_bytes
+
+    target = parse_bytes(dask.config.get("array.chunk-size") if chunks == "auto" else chunks)
+    with rasterio.open(path) as src:
+        block_y, block_x = src.block_shapes[0]
+        itemsize = np.dtype(src.dtypes[0]).itemsize
+    side = int(np.sqrt(target / itemsize))
+    return {"band": 1, "y": max(block_y, side // block_y * block_y), "x": max(block_x, side // block_x * block_x)}
+
+
 def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: float | None = None,
               scale: float = 1.0, offset: float = 0.0) -> xr.DataArray:
     """One band as float32 reflectance (``value * scale + offset``) with nodata as NaN.
@@ -34,7 +55,7 @@ def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: flo
     ``nir - red`` cannot wrap around nor ``nir + red`` overflow.
     """
     # Absolute: workers of an existing cluster run in other folders (or on other nodes).
-    raster = rioxarray.open_rasterio(Path(path).absolute(), chunks=chunks, masked=False)
+    raster = rioxarray.open_rasterio(Path(path).absolute(), chunks=tile_aligned_chunks(path, chunks), masked=False)
     count = raster.sizes["band"]
     if not 1 <= band <= count:
         raise ValueError(f"{path}: band {band} requested but the file has {count} band(s) (bands count from 1).")

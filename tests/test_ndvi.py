@@ -117,3 +117,15 @@ def test_sample_scene_matches_numpy(sample, tmp_path):
     assert profile["transform"] == red_profile["transform"] and profile["crs"] == red_profile["crs"]
     valid = out[~np.isnan(out)]
     assert valid.min() < 0 < valid.max() <= 1  # water/bare and vegetation both present
+
+
+def test_byte_size_chunks_are_rounded_to_whole_tiles(tmp_path):
+    from ndvi import tile_aligned_chunks
+
+    write_tif(tmp_path / "b.tif", np.ones((100, 100), np.float32), -1.0)  # 16-px tiles
+    # 4 kB of float32 is 31 x 31 px: one 16-px tile; 40 kB is 100 x 100 px: six tiles.
+    assert tile_aligned_chunks(tmp_path / "b.tif", "4KB") == {"band": 1, "y": 16, "x": 16}
+    assert tile_aligned_chunks(tmp_path / "b.tif", "40KB") == {"band": 1, "y": 96, "x": 96}
+    assert tile_aligned_chunks(tmp_path / "b.tif", {"x": 7, "y": 9}) == {"x": 7, "y": 9}
+    index = compute_ndvi(tmp_path / "b.tif", tmp_path / "b.tif", chunks="40KB")
+    assert index.chunks == ((96, 4), (96, 4))
