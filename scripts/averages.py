@@ -18,6 +18,7 @@ import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
 
+import csv_blocks
 from csv_blocks import pyarrow_can_read, read_csv_blocks
 
 # read_csv options a table entry may set: they change parsing, never what is read.
@@ -128,7 +129,9 @@ def main(smk) -> None:
     from dask_cluster import dask_client
 
     encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
-    with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")):
+    with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
+        # Workers of an existing cluster run elsewhere: give them the block reader.
+        client.upload_file(csv_blocks.__file__)
         averages = compute_averages(
             smk.input.csv, encoding, key=smk.params.groupby, blocksize=smk.params.blocksize,
             dtype=smk.params.dtype, read_options=smk.params.read_options, engine=smk.params.engine,

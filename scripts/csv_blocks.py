@@ -7,6 +7,9 @@ block starts at the first line that begins inside its byte range (the header
 is prepended), as ``dask.dataframe.read_csv`` does; like it, this assumes no
 quoted field contains a line break.
 
+Tasks call :func:`read_block` by reference: a cluster's workers must be able to
+import this module (``client.upload_file(csv_blocks.__file__)`` sends it).
+
 Column types come from the first block and are then *fixed* for every block:
 integer columns are read as float64 (an integer column that gains ``NA``
 further down cannot break the run), and ``dtype`` overrides win.

@@ -130,13 +130,14 @@ def test_environment_variable_points_rules_at_the_scheduler(tmp_path, dask_sched
     "extra, pattern",
     [
         ({"dask": {"adress": "tcp://127.0.0.1:8786"}}, r"'adress' was unexpected"),
-        ({"tables": {TABLE: {"blocksize": 3.5}}}, r"3\.5 is not of type 'string', 'integer'"),
+        ({"tables": {TABLE: {"blocksize": 3.5}}}, r"3\.5 is not valid under any of the given schemas"),
+        ({"tables": {TABLE: {"blocksize": "twenty"}}}, r"'twenty' is not valid under any of the given schemas"),
         ({"tables": {"../escape": {"url": "x.csv"}}}, r"'\.\./escape' does not match"),
         ({"scenes": {SCENE: {"red": {"url": "ftp://example.org/red.tif"}, "nir": {"url": "n.tif"}}}},
          r"'ftp://example.org/red.tif' does not match"),
         ({"dask": {"address": "localhost:8786"}}, r"'localhost:8786' does not match"),
     ],
-    ids=["unknown-key", "wrong-type", "bad-name", "bad-scheme", "bad-address"],
+    ids=["unknown-key", "wrong-type", "bad-size", "bad-name", "bad-scheme", "bad-address"],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(workdir, extra, pattern):
     (workdir / "bad.yaml").write_text(yaml.safe_dump(extra))

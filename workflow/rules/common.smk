@@ -1,5 +1,7 @@
 # Config validation, wildcard constraints and the input functions rules call by name.
 
+import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -108,3 +110,37 @@ def local_source(wildcards):
         return []
     path = Path(url[len("file://") :] if url.startswith("file://") else url)
     return [str(path if path.is_absolute() else PROJECT_ROOT / path)]
+
+
+# The run's shared Dask cluster, if any (set by onstart, stopped by onsuccess/onerror).
+SHARED_CLUSTER = []
+
+
+def start_shared_cluster():
+    """With dask.local.shared, start one scheduler + worker for the whole run (onstart)."""
+    dask_config = config["dask"]
+    local = dask_config["local"]
+    if not local["shared"] or dask_config["address"] or dask_config["scheduler_file"]:
+        return
+    if os.environ.get("DASK_SCHEDULER_ADDRESS"):
+        return  # the environment already names a scheduler
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    from shared_cluster import ADDRESS_VARIABLE, SharedCluster
+
+    cluster = SharedCluster(
+        Path(".snakemake/dask"),
+        threads=local["threads_per_worker"] or workflow.cores,
+        memory_limit=local["memory_limit"] or "auto",
+        host=local["host"],
+        dashboard_address=local["dashboard_address"],
+    )
+    address = cluster.start()
+    SHARED_CLUSTER.append(cluster)
+    # Jobs are this process's children: they inherit the variable.
+    os.environ[ADDRESS_VARIABLE] = address
+    logger.info(f"shared Dask cluster for this run: {address}")
+
+
+def stop_shared_cluster():
+    while SHARED_CLUSTER:
+        SHARED_CLUSTER.pop().stop()
