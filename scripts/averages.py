@@ -29,12 +29,20 @@ class TableError(ValueError):
     """The table cannot be averaged as configured."""
 
 
+def ragged(path: str | Path, err: Exception) -> TableError:
+    return TableError(
+        f"{path}: not every row has the same number of fields as the header ({err}). "
+        "Fix the file, or the table's `read_options` (`sep`, `quotechar`) if they do not match it.")
+
+
 def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
     """Column names of the CSV; clear errors for an empty file or one without data rows."""
     try:
         head = pd.read_csv(path, encoding=encoding, nrows=5, **(read_options or {}))
     except pd.errors.EmptyDataError:
         raise TableError(f"{path} is empty: it has no header line. Check the download or the table's `url`.") from None
+    except pd.errors.ParserError as err:
+        raise ragged(path, err) from None
     if head.empty:
         raise TableError(f"{path} has a header but no data rows: {list(head.columns)}. Check the table's `url`.")
     return list(head.columns)
@@ -110,6 +118,8 @@ def compute_averages(
     try:
         result = group_means(frame, key).compute()
     except (ValueError, pa.ArrowInvalid) as err:
+        if isinstance(err, pd.errors.ParserError) or "CSV parse error" in str(err):
+            raise ragged(path, err) from None
         if not isinstance(err, pa.ArrowInvalid) and "Mismatched dtypes" not in str(err):
             raise
         raise TableError(

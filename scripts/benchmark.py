@@ -192,23 +192,10 @@ if __name__ == "__main__":
 
 
 def ndvi_creation_options() -> dict[str, Any]:
-    """The GeoTIFF options ``write_ndvi`` in scripts/ndvi.py passes, read by calling it.
+    """The GeoTIFF options scripts/ndvi.py writes with, so baselines write the same format."""
+    from ndvi import GTIFF_OPTIONS
 
-    A stand-in with a ``.rio.to_raster`` records the keyword arguments, so the
-    baselines write exactly the file format the rule writes, even if it changes.
-    """
-    import ndvi as ndvi_script
-
-    class Recorder:
-        rio = property(lambda self: self)
-
-        def to_raster(self, path: Any, **options: Any) -> None:
-            self.options = options
-
-    recorder = Recorder()
-    ndvi_script.write_ndvi(recorder, "unused.tif")
-    # The lock and the transform flag are rioxarray's, not GDAL creation options.
-    return {k: v for k, v in recorder.options.items() if k not in ("lock", "recalc_transform")}
+    return dict(GTIFF_OPTIONS)
 
 
 # --------------------------------------------------------------------------- measuring

@@ -19,10 +19,31 @@ import rioxarray
 import xarray as xr
 
 OUTPUT_NODATA = np.float32(np.nan)
+# How ndvi.tif is written (GDAL GTiff creation options); benchmarks write the same.
+GTIFF_OPTIONS = dict(driver="GTiff", dtype="float32", tiled=True, blockxsize=256, blockysize=256,
+                     compress="deflate", predictor=3, BIGTIFF="IF_SAFER")
 
 
-class GridMismatch(ValueError):
+class RasterError(ValueError):
+    """A band file cannot be used as it is."""
+
+
+class GridMismatch(RasterError):
     """Red and NIR are not on the same pixel grid."""
+
+
+def _open(path: str | Path, chunks: Any) -> xr.DataArray:
+    import rasterio
+
+    try:
+        # Absolute: workers of an existing cluster run in other folders (or on other nodes).
+        return rioxarray.open_rasterio(Path(path).absolute(), chunks=tile_aligned_chunks(path, chunks), masked=False)
+    except (rasterio.errors.RasterioError, OSError) as err:
+        size = Path(path).stat().st_size if Path(path).exists() else 0
+        raise RasterError(
+            f"{path} ({size} bytes) is not a readable GeoTIFF: {err}. Check the file behind the scene's `url:` "
+            "(an HTML error page or a cut-off download?), then delete it and run again."
+        ) from None
 
 
 def tile_aligned_chunks(path: str | Path, chunks: Any) -> Any:
@@ -46,25 +67,34 @@ def tile_aligned_chunks(path: str | Path, chunks: Any) -> Any:
     return {"band": 1, "y": max(block_y, side // block_y * block_y), "x": max(block_x, side // block_x * block_x)}
 
 
-def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: float | None = None,
+def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: float | str | None = None,
               scale: float = 1.0, offset: float = 0.0) -> xr.DataArray:
     """One band as float32 reflectance (``value * scale + offset``) with nodata as NaN.
 
     ``nodata`` replaces the file's own nodata value (for files that lack it or
-    declare a wrong one). Integer bands become float32 before any arithmetic, so
+    declare a wrong one); ``"none"`` says every finite value is valid. A file
+    without nodata and no ``nodata`` setting is an error: silently treating its
+    fill value (often -10000 or 0) as reflectance would give plausible-looking
+    wrong NDVI. Integer bands become float32 before any arithmetic, so
     ``nir - red`` cannot wrap around nor ``nir + red`` overflow.
     """
-    # Absolute: workers of an existing cluster run in other folders (or on other nodes).
-    raster = rioxarray.open_rasterio(Path(path).absolute(), chunks=tile_aligned_chunks(path, chunks), masked=False)
+    raster = _open(path, chunks)
     count = raster.sizes["band"]
     if not 1 <= band <= count:
-        raise ValueError(f"{path}: band {band} requested but the file has {count} band(s) (bands count from 1).")
+        raise RasterError(
+            f"{path}: band {band} requested but the file has {count} band(s). Bands count from 1; "
+            "fix the scene's `band:`.")
     data = raster.isel(band=band - 1, drop=True)
     if nodata is None:
         nodata = data.rio.nodata
+        if nodata is None:
+            raise RasterError(
+                f"{path} declares no nodata value. Set `nodata:` on the scene (the value marking missing "
+                "pixels, e.g. -10000 for Pix4D mosaics, 0 for most satellite products), or `nodata: none` "
+                "if every pixel is valid.")
     values = data.astype("float32")
     valid = np.isfinite(values)
-    if nodata is not None and not np.isnan(nodata):
+    if nodata != "none" and not np.isnan(nodata):
         valid &= data != nodata
     if scale != 1.0 or offset != 0.0:
         values = values * np.float32(scale) + np.float32(offset)
@@ -111,14 +141,25 @@ def compute_ndvi(red_path: str | Path, nir_path: str | Path, red: dict | None = 
     return ndvi(red_band, nir_band)
 
 
-def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> None:
-    """Write tiled, compressed float32 GeoTIFF; the transform is kept exactly as read."""
-    index.rio.to_raster(
-        Path(path).absolute(), driver="GTiff", dtype="float32", tiled=True, blockxsize=256, blockysize=256,
-        compress="deflate", predictor=3, BIGTIFF="IF_SAFER",
+def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> int:
+    """Write tiled, compressed float32 GeoTIFF; return the number of valid pixels.
+
+    The transform is kept exactly as read. Writing and counting share one pass
+    over the inputs; a result without a single valid pixel is an error.
+    """
+    import dask
+
+    written = index.rio.to_raster(
+        Path(path).absolute(), **GTIFF_OPTIONS,
         recalc_transform=False,  # recalculating drifts the transform in its last digits
-        lock=lock,
+        lock=lock, compute=False,
     )
+    _, valid = dask.compute(written, index.notnull().sum())
+    if int(valid) == 0:
+        raise RasterError(
+            "NDVI has no valid pixel: every pixel is nodata in red or NIR (or NIR + red = 0). "
+            "Check the bands' `nodata:` and `band:` settings and that they cover the same area.")
+    return int(valid)
 
 
 def main(smk) -> None:
@@ -134,8 +175,15 @@ def main(smk) -> None:
     log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")):
         with atomic_path(smk.output.tif) as tmp:
-            write_ndvi(index, tmp, lock=Lock("rio"))
-        log.info("wrote %s", smk.output.tif)
+            try:
+                valid = write_ndvi(index, tmp, lock=Lock("rio"))
+            except RasterError:
+                raise
+            except Exception as err:  # GDAL read errors arrive from the workers re-wrapped
+                raise RasterError(
+                    f"reading {smk.input.red} / {smk.input.nir} or writing {smk.output.tif} failed: {err}. "
+                    "A truncated or corrupt band file? Delete it and run again.") from err
+        log.info("wrote %s (%d valid pixels)", smk.output.tif, valid)
 
 
 if __name__ == "__main__":

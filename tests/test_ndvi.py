@@ -83,7 +83,7 @@ def test_uint16_stack_no_wraparound_and_nodata_zero_is_not_ndvi_zero(tmp_path):
 
 def test_band_index_out_of_range(tmp_path):
     write_tif(tmp_path / "one.tif", np.ones((4, 4), np.float32), -1.0)
-    with pytest.raises(ValueError, match=r"one.tif: band 2 requested but the file has 1 band"):
+    with pytest.raises(ValueError, match=r"one.tif: band 2 requested but the file has 1 band.*`band:`"):
         compute_ndvi(tmp_path / "one.tif", tmp_path / "one.tif", red={"band": 2})
 
 

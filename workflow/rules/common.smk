@@ -4,9 +4,33 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 
+def config_problems(config, schema_path):
+    """Every schema violation as "key: problem. Expected: description" lines."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        expected = error.schema.get("description") if isinstance(error.schema, dict) else None
+        line = f"  - {key}: {error.message}"
+        problems.append(line + (f". Expected: {' '.join(expected.split())}" if expected else ""))
+    return problems
+
+
+SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+if problems := config_problems(config, SCHEMA):
+    raise WorkflowError(
+        "Invalid configuration (config/config.yaml and any --configfile/--config given); "
+        "nothing was run:\n" + "\n".join(problems) + "\nEvery key is described in config/README.md."
+    )
+# Fills in the schema's defaults.
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Relative dataset paths in config are relative to the checkout, not the shell's cwd.
