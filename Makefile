@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 BENCH_ARGS ?=
 
-.PHONY: setup run test bench lint sample clean
+.PHONY: setup run test bench lint report sample clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
@@ -30,6 +30,11 @@ test: $(STAMP)
 # an hour); report in results/benchmark.md. Smoke test: make bench BENCH_ARGS="--quick".
 bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
+
+# Self-contained HTML report of the last run (figures, provenance, config, versions, runtimes).
+report: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --forcerun run_info
+	$(BIN)/snakemake --report results/report.html
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

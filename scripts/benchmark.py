@@ -192,10 +192,14 @@ if __name__ == "__main__":
 
 
 def ndvi_creation_options() -> dict[str, Any]:
-    """The GeoTIFF options scripts/ndvi.py writes with, so baselines write the same format."""
-    from ndvi import GTIFF_OPTIONS
+    """The product format of scripts/ndvi.py (a COG through GDAL's COG driver), for the baselines.
 
-    return dict(GTIFF_OPTIONS)
+    Eager baselines hold the array in memory, so the COG driver makes the
+    overviews itself (``overviews="AUTO"``) instead of reusing a staged file's.
+    """
+    from ndvi import COG_OPTIONS
+
+    return {**COG_OPTIONS, "overviews": "AUTO"}
 
 
 # --------------------------------------------------------------------------- measuring

@@ -174,6 +174,14 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
             client = Client(cluster)
         log.info("Dask scheduler: %s", client.scheduler.address)
         log.info("Dask dashboard: %s", dashboard_link(client, listen_host))
-        yield client
+        try:
+            yield client
+        except Exception as err:
+            if cluster is None and client.status != "running":
+                raise SchedulerUnreachable(
+                    f"lost the Dask scheduler at {address} during the computation ({type(err).__name__}: {err}); "
+                    "nothing was kept. Restart the scheduler (or point the config at another) and run again."
+                ) from err
+            raise
     finally:
         _close_quietly(client, cluster)

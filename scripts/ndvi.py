@@ -8,9 +8,13 @@ result is written as float32 with the inputs' CRS and transform unchanged.
 
 Writing is streamed: ``rio.to_raster(..., lock=distributed.Lock("rio"))`` lets
 the workers compute and write window by window (without a lock rioxarray
-gathers the whole array into one process), to a temporary name then renamed.
+gathers the whole array into one process); GDAL then adds overviews and copies
+the result into a Cloud-Optimized GeoTIFF, under a temporary name then renamed.
+Statistics (``ndvi_stats.json``) come from the same pass over the pixels.
 """
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +22,16 @@ import numpy as np
 import rioxarray
 import xarray as xr
 
+from raster_stats import lazy_statistics, summarise
+
 OUTPUT_NODATA = np.float32(np.nan)
-# How ndvi.tif is written (GDAL GTiff creation options); benchmarks write the same.
-GTIFF_OPTIONS = dict(driver="GTiff", dtype="float32", tiled=True, blockxsize=256, blockysize=256,
-                     compress="deflate", predictor=3, BIGTIFF="IF_SAFER")
+# The workers stream NDVI into an uncompressed tiled GeoTIFF (cheap to write in
+# parallel), GDAL adds overviews to it, then copies it once into the product:
+# a Cloud-Optimized GeoTIFF (tiled, deflate + floating-point predictor, overviews
+# first), written by GDAL's COG driver block by block.
+STAGE_OPTIONS = dict(driver="GTiff", dtype="float32", tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
+COG_OPTIONS = dict(driver="COG", dtype="float32", compress="DEFLATE", predictor="YES", blocksize=256,
+                   bigtiff="IF_SAFER", num_threads="ALL_CPUS")
 
 
 class RasterError(ValueError):
@@ -141,49 +151,77 @@ def compute_ndvi(red_path: str | Path, nir_path: str | Path, red: dict | None = 
     return ndvi(red_band, nir_band)
 
 
-def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> int:
-    """Write tiled, compressed float32 GeoTIFF; return the number of valid pixels.
+def add_overviews(path: Path, smallest: int = 256) -> list[int]:
+    """Average overviews (2, 4, 8, ...) until the coarsest fits in ``smallest`` pixels."""
+    import rasterio
+    from rasterio.enums import Resampling
 
-    The transform is kept exactly as read. Writing and counting share one pass
-    over the inputs; a result without a single valid pixel is an error.
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "r+") as dst:
+        factors, factor = [], 2
+        while max(dst.height, dst.width) // (factor // 2) > smallest:  # the coarsest level so far is too big
+            factors.append(factor)
+            factor *= 2
+        if factors:
+            dst.build_overviews(factors, Resampling.average)
+            dst.update_tags(ns="rio_overview", resampling="average")
+    return factors
+
+
+def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> dict[str, Any]:
+    """Write NDVI as a Cloud-Optimized GeoTIFF and return its statistics (see raster_stats).
+
+    The workers write the pixels window by window (never gathered into one
+    process) while the statistics are computed in the same pass; the transform
+    is kept exactly as read. A result without a single valid pixel is an error.
     """
     import dask
+    import rasterio.shutil
 
-    written = index.rio.to_raster(
-        Path(path).absolute(), **GTIFF_OPTIONS,
-        recalc_transform=False,  # recalculating drifts the transform in its last digits
-        lock=lock, compute=False,
-    )
-    _, valid = dask.compute(written, index.notnull().sum())
-    if int(valid) == 0:
-        raise RasterError(
-            "NDVI has no valid pixel: every pixel is nodata in red or NIR (or NIR + red = 0). "
-            "Check the bands' `nodata:` and `band:` settings and that they cover the same area.")
-    return int(valid)
+    path = Path(path).absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stage = path.with_name(f".{path.name.lstrip('.').split('.')[0]}.{os.getpid()}-stage.partial{path.suffix}")
+    try:
+        written = index.rio.to_raster(
+            stage, **STAGE_OPTIONS,
+            recalc_transform=False,  # recalculating drifts the transform in its last digits
+            lock=lock, compute=False,
+        )
+        _, computed = dask.compute(written, lazy_statistics(index.data))
+        if int(computed["count"]) == 0:
+            raise RasterError(
+                "NDVI has no valid pixel: every pixel is nodata in red or NIR (or NIR + red = 0). "
+                "Check the bands' `nodata:` and `band:` settings and that they cover the same area.")
+        add_overviews(stage)
+        rasterio.shutil.copy(stage, path, overviews="FORCE_USE_EXISTING", **COG_OPTIONS)
+    finally:
+        stage.unlink(missing_ok=True)
+    return summarise(computed)
 
 
 def main(smk) -> None:
     from rule_log import log_to_file
 
     log = log_to_file(smk.log[0])
-    from distributed import Lock
+    from distributed import Lock, performance_report
 
-    from atomic_output import atomic_path
+    from atomic_output import atomic_path, write_text
     from dask_cluster import dask_client
 
     index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red, smk.params.nir, smk.params.chunks)
     log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")):
-        with atomic_path(smk.output.tif) as tmp:
-            try:
-                valid = write_ndvi(index, tmp, lock=Lock("rio"))
-            except RasterError:
-                raise
-            except Exception as err:  # GDAL read errors arrive from the workers re-wrapped
-                raise RasterError(
-                    f"reading {smk.input.red} / {smk.input.nir} or writing {smk.output.tif} failed: {err}. "
-                    "A truncated or corrupt band file? Delete it and run again.") from err
-        log.info("wrote %s (%d valid pixels)", smk.output.tif, valid)
+        with atomic_path(smk.output.tif) as tmp, atomic_path(smk.output.dask_report) as report:
+            with performance_report(filename=str(report), mode="inline"):
+                try:
+                    stats = write_ndvi(index, tmp, lock=Lock("rio"))
+                except RasterError:
+                    raise
+                except Exception as err:  # GDAL read errors arrive from the workers re-wrapped
+                    raise RasterError(
+                        f"reading {smk.input.red} / {smk.input.nir} or writing {smk.output.tif} failed: {err}. "
+                        "A truncated or corrupt band file? Delete it and run again.") from err
+        write_text(smk.output.stats, json.dumps(stats, indent=2) + "\n")
+        log.info("wrote %s (%d valid pixels) and %s", smk.output.tif, stats["count_valid"], smk.output.stats)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ them, else an averaged subsample read block by block), so plotting never holds
 the full-resolution raster in memory.
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,54 @@ def plot_ndvi(tif: str | Path, png: str | Path, title: str) -> None:
     ax.set_ylabel(f"Northing ({unit})")
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_title(f"NDVI — {title}\n{crs_name}")
+    if crs and crs.is_projected:
+        add_scale_bar(ax, extent[1] - extent[0], unit)
     fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
+def nice_length(span: float) -> float:
+    """A round length (1, 2 or 5 x 10^n) near a fifth of ``span``."""
+    target = span / 5
+    power = 10 ** np.floor(np.log10(target))
+    return float(max(m * power for m in (1, 2, 5) if m * power <= target))
+
+
+def add_scale_bar(ax, span: float, unit: str) -> None:
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    length = nice_length(span)
+    label = f"{length:g} m" if unit in ("metre", "meter", "m") else f"{length:g} {unit}"
+    ax.add_artist(AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.6, sep=4,
+                                  frameon=True, size_vertical=span / 300))
+
+
+def plot_histogram(stats: dict, png: str | Path, title: str) -> None:
+    """Histogram of the valid NDVI values, with the summary statistics beside it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    edges = np.asarray(stats["histogram"]["edges"])
+    counts = np.asarray(stats["histogram"]["counts"])
+    fig, ax = plt.subplots(figsize=(9, 4.5), constrained_layout=True)
+    centres = (edges[:-1] + edges[1:]) / 2
+    colours = plt.get_cmap("RdYlGn")((centres + 1) / 2)
+    ax.bar(centres, counts, width=np.diff(edges), color=colours, edgecolor="none")
+    percentiles = stats["percentiles"]
+    summary = "\n".join([
+        f"valid pixels: {stats['count_valid']:,}", f"nodata pixels: {stats['count_nodata']:,}",
+        f"mean: {stats['mean']:.3f}   std: {stats['std']:.3f}", f"min: {stats['min']:.3f}   max: {stats['max']:.3f}",
+        *(f"{name}: {value:.3f}" for name, value in percentiles.items() if name in ("p2", "p50", "p98")),
+    ])
+    ax.text(0.02, 0.97, summary, transform=ax.transAxes, va="top", family="monospace", fontsize=8,
+            bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.8"))
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel("NDVI")
+    ax.set_ylabel("pixels")
+    ax.set_title(f"NDVI of valid pixels — {title}")
+    fig.savefig(png, dpi=110)
     plt.close(fig)
 
 
@@ -81,6 +129,9 @@ def main(smk) -> None:
     log_to_file(smk.log[0])
     with atomic_path(smk.output.png) as tmp:
         plot_ndvi(smk.input.tif, tmp, smk.wildcards.scene)
+    stats = json.loads(Path(smk.input.stats).read_text())
+    with atomic_path(smk.output.histogram) as tmp:
+        plot_histogram(stats, tmp, smk.wildcards.scene)
 
 
 if __name__ == "__main__":

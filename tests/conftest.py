@@ -69,8 +69,9 @@ def _wait_for_json(path: Path, timeout: float = 60) -> dict:
 
 
 @contextlib.contextmanager
-def dask_cluster_processes(folder: Path, *tls_args: str):
-    """A real `dask scheduler` and one `dask worker` on 127.0.0.1, stopped afterwards.
+def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
+    """A real `dask scheduler` and `dask worker` (``workers`` nanny-managed processes) on
+    127.0.0.1, stopped afterwards.
 
     Yields ``(address, scheduler_file)``; ``tls_args`` (``--tls-ca-file`` etc.)
     make both use TLS.
@@ -85,10 +86,11 @@ def dask_cluster_processes(folder: Path, *tls_args: str):
     try:
         address = _wait_for_json(scheduler_file)["address"]
         processes.append(subprocess.Popen(
-            [dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "2", "--nworkers", "1",
+            [dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", str(max(1, 2 // workers)),
+             "--nworkers", str(workers),
              "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0", "--memory-limit", "4GB", *tls_args],
             stdout=logs[1], stderr=subprocess.STDOUT))
-        _wait_for_worker(folder / "worker.log")
+        _wait_for_worker(folder / "worker.log", workers)
         yield address, scheduler_file
     finally:
         for process in reversed(processes):
@@ -102,12 +104,12 @@ def dask_cluster_processes(folder: Path, *tls_args: str):
             log.close()
 
 
-def _wait_for_worker(log: Path, timeout: float = 60) -> None:
+def _wait_for_worker(log: Path, workers: int = 1, timeout: float = 60) -> None:
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if "Registered to:" in log.read_text():
+        if log.read_text().count("Registered to:") >= workers:
             return
         time.sleep(0.2)
     raise TimeoutError(f"the Dask worker did not register within {timeout} s:\n{log.read_text()}")

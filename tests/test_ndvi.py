@@ -129,3 +129,36 @@ def test_byte_size_chunks_are_rounded_to_whole_tiles(tmp_path):
     assert tile_aligned_chunks(tmp_path / "b.tif", {"x": 7, "y": 9}) == {"x": 7, "y": 9}
     index = compute_ndvi(tmp_path / "b.tif", tmp_path / "b.tif", chunks="40KB")
     assert index.chunks == ((96, 4), (96, 4))
+
+
+def test_product_is_a_valid_cog_with_overviews_and_exact_statistics(sample, tmp_path):
+    from rio_cogeo.cogeo import cog_validate
+
+    index = compute_ndvi(sample["red"], sample["nir"], chunks={"x": 256, "y": 256})
+    stats = write_ndvi(index, tmp_path / "ndvi.tif")
+    valid, errors, warnings = cog_validate(str(tmp_path / "ndvi.tif"))
+    assert valid and errors == [], errors
+    with rasterio.open(tmp_path / "ndvi.tif") as out:
+        assert out.overviews(1) == [2, 4]  # 620 px wide: 310, then 155 px, under the 256-px tile
+        values = out.read(1)
+    assert list(tmp_path.iterdir()) == [tmp_path / "ndvi.tif"]  # the staging file is gone
+    finite = values[~np.isnan(values)].astype(np.float64)
+    assert stats["count_valid"] == finite.size and stats["count_nodata"] == values.size - finite.size
+    assert stats["min"] == pytest.approx(finite.min()) and stats["max"] == pytest.approx(finite.max())
+    assert stats["mean"] == pytest.approx(finite.mean(), rel=1e-9)
+    assert stats["std"] == pytest.approx(finite.std(), rel=1e-6)
+    for p in (2, 25, 50, 98):
+        assert stats["percentiles"][f"p{p}"] == pytest.approx(np.percentile(finite, p), abs=0.0011)
+    assert sum(stats["histogram"]["counts"]) == finite.size
+    assert len(stats["histogram"]["edges"]) == len(stats["histogram"]["counts"]) + 1
+
+
+def test_all_nodata_is_an_error_and_writes_nothing(tmp_path):
+    from ndvi import RasterError
+
+    write_tif(tmp_path / "red.tif", np.full((40, 40), -1.0, np.float32), -1.0)
+    write_tif(tmp_path / "nir.tif", np.ones((40, 40), np.float32), -1.0)
+    index = compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif", chunks=16)
+    with pytest.raises(RasterError, match="NDVI has no valid pixel"):
+        write_ndvi(index, tmp_path / "out" / "ndvi.tif")
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

@@ -55,12 +55,15 @@ def all_products():
     tables = expand(
         "results/tables/{table}/{product}",
         table=TABLES,
-        product=("encoding.json", "averages.csv", "averages.png"),
+        product=("encoding.json", "averages.csv", "averages.png", "dask-report.html"),
     )
     scenes = expand(
-        "results/scenes/{scene}/{product}", scene=SCENES, product=("ndvi.tif", "ndvi.png")
+        "results/scenes/{scene}/{product}",
+        scene=SCENES,
+        product=("ndvi.tif", "ndvi_stats.json", "ndvi.png", "ndvi_histogram.png", "dask-report.html"),
     )
-    return tables + scenes
+    run_info = ["results/run_info/config.yaml", "results/run_info/software_versions.txt"]
+    return tables + scenes + run_info
 
 
 def table_setting(key):

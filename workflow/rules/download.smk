@@ -6,7 +6,12 @@ rule download_table:
         local_source,
     output:
         data="resources/tables/{table}/raw.csv",
-        provenance="resources/tables/{table}/raw.provenance.json",
+        provenance=report(
+            "resources/tables/{table}/raw.provenance.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"dataset": "{table}", "file": "raw.csv"},
+        ),
     params:
         url=source_url,
         checksum=source_checksum,
@@ -27,7 +32,12 @@ use rule download_table as download_band with:
     localrule: True
     output:
         data="resources/scenes/{scene}/{band}.tif",
-        provenance="resources/scenes/{scene}/{band}.provenance.json",
+        provenance=report(
+            "resources/scenes/{scene}/{band}.provenance.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"dataset": "{scene}", "file": "{band}.tif"},
+        ),
     log:
         "logs/scenes/{scene}/download_{band}.log",
     benchmark:

@@ -6,6 +6,19 @@ rule ndvi:
         unpack(scene_rasters),
     output:
         tif="results/scenes/{scene}/ndvi.tif",
+        stats=report(
+            "results/scenes/{scene}/ndvi_stats.json",
+            caption="../report/ndvi_stats.rst",
+            category="Scenes",
+            subcategory="{scene}",
+            labels={"scene": "{scene}", "product": "NDVI statistics"},
+        ),
+        dask_report=report(
+            "results/scenes/{scene}/dask-report.html",
+            caption="../report/dask_report.rst",
+            category="Dask performance",
+            labels={"dataset": "{scene}", "rule": "ndvi"},
+        ),
     params:
         red=band_pixels("red"),
         nir=band_pixels("nir"),
@@ -26,8 +39,22 @@ rule ndvi:
 rule plot_ndvi:
     input:
         tif="results/scenes/{scene}/ndvi.tif",
+        stats="results/scenes/{scene}/ndvi_stats.json",
     output:
-        png="results/scenes/{scene}/ndvi.png",
+        png=report(
+            "results/scenes/{scene}/ndvi.png",
+            caption="../report/ndvi_map.rst",
+            category="Scenes",
+            subcategory="{scene}",
+            labels={"scene": "{scene}", "product": "NDVI map"},
+        ),
+        histogram=report(
+            "results/scenes/{scene}/ndvi_histogram.png",
+            caption="../report/ndvi_histogram.rst",
+            category="Scenes",
+            subcategory="{scene}",
+            labels={"scene": "{scene}", "product": "NDVI histogram"},
+        ),
     log:
         "logs/scenes/{scene}/plot_ndvi.log",
     benchmark:

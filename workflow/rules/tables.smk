@@ -24,7 +24,19 @@ rule averages:
         csv="resources/tables/{table}/raw.csv",
         encoding="results/tables/{table}/encoding.json",
     output:
-        csv="results/tables/{table}/averages.csv",
+        csv=report(
+            "results/tables/{table}/averages.csv",
+            caption="../report/averages_table.rst",
+            category="Tables",
+            subcategory="{table}",
+            labels={"table": "{table}", "product": "averages (CSV)"},
+        ),
+        dask_report=report(
+            "results/tables/{table}/dask-report.html",
+            caption="../report/dask_report.rst",
+            category="Dask performance",
+            labels={"dataset": "{table}", "rule": "averages"},
+        ),
     params:
         groupby=table_setting("groupby"),
         blocksize=table_setting("blocksize"),
@@ -48,7 +60,13 @@ rule plot_averages:
     input:
         csv="results/tables/{table}/averages.csv",
     output:
-        png="results/tables/{table}/averages.png",
+        png=report(
+            "results/tables/{table}/averages.png",
+            caption="../report/averages.rst",
+            category="Tables",
+            subcategory="{table}",
+            labels={"table": "{table}", "product": "averages (chart)"},
+        ),
     log:
         "logs/tables/{table}/plot_averages.log",
     benchmark:
