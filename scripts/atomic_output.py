@@ -21,14 +21,44 @@ class DiskFullError(OSError):
     """The filesystem ran out of space while a product was written."""
 
 
+def final_path(path: Path) -> Path:
+    """The product a temporary file stands for (``.ndvi.<id>.partial.tif`` -> ``ndvi.tif``)."""
+    name = path.name
+    if name.startswith(".") and ".partial" in name:
+        stem = name[1:].split(".")[0]
+        return path.with_name(stem + name[name.index(".partial") + len(".partial"):])
+    return path
+
+
+def raise_if_disk_full(path: str | os.PathLike, err: BaseException) -> None:
+    """Turn a failed write into a :class:`DiskFullError` when the disk is (nearly) full.
+
+    Libraries report a full disk in many ways (ENOSPC, GDAL's "Write failed"):
+    ask the filesystem. Call it before deleting what the failed write left.
+    """
+    if isinstance(err, DiskFullError):
+        raise err
+    path = Path(path)
+    free = shutil.disk_usage(path.parent).free
+    chain, cause = [], err
+    while cause is not None and len(chain) < 10:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if free < LOW_SPACE or any(getattr(e, "errno", None) == errno.ENOSPC for e in chain):
+        raise DiskFullError(
+            errno.ENOSPC, f"no space left while writing {final_path(path)} ({free} bytes free on its filesystem); "
+            "nothing was kept. Free some space (or move results/ to a larger disk) and run again.") from err
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it to ``final`` on success.
 
     The temporary name keeps the suffix (``ndvi.tif`` -> ``.ndvi.<id>.partial.tif``)
     so that drivers choosing a format by extension still work. On any exception
-    the temporary file is removed and the exception propagates; temporary files
-    that a killed earlier attempt left behind are removed first.
+    the temporary file is removed and the exception propagates (as
+    :class:`DiskFullError` when the disk is full); temporary files that a killed
+    earlier attempt left behind are removed first.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -42,14 +72,11 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
             raise FileNotFoundError(f"nothing was written to the temporary file {tmp} for {final}")
         os.replace(tmp, final)
     except Exception as err:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        # Libraries report a full disk in many ways (ENOSPC, GDAL write errors): ask the filesystem.
-        free = shutil.disk_usage(final.parent).free
-        if free < LOW_SPACE or getattr(err, "errno", None) == errno.ENOSPC:
-            raise DiskFullError(
-                errno.ENOSPC, f"no space left while writing {final} ({free} bytes free on its filesystem); "
-                "nothing was kept. Free some space (or move results/ to a larger disk) and run again.") from err
+        try:
+            raise_if_disk_full(tmp, err)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

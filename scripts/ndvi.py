@@ -22,6 +22,7 @@ import numpy as np
 import rioxarray
 import xarray as xr
 
+from atomic_output import raise_if_disk_full
 from raster_stats import lazy_statistics, summarise
 
 OUTPUT_NODATA = np.float32(np.nan)
@@ -193,6 +194,9 @@ def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> dict[
                 "Check the bands' `nodata:` and `band:` settings and that they cover the same area.")
         add_overviews(stage)
         rasterio.shutil.copy(stage, path, overviews="FORCE_USE_EXISTING", **COG_OPTIONS)
+    except Exception as err:
+        raise_if_disk_full(path, err)  # while the failed files still fill the disk
+        raise
     finally:
         stage.unlink(missing_ok=True)
     return summarise(computed)
@@ -204,7 +208,7 @@ def main(smk) -> None:
     log = log_to_file(smk.log[0])
     from distributed import Lock, performance_report
 
-    from atomic_output import atomic_path, write_text
+    from atomic_output import DiskFullError, atomic_path, write_text
     from dask_cluster import dask_client
 
     index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red, smk.params.nir, smk.params.chunks)
@@ -214,7 +218,7 @@ def main(smk) -> None:
             with performance_report(filename=str(report), mode="inline"):
                 try:
                     stats = write_ndvi(index, tmp, lock=Lock("rio"))
-                except RasterError:
+                except (RasterError, DiskFullError):
                     raise
                 except Exception as err:  # GDAL read errors arrive from the workers re-wrapped
                     raise RasterError(

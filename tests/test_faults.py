@@ -136,6 +136,9 @@ def test_interrupted_snakemake_then_rerun(tmp_path, inputs, expected, sig):
     os.killpg(process.pid, sig)
     process.communicate(timeout=120)
     final_products_are_complete_or_absent(workdir, expected)
+    if sig == signal.SIGKILL:
+        # Snakemake had no chance to release its lock: what it tells the user to do.
+        run_snakemake(workdir, "--unlock", *args)
     run_snakemake(workdir, *args)
     check_products(workdir, expected)
 
@@ -186,7 +189,7 @@ def test_disk_full_while_writing(tmp_path, inputs):
         result = run_snakemake(workdir, NDVI, *configure(workdir, inputs)[2:], check=False)
         output = result.stdout + result.stderr
         assert result.returncode != 0
-        assert re.search(r"no space left while writing results/scenes/mid/ndvi.tif \(\d+ bytes free", output), output
+        assert re.search(r"no space left while writing \S*results/scenes/mid/ndvi.tif \(\d+ bytes free", output), output
         assert not (workdir / NDVI).exists()
         assert list(results.rglob("*.partial*")) == []
     finally:
