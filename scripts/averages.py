@@ -77,6 +77,9 @@ def read_table(
 
 def group_means(frame: dd.DataFrame | pd.DataFrame, key: str):
     """``frame.groupby(key).mean(numeric_only=True)`` (lazy for a Dask frame)."""
+    if isinstance(frame, dd.DataFrame):
+        # A handful of groups: a tree reduction, never a shuffle (which dask may pick for many blocks).
+        return frame.groupby(key).mean(numeric_only=True, split_out=1)
     return frame.groupby(key).mean(numeric_only=True)
 
 

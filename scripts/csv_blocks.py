@@ -44,7 +44,8 @@ def _options(encoding: str, read_options: dict[str, Any], columns: list[str] | N
         null_values=NULL_VALUES + list(read_options.get("na_values", [])), strings_can_be_null=True,
         decimal_point=read_options.get("decimal", "."), include_columns=columns, column_types=types,
     )
-    return pacsv.ReadOptions(encoding=encoding, block_size=1 << 24), parse, convert
+    # One thread per block: Dask already runs a block per core.
+    return pacsv.ReadOptions(encoding=encoding, block_size=1 << 24, use_threads=False), parse, convert
 
 
 def _header_and_start(path: Path) -> tuple[bytes, int]:
