@@ -28,11 +28,14 @@ from raster_stats import lazy_statistics, summarise
 OUTPUT_NODATA = np.float32(np.nan)
 # The workers stream NDVI into an uncompressed tiled GeoTIFF (cheap to write in
 # parallel), GDAL adds overviews to it, then copies it once into the product:
-# a Cloud-Optimized GeoTIFF (tiled, deflate + floating-point predictor, overviews
-# first), written by GDAL's COG driver block by block.
+# a Cloud-Optimized GeoTIFF (tiled, overviews first), written by GDAL's COG
+# driver block by block. ZSTD level 1 with the floating-point predictor: as small
+# as DEFLATE on NDVI and ~3x faster to write (any GDAL >= 2.3 reads it).
 STAGE_OPTIONS = dict(driver="GTiff", dtype="float32", tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
-COG_OPTIONS = dict(driver="COG", dtype="float32", compress="DEFLATE", predictor="YES", blocksize=256,
+COG_OPTIONS = dict(driver="COG", dtype="float32", compress="ZSTD", level=1, predictor="YES", blocksize=256,
                    bigtiff="IF_SAFER", num_threads="ALL_CPUS")
+# GDAL's block cache for the overview and COG steps (its default, 5 % of RAM, only adds memory here).
+GDAL_CACHE_MB = 256
 
 
 class RasterError(ValueError):
@@ -157,7 +160,7 @@ def add_overviews(path: Path, smallest: int = 256) -> list[int]:
     import rasterio
     from rasterio.enums import Resampling
 
-    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "r+") as dst:
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(path, "r+") as dst:
         factors, factor = [], 2
         while max(dst.height, dst.width) // (factor // 2) > smallest:  # the coarsest level so far is too big
             factors.append(factor)
@@ -176,6 +179,7 @@ def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> dict[
     is kept exactly as read. A result without a single valid pixel is an error.
     """
     import dask
+    import rasterio
     import rasterio.shutil
 
     path = Path(path).absolute()
@@ -193,7 +197,8 @@ def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> dict[
                 "NDVI has no valid pixel: every pixel is nodata in red or NIR (or NIR + red = 0). "
                 "Check the bands' `nodata:` and `band:` settings and that they cover the same area.")
         add_overviews(stage)
-        rasterio.shutil.copy(stage, path, overviews="FORCE_USE_EXISTING", **COG_OPTIONS)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            rasterio.shutil.copy(stage, path, overviews="FORCE_USE_EXISTING", **COG_OPTIONS)
     except Exception as err:
         raise_if_disk_full(path, err)  # while the failed files still fill the disk
         raise
