@@ -3,14 +3,14 @@
 import math
 from pathlib import Path
 
-import pandas as pd
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 
 
 def plot_averages(csv: str | Path, png: str | Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     averages = pd.read_csv(csv, index_col=0)
     columns = list(averages.select_dtypes("number").columns)

@@ -8,8 +8,13 @@ the full-resolution raster in memory.
 import json
 from pathlib import Path
 
-import numpy as np
-import rasterio
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import rasterio  # noqa: E402
+from matplotlib.colors import Normalize, TwoSlopeNorm  # noqa: E402
 from rasterio.enums import Resampling
 
 
@@ -49,11 +54,6 @@ def crs_label(crs) -> str:
 
 
 def plot_ndvi(tif: str | Path, png: str | Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import Normalize, TwoSlopeNorm
 
     data, extent, crs = read_overview(tif)
     vmin, vmax = robust_limits(data)
@@ -95,10 +95,6 @@ def add_scale_bar(ax, span: float, unit: str) -> None:
 
 def plot_histogram(stats: dict, png: str | Path, title: str) -> None:
     """Histogram of the valid NDVI values, with the summary statistics beside it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     edges = np.asarray(stats["histogram"]["edges"])
     counts = np.asarray(stats["histogram"]["counts"])

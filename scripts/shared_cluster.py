@@ -85,12 +85,18 @@ class SharedCluster:
         raise TimeoutError(f"the shared Dask cluster did not start within {self.timeout:g} s; see {self.folder}/*.log")
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.processes)
         self.processes.clear()
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout: float = 20) -> None:
+    """SIGTERM each process (last started first), then SIGKILL what is still running after ``timeout``."""
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -15,6 +15,8 @@ SAMPLE = ROOT / "resources" / "sample"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 sys.path.insert(0, str(SCRIPTS))
 
+from shared_cluster import stop_processes  # noqa: E402 - needs SCRIPTS on sys.path
+
 
 @pytest.fixture(scope="session")
 def sample():
@@ -55,17 +57,29 @@ def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: f
     return result
 
 
-def _wait_for_json(path: Path, timeout: float = 60) -> dict:
-    import json
+def wait_until(condition, timeout: float, message: str, interval: float = 0.2) -> None:
+    """Poll ``condition()`` until true; TimeoutError(message) after ``timeout`` s."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError(message)
+
+
+def _wait_for_json(path: Path, timeout: float = 60) -> dict:
+    import json
+
+    def readable():
         try:
             return json.loads(path.read_text())
         except (FileNotFoundError, ValueError):
-            time.sleep(0.2)
-    raise TimeoutError(f"{path} was not written within {timeout} s")
+            return None
+
+    wait_until(readable, timeout, f"{path} was not written within {timeout} s")
+    return readable()
 
 
 @contextlib.contextmanager
@@ -93,26 +107,14 @@ def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
         _wait_for_worker(folder / "worker.log", workers)
         yield address, scheduler_file
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         for log in logs:
             log.close()
 
 
 def _wait_for_worker(log: Path, workers: int = 1, timeout: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.read_text().count("Registered to:") >= workers:
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"the Dask worker did not register within {timeout} s:\n{log.read_text()}")
+    wait_until(lambda: log.read_text().count("Registered to:") >= workers, timeout,
+               f"the Dask worker did not register within {timeout} s; see {log}")
 
 
 @pytest.fixture(scope="module")

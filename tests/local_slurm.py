@@ -15,8 +15,9 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
+
+from conftest import stop_processes, wait_until
 
 DAEMONS = ("munged", "slurmctld", "slurmd", "sinfo", "sbatch")
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
@@ -102,7 +103,7 @@ def local_slurm(folder: Path):
             processes.append(subprocess.Popen(
                 ["runuser", "-u", "munge", "--", "/usr/sbin/munged", "--foreground"],
                 stdout=log, stderr=subprocess.STDOUT))
-            _wait(lambda: Path("/run/munge/munge.socket.2").exists(), 20, "munged did not start")
+            wait_until(lambda: Path("/run/munge/munge.socket.2").exists(), 20, "munged did not start")
         processes.append(subprocess.Popen(["slurmctld", "-D", "-f", str(conf)], env=env, stdout=log, stderr=subprocess.STDOUT))
         processes.append(subprocess.Popen(["slurmd", "-D", "-N", "localhost", "-f", str(conf)], env=env,
                                           stdout=log, stderr=subprocess.STDOUT))
@@ -111,25 +112,11 @@ def local_slurm(folder: Path):
             out = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True)
             return out.returncode == 0 and out.stdout.strip() == "idle"
 
-        _wait(idle, 60, f"SLURM did not become idle; see {folder}")
+        wait_until(idle, 60, f"SLURM did not become idle; see {folder}", interval=0.3)
         yield env
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         if SYSTEM_CONF.is_symlink() and SYSTEM_CONF.resolve() == conf.resolve():
             SYSTEM_CONF.unlink()
         log.close()
 
-
-def _wait(condition, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise TimeoutError(message)

@@ -17,7 +17,7 @@ import pytest
 import rasterio
 import yaml
 
-from conftest import SNAKEMAKE, copy_workflow, dask_cluster_processes, run_snakemake
+from conftest import SNAKEMAKE, copy_workflow, dask_cluster_processes, run_snakemake, wait_until
 from make_sample_data import RASTER_HEIGHT, RASTER_WIDTH, write_band, write_soil_moisture_csv
 
 pytestmark = pytest.mark.workflow
@@ -67,15 +67,6 @@ def start_snakemake(workdir: Path, args: list[str], env: dict | None = None) -> 
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
 def computing(workdir: Path, rule_log: str) -> bool:
     log = workdir / "logs" / rule_log
     return log.exists() and "Dask scheduler:" in log.read_text()
@@ -112,8 +103,8 @@ def test_killed_worker_mid_computation(tmp_path, inputs, expected):
         killed = []
         with Client(address, timeout=30) as client:
             for rule_log in (f"tables/{TABLE}/averages.log", f"scenes/{SCENE}/ndvi.log"):
-                wait_for(lambda: computing(workdir, rule_log), 120, f"{rule_log} to start computing")
-                wait_for(lambda: any(client.processing().values()), 60, "tasks in flight")
+                wait_until(lambda: computing(workdir, rule_log), 120, f"{rule_log} to start computing", interval=0.05)
+                wait_until(lambda: any(client.processing().values()), 60, "tasks in flight", interval=0.05)
                 busy = [worker for worker, tasks in client.processing().items() if tasks]
                 pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
                 os.kill(pid, signal.SIGKILL)  # the nanny starts a fresh worker
@@ -129,8 +120,8 @@ def test_interrupted_snakemake_then_rerun(tmp_path, inputs, expected, sig):
     workdir = copy_workflow(tmp_path / "checkout")
     args = configure(workdir, inputs)
     process = start_snakemake(workdir, args)
-    wait_for(lambda: computing(workdir, f"scenes/{SCENE}/ndvi.log") or computing(workdir, f"tables/{TABLE}/averages.log"),
-             120, "a Dask rule to start computing")
+    wait_until(lambda: computing(workdir, f"scenes/{SCENE}/ndvi.log") or computing(workdir, f"tables/{TABLE}/averages.log"),
+               120, "a Dask rule to start computing", interval=0.05)
     time.sleep(0.3)
     # The whole process group, as a terminal's Ctrl-C or a killed batch job would.
     os.killpg(process.pid, sig)
@@ -150,7 +141,7 @@ def test_scheduler_disappears_mid_run(tmp_path, inputs, expected):
     with dask_cluster_processes(folder) as (address, _):
         args = configure(workdir, inputs, address=address, connect_timeout=5)
         process = start_snakemake(workdir, [NDVI, *args[2:]])
-        wait_for(lambda: computing(workdir, f"scenes/{SCENE}/ndvi.log"), 120, "ndvi to start computing")
+        wait_until(lambda: computing(workdir, f"scenes/{SCENE}/ndvi.log"), 120, "ndvi to start computing", interval=0.05)
         scheduler = next(p for p in _children_of(os.getpid()) if "scheduler" in p.cmdline())
         started = time.monotonic()
         scheduler.kill()
