@@ -44,4 +44,5 @@ sample: $(STAMP)
 	$(BIN)/python scripts/make_sample_data.py --sample --out resources/sample
 
 clean:
-	rm -rf results/tables results/scenes resources/tables resources/scenes logs benchmarks .snakemake
+	rm -rf results/tables results/scenes results/run_info results/report.html \
+		resources/tables resources/scenes logs benchmarks .snakemake
