@@ -1,8 +1,10 @@
 """Average every numeric column of a large CSV per group, with dask.dataframe.
 
-As in the lesson: ``dd.read_csv(path, blocksize=..., encoding=...)`` then
+As in the lesson: read the CSV in ``blocksize`` blocks, then
 ``groupby(key).mean(numeric_only=True)``, here computed on the configured Dask
-cluster and written, sorted by the key, to ``averages.csv``.
+cluster and written, sorted by the key, to ``averages.csv``. Blocks are parsed
+by pyarrow (:mod:`csv_blocks`; only the columns averaged) or, with
+``engine: pandas``, by the lesson's ``dd.read_csv``.
 
 Dask infers column types from the first block only; an integer column that
 gains ``NA`` further down raises at compute time. ``assume_missing=True``
