@@ -140,16 +140,15 @@ def main(smk) -> None:
     from rule_log import log_to_file
 
     log = log_to_file(smk.log[0])
-    from distributed import performance_report
-
     from atomic_output import atomic_path
-    from dask_cluster import dask_client
+    from dask_cluster import dask_client, performance_report_to
 
     encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
         # Workers of an existing cluster run elsewhere: give them the block reader.
         client.upload_file(csv_blocks.__file__)
-        with atomic_path(smk.output.dask_report) as report, performance_report(filename=str(report), mode="inline"):
+        with atomic_path(smk.output.dask_report) as report, \
+                performance_report_to(report, smk.config["dask"]["performance_report"]):
             averages = compute_averages(
                 smk.input.csv, encoding, key=smk.params.groupby, blocksize=smk.params.blocksize,
                 dtype=smk.params.dtype, read_options=smk.params.read_options, engine=smk.params.engine,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from distributed import Client, LocalCluster, Security
+from distributed import Client, LocalCluster, Security, performance_report
 
 log = logging.getLogger("workflow.dask")
 
@@ -185,3 +185,22 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
             raise
     finally:
         _close_quietly(client, cluster)
+
+
+@contextlib.contextmanager
+def performance_report_to(path: str | Path, enabled: bool = True) -> Iterator[None]:
+    """Save the Dask performance report of the block to ``path`` (self-contained HTML).
+
+    ``mode="inline"`` embeds Bokeh's JavaScript: the default loads it from a CDN
+    and shows a blank page offline. Disabled (``dask.performance_report: false``,
+    ~0.4 s saved per rule), the page only says so.
+    """
+    if enabled:
+        with performance_report(filename=str(path), mode="inline"):
+            yield
+    else:
+        yield
+        Path(path).write_text(
+            "<!DOCTYPE html><html><head><title>Dask Performance Report</title></head><body>"
+            "<p>No Dask performance report: <code>dask.performance_report</code> is false in the config.</p>"
+            "</body></html>\n")

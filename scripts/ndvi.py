@@ -211,16 +211,16 @@ def main(smk) -> None:
     from rule_log import log_to_file
 
     log = log_to_file(smk.log[0])
-    from distributed import Lock, performance_report
+    from distributed import Lock
 
     from atomic_output import DiskFullError, atomic_path, write_text
-    from dask_cluster import dask_client
+    from dask_cluster import dask_client, performance_report_to
 
     index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red, smk.params.nir, smk.params.chunks)
     log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")):
         with atomic_path(smk.output.tif) as tmp, atomic_path(smk.output.dask_report) as report:
-            with performance_report(filename=str(report), mode="inline"):
+            with performance_report_to(report, smk.config["dask"]["performance_report"]):
                 try:
                     stats = write_ndvi(index, tmp, lock=Lock("rio"))
                 except (RasterError, DiskFullError):

@@ -76,3 +76,14 @@ def test_dask_report_renders_in_a_browser(reported, tmp_path, path):
     assert_not_blank(shot)
     dom = chromium(url, tmp_path, "--dump-dom").stdout
     assert "Task Stream" in dom or "task stream" in dom.lower(), dom[:2000]
+
+
+def test_performance_report_can_be_switched_off(tmp_path):
+    import yaml
+
+    workdir = copy_workflow(tmp_path / "checkout")
+    (workdir / "off.yaml").write_text(yaml.safe_dump({"dask": {"performance_report": False}}))
+    run_snakemake(workdir, f"results/tables/{TABLE}/averages.csv", "--configfile", "config/config.yaml", "off.yaml")
+    html = (workdir / f"results/tables/{TABLE}/dask-report.html").read_text()
+    assert "dask.performance_report" in html and "Task Stream" not in html
+    assert (workdir / f"results/tables/{TABLE}/averages.csv").is_file()
