@@ -22,7 +22,7 @@ import numpy as np
 import rioxarray
 import xarray as xr
 
-from atomic_output import raise_if_disk_full
+from atomic_output import final_path, raise_if_disk_full
 from raster_stats import lazy_statistics, summarise
 
 OUTPUT_NODATA = np.float32(np.nan)
@@ -184,7 +184,8 @@ def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> dict[
 
     path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    stage = path.with_name(f".{path.name.lstrip('.').split('.')[0]}.{os.getpid()}-stage.partial{path.suffix}")
+    # Named like atomic_path's temporary files, so a killed run's stage is cleaned up as theirs are.
+    stage = path.with_name(f".{final_path(path).stem}.{os.getpid()}-stage.partial{path.suffix}")
     try:
         written = index.rio.to_raster(
             stage, **STAGE_OPTIONS,

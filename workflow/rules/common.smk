@@ -35,6 +35,9 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 # Relative dataset paths in config are relative to the checkout, not the shell's cwd.
 PROJECT_ROOT = Path(workflow.basedir).parent
+# The rule scripts' helpers (one place for URL handling, the shared cluster).
+sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+from download import local_path
 ENV = "../../environment.yml"
 BANDS = ("red", "nir")
 # A scene whose red and NIR come from one multi-band file downloads it once, as "stack".
@@ -132,11 +135,8 @@ def source_checksum(wildcards):
 
 def local_source(wildcards):
     """The source file when `url` is a local path, so Snakemake notices when it changes."""
-    url = source(wildcards)["url"]
-    if url.startswith(("http://", "https://")):
-        return []
-    path = Path(url[len("file://") :] if url.startswith("file://") else url)
-    return [str(path if path.is_absolute() else PROJECT_ROOT / path)]
+    path = local_path(source(wildcards)["url"], base=PROJECT_ROOT)
+    return [] if path is None else [str(path)]
 
 
 # The run's shared Dask cluster, if any (set by onstart, stopped by onsuccess/onerror).
@@ -151,7 +151,6 @@ def start_shared_cluster():
         return
     if os.environ.get("DASK_SCHEDULER_ADDRESS"):
         return  # the environment already names a scheduler
-    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
     from shared_cluster import ADDRESS_VARIABLE, SharedCluster
 
     cluster = SharedCluster(
