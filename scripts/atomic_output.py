@@ -58,12 +58,14 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     so that drivers choosing a format by extension still work. On any exception
     the temporary file is removed and the exception propagates (as
     :class:`DiskFullError` when the disk is full); temporary files that a killed
-    earlier attempt left behind are removed first.
+    earlier attempt left behind (stage folders included) are removed first.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".{final.stem}.*.partial{final.suffix}"):
-        with contextlib.suppress(FileNotFoundError):
+        if stale.is_dir():  # a stage folder of a killed job (see cog_writer)
+            shutil.rmtree(stale, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
             stale.unlink()
     tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.partial{final.suffix}")
     try:

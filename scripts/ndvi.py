@@ -6,36 +6,36 @@ here each band's nodata is masked first, pixels where either band is nodata or
 nodata: 0 in a uint16 product would collide with a real NDVI of 0), and the
 result is written as float32 with the inputs' CRS and transform unchanged.
 
-Writing is streamed: ``rio.to_raster(..., lock=distributed.Lock("rio"))`` lets
-the workers compute and write window by window (without a lock rioxarray
-gathers the whole array into one process); GDAL then adds overviews and copies
-the result into a Cloud-Optimized GeoTIFF, under a temporary name then renamed.
-Statistics (``ndvi_stats.json``) come from the same pass over the pixels.
+One Dask pass does everything per block: one fused kernel turns the raw bands
+into NDVI, and the same block is summarised (``ndvi_stats.json``), averaged
+into the overview levels and compressed into the Cloud-Optimized GeoTIFF's
+tiles (:mod:`cog_writer`), which are then laid out once in COG order. Chunks
+follow the files' layout: whole tiles of tiled files, full-width bands of
+rows of stripped ones, so no block of the inputs is read twice.
 """
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import rioxarray
 import xarray as xr
 
+import cog_writer
+import raster_kernels
+import raster_stats
 from atomic_output import final_path, raise_if_disk_full
+from cog_writer import TILE, write_cog
+from raster_kernels import nodata_in, normalized_difference
 from raster_stats import lazy_statistics, summarise
 
 OUTPUT_NODATA = np.float32(np.nan)
-# The workers stream NDVI into an uncompressed tiled GeoTIFF (cheap to write in
-# parallel), GDAL adds overviews to it, then copies it once into the product:
-# a Cloud-Optimized GeoTIFF (tiled, overviews first), written by GDAL's COG
-# driver block by block. ZSTD level 1 with the floating-point predictor: as small
-# as DEFLATE on NDVI and ~3x faster to write (any GDAL >= 2.3 reads it).
-STAGE_OPTIONS = dict(driver="GTiff", dtype="float32", tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
-COG_OPTIONS = dict(driver="COG", dtype="float32", compress="ZSTD", level=1, predictor="YES", blocksize=256,
-                   bigtiff="IF_SAFER", num_threads="ALL_CPUS")
-# GDAL's block cache for the overview and COG steps (its default, 5 % of RAM, only adds memory here).
-GDAL_CACHE_MB = 256
+# GDAL's block cache (default: 5 % of RAM) only adds memory here: every block is read once.
+GDAL_CACHE_MB = 64
 
 
 class RasterError(ValueError):
@@ -46,26 +46,37 @@ class GridMismatch(RasterError):
     """Red and NIR are not on the same pixel grid."""
 
 
+def unreadable(path: str | Path, err: Exception) -> "RasterError":
+    size = Path(path).stat().st_size if Path(path).exists() else 0
+    return RasterError(
+        f"{path} ({size} bytes) is not a readable GeoTIFF: {err}. Check the file behind the scene's `url:` "
+        "(an HTML error page or a cut-off download?), then delete it and run again.")
+
+
 def _open(path: str | Path, chunks: Any) -> xr.DataArray:
     import rasterio
 
     try:
         # Absolute: workers of an existing cluster run in other folders (or on other nodes).
-        return rioxarray.open_rasterio(Path(path).absolute(), chunks=tile_aligned_chunks(path, chunks), masked=False)
+        # lock=False: blocks are read in parallel, each through its own file handle.
+        return rioxarray.open_rasterio(Path(path).absolute(), chunks=chunks, masked=False, lock=False)
     except (rasterio.errors.RasterioError, OSError) as err:
-        size = Path(path).stat().st_size if Path(path).exists() else 0
-        raise RasterError(
-            f"{path} ({size} bytes) is not a readable GeoTIFF: {err}. Check the file behind the scene's `url:` "
-            "(an HTML error page or a cut-off download?), then delete it and run again."
-        ) from None
+        raise unreadable(path, err) from None
 
 
-def tile_aligned_chunks(path: str | Path, chunks: Any) -> Any:
-    """Turn a byte-size chunk request ("15MB", "auto") into whole multiples of the file's tiles.
+def layout_chunks(path: str | Path, chunks: Any) -> Any:
+    """Turn a byte-size chunk request ("15MB", "auto") into block shapes that suit the file's layout.
 
-    Chunks that straddle the file's internal tiles make every tile be read
-    (and decompressed) twice and the output's tiles be written in pieces;
-    square multiples of the block size avoid both. Other requests pass through.
+    * Tiled files: squares of 256 x 2^k px (the power of two nearest the
+      request) that are whole multiples of the file's tiles, so every tile is
+      read (and decompressed) once and each block holds whole output tiles and
+      whole tiles of the first overview levels.
+    * Stripped files (GDAL's default layout: rows of the full width): bands
+      of whole strips across the full width, at least 256 rows, so that no
+      strip is read twice.
+
+    Sizes count float32 pixels, what the computation holds. Other requests
+    (pixel counts, mappings) pass through unchanged.
     """
     if not isinstance(chunks, str):
         return chunks
@@ -74,25 +85,36 @@ def tile_aligned_chunks(path: str | Path, chunks: Any) -> Any:
     from dask.utils import parse_bytes
 
     target = parse_bytes(dask.config.get("array.chunk-size") if chunks == "auto" else chunks)
-    with rasterio.open(path) as src:
-        block_y, block_x = src.block_shapes[0]
-        itemsize = np.dtype(src.dtypes[0]).itemsize
-    side = int(np.sqrt(target / itemsize))
-    return {"band": 1, "y": max(block_y, side // block_y * block_y), "x": max(block_x, side // block_x * block_x)}
+    try:
+        with rasterio.open(path) as src:
+            block_y, block_x = src.block_shapes[0]
+            height, width = src.height, src.width
+    except (rasterio.errors.RasterioError, OSError) as err:
+        raise unreadable(path, err) from None
+    pixels = max(1, target // 4)
+    if block_x >= width and width > TILE:  # stripped
+        rows = _multiple(max(TILE, math.ceil(pixels / width)), math.lcm(block_y, TILE))
+        return {"band": 1, "y": min(rows, height), "x": -1}
+    side = TILE * 2 ** max(0, round(math.log2(math.sqrt(pixels) / TILE)))
+    return {"band": 1, "y": _multiple(side, block_y), "x": _multiple(side, block_x)}
+
+
+def _multiple(size: int, step: int) -> int:
+    """``size`` rounded up to a multiple of ``step``."""
+    return max(step, math.ceil(size / step) * step)
 
 
 def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: float | str | None = None,
-              scale: float = 1.0, offset: float = 0.0) -> xr.DataArray:
-    """One band as float32 reflectance (``value * scale + offset``) with nodata as NaN.
+              scale: float = 1.0, offset: float = 0.0) -> tuple[xr.DataArray, dict[str, Any]]:
+    """One band's raw values (lazy, 2-D) and how to turn them into reflectance (see :func:`reflectance`).
 
     ``nodata`` replaces the file's own nodata value (for files that lack it or
     declare a wrong one); ``"none"`` says every finite value is valid. A file
     without nodata and no ``nodata`` setting is an error: silently treating its
     fill value (often -10000 or 0) as reflectance would give plausible-looking
-    wrong NDVI. Integer bands become float32 before any arithmetic, so
-    ``nir - red`` cannot wrap around nor ``nir + red`` overflow.
+    wrong NDVI.
     """
-    raster = _open(path, chunks)
+    raster = _open(path, layout_chunks(path, chunks))
     count = raster.sizes["band"]
     if not 1 <= band <= count:
         raise RasterError(
@@ -106,13 +128,25 @@ def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: flo
                 f"{path} declares no nodata value. Set `nodata:` on the scene (the value marking missing "
                 "pixels, e.g. -10000 for Pix4D mosaics, 0 for most satellite products), or `nodata: none` "
                 "if every pixel is valid.")
-    values = data.astype("float32")
-    valid = np.isfinite(values)
-    if nodata != "none" and not np.isnan(nodata):
-        valid &= data != nodata
-    if scale != 1.0 or offset != 0.0:
-        values = values * np.float32(scale) + np.float32(offset)
-    return values.where(valid)
+    nodata = None if nodata == "none" or np.isnan(nodata) else nodata
+    return data, {"nodata": nodata, "scale": scale, "offset": offset}
+
+
+def ndvi_kernel(red_raw: np.ndarray, nir_raw: np.ndarray, red: dict[str, Any], nir: dict[str, Any]) -> np.ndarray:
+    """NDVI of one block from the raw bands: float32, NaN where a band is nodata or ``nir + red == 0``.
+
+    Each band becomes ``raw * scale + offset`` in float32, NaN where it is
+    nodata or not finite; integer bands become float32 before any arithmetic,
+    so ``nir - red`` cannot wrap around nor ``nir + red`` overflow. One compiled
+    pass (:func:`raster_kernels.normalized_difference`).
+    """
+    settings = []
+    for raw, pixels in ((red_raw, red), (nir_raw, nir)):
+        has_nodata, nodata = nodata_in(raw.dtype, pixels.get("nodata"))
+        scale, offset = pixels.get("scale", 1.0), pixels.get("offset", 0.0)
+        settings += [has_nodata, nodata, scale != 1.0 or offset != 0.0, np.float32(scale), np.float32(offset)]
+    out = np.empty(red_raw.shape, np.float32)
+    return normalized_difference(red_raw, nir_raw, *settings, out)
 
 
 def describe_grid(raster: xr.DataArray) -> str:
@@ -134,96 +168,79 @@ def check_same_grid(red: xr.DataArray, nir: xr.DataArray, red_name: str = "red",
         )
 
 
-def ndvi(red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
-    """NDVI as float32; NaN where either band is NaN or ``nir + red == 0``."""
-    total = nir + red
-    index = ((nir - red) / total.where(total != 0)).astype("float32")
-    index.name = "ndvi"
-    index.attrs = {"long_name": "NDVI", "units": "1"}
-    return index.rio.write_nodata(OUTPUT_NODATA, encoded=False)
-
-
 def compute_ndvi(red_path: str | Path, nir_path: str | Path, red: dict | None = None, nir: dict | None = None,
                  chunks: Any = "15MB") -> xr.DataArray:
     """Lazy NDVI of the two files, after checking that they share one grid.
 
     ``red``/``nir`` hold :func:`open_band` settings: ``band``, ``nodata``, ``scale``, ``offset``.
+    Both bands are read in the chunks that suit the red file's layout.
     """
-    red_band = open_band(red_path, chunks=chunks, **(red or {}))
-    nir_band = open_band(nir_path, chunks=chunks, **(nir or {}))
-    check_same_grid(red_band, nir_band, str(red_path), str(nir_path))
-    return ndvi(red_band, nir_band)
+    chunks = layout_chunks(red_path, chunks)
+    red_raw, red_pixels = open_band(red_path, chunks=chunks, **(red or {}))
+    nir_raw, nir_pixels = open_band(nir_path, chunks=chunks, **(nir or {}))
+    check_same_grid(red_raw, nir_raw, str(red_path), str(nir_path))
+    data = da.map_blocks(ndvi_kernel, red_raw.data, nir_raw.data, red=red_pixels, nir=nir_pixels, dtype=np.float32)
+    index = xr.DataArray(data, coords=red_raw.coords, dims=red_raw.dims, name="ndvi",
+                         attrs={"long_name": "NDVI", "units": "1"})
+    return index.rio.write_nodata(OUTPUT_NODATA, encoded=False)
 
 
-def add_overviews(path: Path, smallest: int = 256) -> list[int]:
-    """Average overviews (2, 4, 8, ...) until the coarsest fits in ``smallest`` pixels."""
-    import rasterio
-    from rasterio.enums import Resampling
-
-    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(path, "r+") as dst:
-        factors, factor = [], 2
-        while max(dst.height, dst.width) // (factor // 2) > smallest:  # the coarsest level so far is too big
-            factors.append(factor)
-            factor *= 2
-        if factors:
-            dst.build_overviews(factors, Resampling.average)
-            dst.update_tags(ns="rio_overview", resampling="average")
-    return factors
-
-
-def write_ndvi(index: xr.DataArray, path: str | Path, lock: Any = None) -> dict[str, Any]:
+def write_ndvi(index: xr.DataArray, path: str | Path, memory_mb: int | None = None) -> dict[str, Any]:
     """Write NDVI as a Cloud-Optimized GeoTIFF and return its statistics (see raster_stats).
 
-    The workers write the pixels window by window (never gathered into one
-    process) while the statistics are computed in the same pass; the transform
-    is kept exactly as read. A result without a single valid pixel is an error.
+    One Dask pass computes each block once: its tiles, its overview pixels and
+    its statistics; the transform is kept exactly as read. A result without a
+    single valid pixel is an error. Encoded tiles wait in memory up to a
+    quarter of ``memory_mb`` (the job's memory) per worker, then on disk.
     """
-    import dask
-    import rasterio
-    import rasterio.shutil
-
     path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
     # Named like atomic_path's temporary files, so a killed run's stage is cleaned up as theirs are.
     stage = path.with_name(f".{final_path(path).stem}.{os.getpid()}-stage.partial{path.suffix}")
     try:
-        written = index.rio.to_raster(
-            stage, **STAGE_OPTIONS,
-            recalc_transform=False,  # recalculating drifts the transform in its last digits
-            lock=lock, compute=False,
-        )
-        _, computed = dask.compute(written, lazy_statistics(index.data))
-        if int(computed["count"]) == 0:
-            raise RasterError(
-                "NDVI has no valid pixel: every pixel is nodata in red or NIR (or NIR + red = 0). "
-                "Check the bands' `nodata:` and `band:` settings and that they cover the same area.")
-        add_overviews(stage)
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            rasterio.shutil.copy(stage, path, overviews="FORCE_USE_EXISTING", **COG_OPTIONS)
+        computed = write_cog(index.data, path, crs=index.rio.crs, transform=index.rio.transform(recalc=False),
+                             tags={"long_name": "NDVI", "units": "1"}, description="NDVI",
+                             compute_with=lazy_statistics(index.data), stage=stage,
+                             memory_budget=int((memory_mb or 4000) * 1e6 / 4))
     except Exception as err:
         raise_if_disk_full(path, err)  # while the failed files still fill the disk
         raise
-    finally:
-        stage.unlink(missing_ok=True)
-    return summarise(computed)
+    stats = summarise(computed)
+    if stats["count_valid"] == 0:
+        path.unlink(missing_ok=True)
+        raise RasterError(
+            "NDVI has no valid pixel: every pixel is nodata in red or NIR (or NIR + red = 0). "
+            "Check the bands' `nodata:` and `band:` settings and that they cover the same area.")
+    return stats
+
+
+def set_gdal_reading_options() -> None:
+    """A small GDAL block cache for this process and the workers it starts: every block is read once.
+
+    Set in the environment before GDAL reads anything (it reads GDAL_CACHEMAX
+    once); process workers inherit it.
+    """
+    os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
 
 
 def main(smk) -> None:
     from rule_log import log_to_file
 
     log = log_to_file(smk.log[0])
-    from distributed import Lock
-
+    set_gdal_reading_options()
     from atomic_output import DiskFullError, atomic_path, write_text
     from dask_cluster import dask_client, performance_report_to
 
     index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red, smk.params.nir, smk.params.chunks)
     log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
-    with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")):
+    with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
+        # Workers of an existing cluster run elsewhere: give them the modules the tasks call.
+        for module in (raster_kernels, raster_stats, cog_writer):
+            client.upload_file(module.__file__)
         with atomic_path(smk.output.tif) as tmp, atomic_path(smk.output.dask_report) as report:
             with performance_report_to(report, smk.config["dask"]["performance_report"]):
                 try:
-                    stats = write_ndvi(index, tmp, lock=Lock("rio"))
+                    stats = write_ndvi(index, tmp, smk.resources.get("mem_mb"))
                 except (RasterError, DiskFullError):
                     raise
                 except Exception as err:  # GDAL read errors arrive from the workers re-wrapped

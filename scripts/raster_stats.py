@@ -1,40 +1,70 @@
-"""Summary statistics of a (Dask) raster in one streaming pass: counts, moments, histogram.
+"""Summary statistics of a (Dask) raster in the same pass that writes it: counts, moments, histogram.
 
-Percentiles come from a fine histogram over a fixed range (2000 bins over
-[-1, 1] for NDVI: within 0.001 of the exact value) so that no pass ever sorts
-or gathers the pixels.
+Each block is summarised where it is computed (count, min, max, sum, sum of
+squares, a fine histogram) and the small per-block results are added up, so
+no pass ever sorts, gathers or rechunks the pixels. Percentiles come from the
+histogram over a fixed range (2000 bins over [-1, 1] for NDVI: within 0.001 of
+the exact value).
 """
 
 from typing import Any
 
 import dask.array as da
 import numpy as np
+import raster_kernels
 
 PERCENTILES = (2, 5, 25, 50, 75, 95, 98)
 
 
-def lazy_statistics(values: da.Array, value_range: tuple[float, float] = (-1.0, 1.0), bins: int = 2000) -> dict:
-    """Dask scalars/arrays to compute together with the product (NaN = nodata)."""
-    flat = values.ravel()
-    finite = ~da.isnan(flat)
-    as64 = da.where(finite, flat, 0).astype(np.float64)
-    # NaN is moved outside the range, where the histogram does not count it.
-    outside = value_range[1] + abs(value_range[1] - value_range[0])
-    counts, _ = da.histogram(da.where(finite, flat, outside), bins=bins, range=value_range)
+def block_statistics(block: np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0),
+                     bins: int = 2000) -> dict[str, Any]:
+    """Statistics of one block (NaN = nodata), to be added up by :func:`combine`.
+
+    One compiled pass (:func:`raster_kernels.statistics`); the histogram's bins
+    are ``np.histogram``'s.
+    """
+    histogram = np.zeros(bins, np.int64)
+    # np.histogram computes the edges in the values' precision (float32 for NDVI) and bins against them.
+    edges = np.linspace(*value_range, bins + 1, dtype=np.result_type(block.dtype, np.float32))
+    count, smallest, largest, total, squares = raster_kernels.statistics(block, edges, histogram)
+    return {"size": block.size, "count": count, "min": smallest, "max": largest, "sum": total,
+            "sum_squares": squares, "histogram": histogram}
+
+
+def combine(parts: Any) -> dict[str, Any]:
+    """Add up :func:`block_statistics` results (a list or an object array of them)."""
+    parts = list(np.asarray(parts, dtype=object).ravel())
     return {
-        "size": flat.size,
-        "count": finite.sum(),
-        "min": da.where(finite, flat, np.inf).min(),
-        "max": da.where(finite, flat, -np.inf).max(),
-        "sum": as64.sum(),
-        "sum_squares": (as64 * as64).sum(),
-        "histogram": counts,
+        "size": sum(p["size"] for p in parts),
+        "count": sum(p["count"] for p in parts),
+        "min": min(p["min"] for p in parts),
+        "max": max(p["max"] for p in parts),
+        "sum": float(np.sum([p["sum"] for p in parts])),
+        "sum_squares": float(np.sum([p["sum_squares"] for p in parts])),
+        "histogram": np.sum([p["histogram"] for p in parts], axis=0),
     }
+
+
+def _block_cell(block: np.ndarray, value_range: tuple[float, float], bins: int) -> np.ndarray:
+    cell = np.empty((1,) * block.ndim, dtype=object)
+    cell.flat[0] = block_statistics(block, value_range, bins)
+    return cell
+
+
+def lazy_statistics(values: da.Array, value_range: tuple[float, float] = (-1.0, 1.0), bins: int = 2000) -> da.Array:
+    """Per-block statistics as a Dask object array, to compute together with the product.
+
+    Its computed value goes to :func:`summarise` (which adds the blocks up).
+    """
+    return da.map_blocks(_block_cell, values, value_range=value_range, bins=bins, dtype=object,
+                         chunks=tuple((1,) * len(c) for c in values.chunks))
 
 
 def summarise(computed: dict[str, Any], value_range: tuple[float, float] = (-1.0, 1.0),
               histogram_bins: int = 100) -> dict[str, Any]:
-    """JSON-ready statistics from :func:`lazy_statistics` results."""
+    """JSON-ready statistics from :func:`lazy_statistics` results (per block, or already combined)."""
+    if not isinstance(computed, dict):
+        computed = combine(computed)
     count = int(computed["count"])
     counts = np.asarray(computed["histogram"], dtype=np.int64)
     edges = np.linspace(*value_range, len(counts) + 1)

@@ -1,5 +1,7 @@
 """NDVI against plain numpy/rasterio: nodata, zero sums, integer bands, exact grids."""
 
+import warnings
+
 import dask
 import numpy as np
 import pytest
@@ -119,16 +121,65 @@ def test_sample_scene_matches_numpy(sample, tmp_path):
     assert valid.min() < 0 < valid.max() <= 1  # water/bare and vegetation both present
 
 
-def test_byte_size_chunks_are_rounded_to_whole_tiles(tmp_path):
-    from ndvi import tile_aligned_chunks
+def test_byte_size_chunks_follow_the_file_layout(tmp_path):
+    from ndvi import layout_chunks
 
-    write_tif(tmp_path / "b.tif", np.ones((100, 100), np.float32), -1.0)  # 16-px tiles
-    # 4 kB of float32 is 31 x 31 px: one 16-px tile; 40 kB is 100 x 100 px: six tiles.
-    assert tile_aligned_chunks(tmp_path / "b.tif", "4KB") == {"band": 1, "y": 16, "x": 16}
-    assert tile_aligned_chunks(tmp_path / "b.tif", "40KB") == {"band": 1, "y": 96, "x": 96}
-    assert tile_aligned_chunks(tmp_path / "b.tif", {"x": 7, "y": 9}) == {"x": 7, "y": 9}
-    index = compute_ndvi(tmp_path / "b.tif", tmp_path / "b.tif", chunks="40KB")
-    assert index.chunks == ((96, 4), (96, 4))
+    write_tif(tmp_path / "b.tif", np.ones((600, 1000), np.float32), -1.0)  # 16-px tiles
+    # Tiled: squares of 256 x 2^k px, the power of two nearest the request (float32 pixels).
+    assert layout_chunks(tmp_path / "b.tif", "4KB") == {"band": 1, "y": 256, "x": 256}
+    assert layout_chunks(tmp_path / "b.tif", "16MB") == {"band": 1, "y": 2048, "x": 2048}
+    assert layout_chunks(tmp_path / "b.tif", "60MB") == {"band": 1, "y": 4096, "x": 4096}
+    assert layout_chunks(tmp_path / "b.tif", {"x": 7, "y": 9}) == {"x": 7, "y": 9}
+    # Stripped (GDAL's default): full-width bands of at least 256 rows, whole strips.
+    with rasterio.open(tmp_path / "s.tif", "w", driver="GTiff", height=3000, width=1000, count=1,
+                       dtype="float32", nodata=-1.0, crs="EPSG:32657", transform=TRANSFORM) as dst:
+        dst.write(np.ones((1, 3000, 1000), np.float32))
+        assert dst.block_shapes[0] == (2, 1000)
+    assert layout_chunks(tmp_path / "s.tif", "1MB") == {"band": 1, "y": 256, "x": -1}
+    assert layout_chunks(tmp_path / "s.tif", "8MB") == {"band": 1, "y": 2048, "x": -1}
+    assert layout_chunks(tmp_path / "s.tif", "1GB") == {"band": 1, "y": 3000, "x": -1}
+    index = compute_ndvi(tmp_path / "s.tif", tmp_path / "s.tif", chunks="1MB")
+    assert index.chunks == ((256,) * 11 + (184,), (1000,))
+
+
+@pytest.mark.parametrize("chunks", [{"x": 45, "y": 77}, {"x": 300, "y": 1000}, "1MB"], ids=str)
+@pytest.mark.parametrize("layout", ["tiled", "stripped"])
+def test_any_chunks_and_layout_give_the_same_cog(tmp_path, chunks, layout):
+    """Chunks that split tiles, odd sizes and stripped files: values, overviews and layout as numpy says."""
+    from rio_cogeo.cogeo import cog_validate
+
+    rng = np.random.default_rng(3)
+    red = rng.uniform(0.01, 0.3, (700, 900)).astype(np.float32)
+    nir = rng.uniform(0.01, 0.6, (700, 900)).astype(np.float32)
+    red[:40], nir[:, -13:] = -10000.0, -10000.0
+    tiled = dict(tiled=True, blockxsize=128, blockysize=128) if layout == "tiled" else {}
+    for name, band in (("red", red), ("nir", nir)):
+        with rasterio.open(tmp_path / f"{name}.tif", "w", driver="GTiff", height=700, width=900, count=1,
+                           dtype="float32", nodata=-10000.0, crs="EPSG:32657", transform=TRANSFORM,
+                           **tiled) as dst:
+            dst.write(band, 1)
+    write_ndvi(compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif", chunks=chunks), tmp_path / "ndvi.tif")
+    expected = numpy_ndvi(red, nir, -10000.0, -10000.0)
+    assert cog_validate(str(tmp_path / "ndvi.tif"))[:2] == (True, [])
+    with rasterio.open(tmp_path / "ndvi.tif") as out:
+        values = out.read(1)
+        np.testing.assert_allclose(values, expected, rtol=2e-7, equal_nan=True)
+        assert out.overviews(1) == [2, 4] and out.block_shapes[0] == (256, 256)
+        assert out.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        for factor in (2, 4):
+            overview = out.read(1, out_shape=(-(-700 // factor), -(-900 // factor)))
+            np.testing.assert_allclose(overview, block_means(values, factor), rtol=1e-6, equal_nan=True)
+
+
+def block_means(values, factor):
+    """Mean of the valid pixels of each factor x factor window (NaN where none), windows cut by the edges."""
+    rows, cols = -(-values.shape[0] // factor) * factor, -(-values.shape[1] // factor) * factor
+    padded = np.full((rows, cols), np.nan)
+    padded[:values.shape[0], :values.shape[1]] = values
+    windows = padded.reshape(rows // factor, factor, cols // factor, factor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows are NaN, as they should be
+        return np.nanmean(windows, axis=(1, 3)).astype(np.float32)
 
 
 def test_product_is_a_valid_cog_with_overviews_and_exact_statistics(sample, tmp_path):
