@@ -54,19 +54,26 @@ def _header_and_start(path: Path) -> tuple[bytes, int]:
     return header, len(header)
 
 
-def _block_bytes(path: Path, start: int, end: int, data_start: int) -> bytes:
-    """The whole lines whose first byte lies in ``[start, end)`` (data lines only)."""
+def _line_start(stream: Any, position: int, data_start: int) -> int:
+    """Where the first line beginning at or after ``position`` starts (data lines only)."""
+    if position <= data_start:
+        return data_start
+    stream.seek(position - 1)
+    stream.readline()  # finish the line that began before ``position``
+    return stream.tell()
+
+
+def _block_bytes(path: Path, start: int, end: int, data_start: int, header: bytes = b"") -> bytes:
+    """``header`` and the whole lines whose first byte lies in ``[start, end)``, read in one piece."""
+    end = min(end, path.stat().st_size)
     with open(path, "rb") as stream:
-        if start <= data_start:
-            stream.seek(data_start)
-        else:
-            stream.seek(start - 1)
-            stream.readline()  # finish the line that began before this block
-        if stream.tell() >= end:
-            return b""
-        data = stream.read(end - stream.tell())
-        if not data.endswith(b"\n"):
-            data += stream.readline()
+        first, stop = _line_start(stream, start, data_start), _line_start(stream, end, data_start)
+        if first >= stop:
+            return header
+        data = bytearray(len(header) + stop - first)
+        data[:len(header)] = header
+        stream.seek(first)
+        stream.readinto(memoryview(data)[len(header):])
         return data
 
 
@@ -75,8 +82,8 @@ def read_block(path: str, start: int, end: int, encoding: str, read_options: dic
     """Parse one byte range of the CSV into a pandas frame of ``columns``."""
     path = Path(path)
     header, data_start = _header_and_start(path)
-    data = _block_bytes(path, start, end, data_start)
-    table = pacsv.read_csv(pa.py_buffer(header + data), *_options(encoding, read_options, columns, types))
+    data = _block_bytes(path, start, end, data_start, header)
+    table = pacsv.read_csv(pa.py_buffer(data), *_options(encoding, read_options, columns, types))
     return table.to_pandas()
 
 
@@ -92,7 +99,7 @@ def infer_types(path: str | Path, encoding: str, read_options: dict[str, Any],
     """Column types from the first ~1 MB; integers and all-null columns become float64."""
     path = Path(path)
     header, data_start = _header_and_start(path)
-    sample = header + _block_bytes(path, 0, data_start + _SNIFF_BYTES, data_start)
+    sample = _block_bytes(path, 0, data_start + _SNIFF_BYTES, data_start, header)
     schema = pacsv.read_csv(pa.py_buffer(sample), *_options(encoding, read_options, None, None)).schema
     types = {}
     for field in schema:

@@ -129,6 +129,18 @@ def _connect(address: str, timeout: float, security: Security | None, source: st
         ) from err
 
 
+def _lost_connection(err: BaseException) -> bool:
+    """Whether ``err`` (or what caused it) is a connection to the scheduler that closed."""
+    from distributed.comm.core import CommClosedError
+
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, CommClosedError):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
 def _close_quietly(*closables: Any) -> None:
     """Close client/cluster; failures here come after the outputs and must not fail the job."""
     for thing in closables:
@@ -177,7 +189,7 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
         try:
             yield client
         except Exception as err:
-            if cluster is None and client.status != "running":
+            if cluster is None and (client.status != "running" or _lost_connection(err)):
                 raise SchedulerUnreachable(
                     f"lost the Dask scheduler at {address} during the computation ({type(err).__name__}: {err}); "
                     "nothing was kept. Restart the scheduler (or point the config at another) and run again."
