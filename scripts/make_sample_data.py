@@ -99,8 +99,7 @@ def write_soil_moisture_csv(path: Path, scale: float = 1.0, seed: int = 42) -> P
     tmp = path.with_name(path.name + ".partial")
     with open(tmp, "w", encoding="latin-1", newline="") as out:
         out.write(",".join(f'"{name}"' for name in HEADER) + "\r\n")
-        for chunk in soil_moisture_rows(scale, seed):
-            out.write(chunk)
+        out.writelines(soil_moisture_rows(scale, seed))
     tmp.replace(path)
     return path
 
@@ -134,9 +133,20 @@ def _footprint(rows: np.ndarray, cols: np.ndarray, height: int, width: int) -> n
     return (np.abs(u) < 0.46 * width) & (np.abs(v) < 0.40 * height)
 
 
+# How band files are laid out: real GeoTIFFs come tiled or stripped, compressed or not.
+LAYOUTS = {
+    # the sample's and the lesson's layout: 256-px tiles, DEFLATE with the floating-point predictor
+    "tiled-deflate": {"tiled": True, "blockxsize": 256, "blockysize": 256,
+                      "compress": "deflate", "predictor": 3},
+    "tiled": {"tiled": True, "blockxsize": 256, "blockysize": 256},  # 256-px tiles, uncompressed
+    "stripped": {"tiled": False},  # GDAL's default: uncompressed, one row per strip
+}
+DEFAULT_LAYOUT = "tiled-deflate"
+
+
 def write_band(path: Path, band: str, height: int, width: int, seed: int = 7,
-               pixel: float = PIXEL) -> Path:
-    """Write one float32 band as a tiled, deflate-compressed GeoTIFF, row block by row block."""
+               pixel: float = PIXEL, layout: str = DEFAULT_LAYOUT) -> Path:
+    """Write one float32 band as a GeoTIFF in ``layout`` (see LAYOUTS), row block by row block."""
     import rasterio
     from rasterio.transform import from_origin
     from rasterio.windows import Window
@@ -146,8 +156,7 @@ def write_band(path: Path, band: str, height: int, width: int, seed: int = 7,
     profile = dict(
         driver="GTiff", height=height, width=width, count=1, dtype="float32", crs=CRS,
         transform=from_origin(ORIGIN[0], ORIGIN[1], pixel, pixel), nodata=RASTER_NODATA,
-        tiled=True, blockxsize=256, blockysize=256, compress="deflate", predictor=3,
-        BIGTIFF="IF_SAFER",
+        BIGTIFF="IF_SAFER", **LAYOUTS[layout],
     )
     cols = np.arange(width)
     with rasterio.open(tmp, "w", **profile) as dst:
@@ -160,6 +169,17 @@ def write_band(path: Path, band: str, height: int, width: int, seed: int = 7,
     return path
 
 
+def copy_band(source: Path, path: Path, layout: str) -> Path:
+    """Copy a band file into another ``layout``: the same pixels, much faster than generating them again."""
+    import rasterio.shutil
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    rasterio.shutil.copy(source, tmp, driver="GTiff", BIGTIFF="IF_SAFER", **LAYOUTS[layout])
+    tmp.replace(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="folder to write into")
@@ -168,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv-scale", type=float, default=1.0, help="rows relative to the lesson's CSV")
     parser.add_argument("--raster-scale", type=float, default=1.0,
                         help="pixels per side relative to the lesson's 3499 x 7443 bands")
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), default=DEFAULT_LAYOUT,
+                        help="how the bands are stored (default: %(default)s, as the lesson's files)")
     parser.add_argument("--skip-csv", action="store_true")
     parser.add_argument("--skip-raster", action="store_true")
     args = parser.parse_args(argv)
@@ -177,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_raster:
         height, width = round(RASTER_HEIGHT * raster_scale), round(RASTER_WIDTH * raster_scale)
         for band in ("red", "nir"):
-            print(write_band(args.out / f"RU_ANS_TR2_FL005M_{band}.tif", band, height, width))
+            print(write_band(args.out / f"RU_ANS_TR2_FL005M_{band}.tif", band, height, width, layout=args.layout))
 
 
 if __name__ == "__main__":
