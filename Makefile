@@ -26,8 +26,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Workflow vs eager baselines on generated lesson-size and larger inputs (slow: minutes to
-# an hour); report in results/benchmark.md. Smoke test: make bench BENCH_ARGS="--quick".
+# Workflow vs eager baselines and the bytes/compute floors on generated lesson-size and larger
+# inputs, three raster layouts (slow: ~30 min; checks free disk first); report in results/benchmark.md.
+# The 64x raster too: make bench BENCH_ARGS="--big" (~45 GB of disk). Smoke test: BENCH_ARGS="--quick".
 bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
 

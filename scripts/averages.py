@@ -141,12 +141,12 @@ def main(smk) -> None:
 
     log = log_to_file(smk.log[0])
     from atomic_output import atomic_path
-    from dask_cluster import dask_client, performance_report_to
+    from dask_cluster import dask_client, performance_report_to, ship_modules
 
     encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
         # Workers of an existing cluster run elsewhere: give them the block reader.
-        client.upload_file(csv_blocks.__file__)
+        ship_modules(client, [csv_blocks])
         with atomic_path(smk.output.dask_report) as report, \
                 performance_report_to(report, smk.config["dask"]["performance_report"]):
             averages = compute_averages(

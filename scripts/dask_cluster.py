@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -197,6 +198,38 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
             raise
     finally:
         _close_quietly(client, cluster)
+
+
+def _module_files(names: list[str]) -> dict[str, str | None]:
+    """On a worker: where each module is imported from (None: not importable there)."""
+    import importlib
+
+    files = {}
+    for name in names:
+        try:
+            files[name] = importlib.import_module(name).__file__
+        except ImportError:
+            files[name] = None
+    return files
+
+
+def ship_modules(client: Client, modules: list[Any]) -> None:
+    """Make ``modules`` (the rule scripts' own) importable by the tasks on every worker.
+
+    Workers that already import the very same files (the local cluster's
+    threads, a shared cluster started with the checkout on its path) are left
+    alone; others get the files with ``upload_file``. Uploading to a worker
+    that has them would replace the module and throw away numba's cached
+    machine code, which lives beside the original file. List a module after
+    those it imports.
+    """
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # _module_files runs where this is not importable
+    found = client.run(_module_files, [module.__name__ for module in modules])
+    for module in modules:
+        if any(files.get(module.__name__) != module.__file__ for files in found.values()):
+            client.upload_file(module.__file__)
 
 
 @contextlib.contextmanager

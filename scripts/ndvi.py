@@ -229,14 +229,13 @@ def main(smk) -> None:
     log = log_to_file(smk.log[0])
     set_gdal_reading_options()
     from atomic_output import DiskFullError, atomic_path, write_text
-    from dask_cluster import dask_client, performance_report_to
+    from dask_cluster import dask_client, performance_report_to, ship_modules
 
     index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red, smk.params.nir, smk.params.chunks)
     log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
-        # Workers of an existing cluster run elsewhere: give them the modules the tasks call.
-        for module in (raster_kernels, raster_stats, cog_writer):
-            client.upload_file(module.__file__)
+        # Workers of an existing cluster may run elsewhere: they need the modules the tasks call.
+        ship_modules(client, [raster_kernels, raster_stats, cog_writer])
         with atomic_path(smk.output.tif) as tmp, atomic_path(smk.output.dask_report) as report:
             with performance_report_to(report, smk.config["dask"]["performance_report"]):
                 try:

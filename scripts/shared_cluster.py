@@ -54,7 +54,10 @@ class SharedCluster:
     def _dask(self, *args: str, log: str) -> subprocess.Popen:
         dask = Path(sys.executable).with_name("dask")
         command = [str(dask)] if dask.exists() else [sys.executable, "-m", "dask"]
-        env = {**os.environ, OWNER_VARIABLE: str(os.getpid())}
+        # The rule scripts' modules (this file's folder) importable by the tasks, from the checkout itself:
+        # jobs then need not upload them, and numba's compiled code is cached once for the whole run.
+        path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, OWNER_VARIABLE: str(os.getpid()), "PYTHONPATH": path}
         with open(self.folder / log, "w") as out:
             process = subprocess.Popen([*command, *args], stdout=out, stderr=subprocess.STDOUT, env=env)
         self.processes.append(process)

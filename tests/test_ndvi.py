@@ -143,7 +143,7 @@ def test_byte_size_chunks_follow_the_file_layout(tmp_path):
 
 
 @pytest.mark.parametrize("chunks", [{"x": 45, "y": 77}, {"x": 300, "y": 1000}, "1MB"], ids=str)
-@pytest.mark.parametrize("layout", ["tiled", "stripped"])
+@pytest.mark.parametrize("layout", ["tiled", "tiled-deflate", "stripped"])
 def test_any_chunks_and_layout_give_the_same_cog(tmp_path, chunks, layout):
     """Chunks that split tiles, odd sizes and stripped files: values, overviews and layout as numpy says."""
     from rio_cogeo.cogeo import cog_validate
@@ -152,7 +152,10 @@ def test_any_chunks_and_layout_give_the_same_cog(tmp_path, chunks, layout):
     red = rng.uniform(0.01, 0.3, (700, 900)).astype(np.float32)
     nir = rng.uniform(0.01, 0.6, (700, 900)).astype(np.float32)
     red[:40], nir[:, -13:] = -10000.0, -10000.0
-    tiled = dict(tiled=True, blockxsize=128, blockysize=128) if layout == "tiled" else {}
+    tiled = {"tiled": {"tiled": True, "blockxsize": 128, "blockysize": 128},
+             "tiled-deflate": {"tiled": True, "blockxsize": 128, "blockysize": 128, "compress": "deflate",
+                               "predictor": 3},
+             "stripped": {}}[layout]
     for name, band in (("red", red), ("nir", nir)):
         with rasterio.open(tmp_path / f"{name}.tif", "w", driver="GTiff", height=700, width=900, count=1,
                            dtype="float32", nodata=-10000.0, crs="EPSG:32657", transform=TRANSFORM,
