@@ -67,13 +67,13 @@ def _open(path: str | Path, chunks: Any) -> xr.DataArray:
 def layout_chunks(path: str | Path, chunks: Any) -> Any:
     """Turn a byte-size chunk request ("15MB", "auto") into block shapes that suit the file's layout.
 
-    * Tiled files: squares of 256 x 2^k px (the power of two nearest the
-      request) that are whole multiples of the file's tiles, so every tile is
-      read (and decompressed) once and each block holds whole output tiles and
-      whole tiles of the first overview levels.
-    * Stripped files (GDAL's default layout: rows of the full width): bands
-      of whole strips across the full width, at least 256 rows, so that no
-      strip is read twice.
+    Blocks are bands of whole rows of the file's blocks (strips, or tiles) across
+    the full width, at least 256 rows and as many as the request allows: every
+    block of the file is read once, and each band holds whole rows of output
+    tiles. Where even 256 rows of the full width would exceed 8 times the
+    request (very wide tiled files), squares of 256 x 2^k px made of whole
+    tiles are used instead (the power of two nearest the request). Stripped
+    files always get bands, since reading part of a strip reads all of it.
 
     Sizes count float32 pixels, what the computation holds. Other requests
     (pixel counts, mappings) pass through unchanged.
@@ -92,8 +92,10 @@ def layout_chunks(path: str | Path, chunks: Any) -> Any:
     except (rasterio.errors.RasterioError, OSError) as err:
         raise unreadable(path, err) from None
     pixels = max(1, target // 4)
-    if block_x >= width and width > TILE:  # stripped
-        rows = _multiple(max(TILE, math.ceil(pixels / width)), math.lcm(block_y, TILE))
+    row_step = math.lcm(block_y, TILE)
+    stripped = block_x >= width
+    if stripped or row_step * width <= 8 * pixels:
+        rows = _multiple(max(TILE, math.ceil(pixels / width)), row_step)
         return {"band": 1, "y": min(rows, height), "x": -1}
     side = TILE * 2 ** max(0, round(math.log2(math.sqrt(pixels) / TILE)))
     return {"band": 1, "y": _multiple(side, block_y), "x": _multiple(side, block_x)}

@@ -125,10 +125,12 @@ def test_byte_size_chunks_follow_the_file_layout(tmp_path):
     from ndvi import layout_chunks
 
     write_tif(tmp_path / "b.tif", np.ones((600, 1000), np.float32), -1.0)  # 16-px tiles
-    # Tiled: squares of 256 x 2^k px, the power of two nearest the request (float32 pixels).
+    # Tiled: bands of whole tile rows across the full width, at least 256 rows (float32 pixels) ...
+    assert layout_chunks(tmp_path / "b.tif", "128KB") == {"band": 1, "y": 256, "x": -1}
+    assert layout_chunks(tmp_path / "b.tif", "2MB") == {"band": 1, "y": 512, "x": -1}
+    assert layout_chunks(tmp_path / "b.tif", "16MB") == {"band": 1, "y": 600, "x": -1}
+    # ... unless 256 full-width rows are over 8 times the request: squares of 256 x 2^k px.
     assert layout_chunks(tmp_path / "b.tif", "4KB") == {"band": 1, "y": 256, "x": 256}
-    assert layout_chunks(tmp_path / "b.tif", "16MB") == {"band": 1, "y": 2048, "x": 2048}
-    assert layout_chunks(tmp_path / "b.tif", "60MB") == {"band": 1, "y": 4096, "x": 4096}
     assert layout_chunks(tmp_path / "b.tif", {"x": 7, "y": 9}) == {"x": 7, "y": 9}
     # Stripped (GDAL's default): full-width bands of at least 256 rows, whole strips.
     with rasterio.open(tmp_path / "s.tif", "w", driver="GTiff", height=3000, width=1000, count=1,
