@@ -213,9 +213,9 @@ def _copy_range(source: Any, start: int, length: int, fd: int, offset: int) -> N
 # --------------------------------------------------------------------------- overviews
 
 
-def _aligned(sizes: tuple[int, ...], multiple: int) -> tuple[int, ...] | None:
-    """``sizes`` if every chunk but the last is a multiple of ``multiple``, else None."""
-    return sizes if all(s % multiple == 0 for s in sizes[:-1]) else None
+def _aligned(sizes: tuple[int, ...], multiple: int) -> bool:
+    """Whether every chunk but the last is a multiple of ``multiple``."""
+    return all(s % multiple == 0 for s in sizes[:-1])
 
 
 def _regular(total: int, step: int) -> tuple[int, ...]:

@@ -10,8 +10,8 @@ One Dask pass does everything per block: one fused kernel turns the raw bands
 into NDVI, and the same block is summarised (``ndvi_stats.json``), averaged
 into the overview levels and compressed into the Cloud-Optimized GeoTIFF's
 tiles (:mod:`cog_writer`), which are then laid out once in COG order. Chunks
-follow the files' layout: whole tiles of tiled files, full-width bands of
-rows of stripped ones, so no block of the inputs is read twice.
+follow the files' layout (full-width bands of whole tile rows or strips), so
+no block of the inputs is read twice.
 """
 
 import json
@@ -108,7 +108,7 @@ def _multiple(size: int, step: int) -> int:
 
 def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: float | str | None = None,
               scale: float = 1.0, offset: float = 0.0) -> tuple[xr.DataArray, dict[str, Any]]:
-    """One band's raw values (lazy, 2-D) and how to turn them into reflectance (see :func:`reflectance`).
+    """One band's raw values (lazy, 2-D) and how to turn them into reflectance (see :func:`ndvi_kernel`).
 
     ``nodata`` replaces the file's own nodata value (for files that lack it or
     declare a wrong one); ``"none"`` says every finite value is valid. A file
