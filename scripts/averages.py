@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 import csv_blocks
+import detect_encoding
 from csv_blocks import pyarrow_can_read, read_csv_blocks
 
 # read_csv options a table entry may set: they change parsing, never what is read.
@@ -146,7 +147,7 @@ def main(smk) -> None:
     encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
         # Workers of an existing cluster run elsewhere: give them the block reader.
-        ship_modules(client, [csv_blocks])
+        ship_modules(client, [detect_encoding, csv_blocks])
         with atomic_path(smk.output.dask_report) as report, \
                 performance_report_to(report, smk.config["dask"]["performance_report"]):
             averages = compute_averages(

@@ -25,6 +25,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from dask.utils import parse_bytes
 
+from detect_encoding import single_byte_codec
+
 # pandas' default NA markers, which R's write.csv ("NA") and most loggers use.
 NULL_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
@@ -117,11 +119,8 @@ def infer_types(path: str | Path, encoding: str, read_options: dict[str, Any],
 
 def _single_byte_ascii_superset(encoding: str) -> bool:
     """True for Latin-1, cp1252 and the like: one byte per character, ASCII unchanged."""
-    try:
-        return (len(bytes(range(256)).decode(encoding, errors="replace")) == 256
-                and bytes(range(128)).decode(encoding) == bytes(range(128)).decode("ascii"))
-    except LookupError:
-        return False
+    return single_byte_codec(encoding) and bytes(range(128)).decode(encoding, errors="replace") == bytes(
+        range(128)).decode("ascii")
 
 
 def parse_encoding(path: Path, encoding: str, types: dict[str, pa.DataType]) -> str:

@@ -36,8 +36,46 @@ def canonical(encoding: str) -> str:
         raise EncodingError(f"unknown encoding {encoding!r}: use a Python codec name such as 'utf-8' or 'latin-1'") from None
 
 
+def single_byte_codec(encoding: str) -> bool:
+    """True for codecs that turn every byte into one character by itself (Latin-1, cp1252, koi8-r, ...).
+
+    Multi-byte codecs fail the pair test: in UTF-8, Shift-JIS, GBK or UTF-16
+    some two-byte sequence decodes to a single character.
+    """
+    try:
+        if len(bytes(range(256)).decode(encoding, errors="replace")) != 256:
+            return False
+        return all(len(bytes((lead, trail)).decode(encoding, errors="replace")) == 2
+                   for lead in range(256) for trail in (0x41, 0x81, 0xA1, 0xBF))
+    except LookupError:
+        return False
+
+
+def _single_byte_problem(path: str | Path, encoding: str) -> str | None:
+    """:func:`decode_problem` for single-byte codecs: a lookup per byte, with no decoding."""
+    chars = bytes(range(256)).decode(encoding, errors="replace")
+    controls = {byte: char for byte, char in enumerate(chars) if _CONTROL.match(char)}
+    bad = {byte for byte, char in enumerate(chars) if char == "\ufffd"} | set(controls)
+    fine = bytes(sorted(set(range(256)) - bad))
+    offset = 0
+    with open(path, "rb") as stream:
+        while block := stream.read(_READ_SIZE):
+            if found := set(block.translate(None, fine)):
+                # As decoding reports them: an undecodable byte first, else the first control character.
+                undecodable = {byte for byte in found if byte not in controls}
+                position = min(block.find(bytes((byte,))) for byte in (undecodable or found))
+                byte = block[position]
+                if undecodable:
+                    return f"byte 0x{byte:02X} at offset {offset + position} is not valid {encoding}"
+                return f"decodes to control character U+{ord(controls[byte]):04X}, so {encoding} is not plausible"
+            offset += len(block)
+    return None
+
+
 def decode_problem(path: str | Path, encoding: str) -> str | None:
     """Why ``encoding`` cannot be the file's encoding, or ``None`` if it decodes all of it plausibly."""
+    if single_byte_codec(encoding):
+        return _single_byte_problem(path, encoding)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
     with open(path, "rb") as stream:

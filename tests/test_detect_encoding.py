@@ -3,9 +3,10 @@
 import json
 
 import chardet
+import numpy as np
 import pytest
 
-from detect_encoding import EncodingError, detect_encoding
+from detect_encoding import _CONTROL, EncodingError, decode_problem, detect_encoding, single_byte_codec
 
 HEADER = b'"timestamp","year","unit"\r\n'
 ROW = b'"2014-07-01 00:00:00",2014,"m\xb3/m\xb3 VWC"\r\n'
@@ -66,3 +67,34 @@ def test_no_candidate_decodes(tmp_path):
 def test_unknown_override_name(sample):
     with pytest.raises(EncodingError, match="unknown encoding 'latin-42'"):
         detect_encoding(sample["csv"], override="latin-42")
+
+
+def _decoded_problem(data: bytes, encoding: str) -> str | None:
+    """The plain way: decode everything, then look for control characters."""
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as err:
+        return f"byte 0x{err.object[err.start]:02X} at offset {err.start} is not valid {encoding}"
+    if (bad := _CONTROL.search(text)) is not None:
+        return f"decodes to control character U+{ord(bad.group()):04X}, so {encoding} is not plausible"
+    return None
+
+
+@pytest.mark.parametrize("encoding", ["iso8859-1", "cp1252", "cp1251", "koi8-r", "ascii", "mac-roman"])
+def test_single_byte_check_agrees_with_decoding(tmp_path, encoding):
+    assert single_byte_codec(encoding)
+    rng = np.random.default_rng(7)
+    clean = (HEADER + ROW * 20).decode("latin-1").encode(encoding, errors="replace")
+    cases = [clean, clean + bytes(range(256)), bytes(range(255, -1, -1)) + clean]
+    # One unusual byte at a random place, and files longer than one read.
+    cases += [clean[:at] + bytes((byte,)) + clean[at:] for byte, at in rng.integers(0, [256, len(clean)], (40, 2))]
+    cases += [clean * 1000 + b"\x81" + clean, clean * 1000]
+    for data in cases:
+        path = tmp_path / "t.csv"
+        path.write_bytes(data)
+        assert decode_problem(path, encoding) == _decoded_problem(data, encoding)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "shift_jis", "gbk", "big5", "utf-8-sig"])
+def test_multi_byte_codecs_are_decoded(encoding):
+    assert not single_byte_codec(encoding)
