@@ -181,7 +181,10 @@ def compute_ndvi(red_path: str | Path, nir_path: str | Path, red: dict | None = 
     red_raw, red_pixels = open_band(red_path, chunks=chunks, **(red or {}))
     nir_raw, nir_pixels = open_band(nir_path, chunks=chunks, **(nir or {}))
     check_same_grid(red_raw, nir_raw, str(red_path), str(nir_path))
-    data = da.map_blocks(ndvi_kernel, red_raw.data, nir_raw.data, red=red_pixels, nir=nir_pixels, dtype=np.float32)
+    # An explicit meta: inferring it would call the kernel on an empty array, a new
+    # signature that numba compiles (or loads) just for that.
+    data = da.map_blocks(ndvi_kernel, red_raw.data, nir_raw.data, red=red_pixels, nir=nir_pixels,
+                         dtype=np.float32, meta=np.empty((0, 0), np.float32))
     index = xr.DataArray(data, coords=red_raw.coords, dims=red_raw.dims, name="ndvi",
                          attrs={"long_name": "NDVI", "units": "1"})
     return index.rio.write_nodata(OUTPUT_NODATA, encoded=False)

@@ -100,7 +100,7 @@ CASES = {
 CONFIG_CASES = {
     "unknown config key": ({"tables": {"bad": {"url": "x.csv", "group_by": "year"}}},
                            r"- tables.bad: Additional properties are not allowed \('group_by' was unexpected\)"),
-    "wrong type": ({"compute": {"threads": "four"}}, r"- compute.threads: 'four' is not of type 'integer'. Expected: cores"),
+    "wrong type": ({"compute": {"threads": "four"}}, r"- compute.threads: 'four' is not of type 'integer'. Expected: most cores"),
     "dataset name with /": ({"tables": {"a/b": {"url": "x.csv"}}},
                             r"- tables: 'a/b' does not match .*Expected: dataset names become folder names"),
     "dataset name with ..": ({"scenes": {"..": {"red": {"url": "r.tif"}, "nir": {"url": "n.tif"}}}},

@@ -67,6 +67,8 @@ def test_local_cluster_run_makes_every_product(local_run, sample):
         text = (workdir / "logs" / rule_log).read_text()
         assert "Dask scheduler: inproc://" in text
         assert re.search(r"Dask dashboard: http://127\.0\.0\.1:\d+/status", text)
+        # Inputs far below compute.mb_per_thread: one core each, so the two jobs could run side by side.
+        assert "'threads_per_worker': 1" in text
     for benchmark in ("tables/dg_soil_moisture/averages.tsv", "scenes/RU_ANS_TR2_FL005M/ndvi.tsv"):
         assert (workdir / "benchmarks" / benchmark).is_file()
 
@@ -75,10 +77,14 @@ def test_process_workers_reimport_the_scripts_safely(tmp_path, sample):
     # Process workers re-import the rule script as __mp_main__: only the
     # `if __name__ == "__main__"` block may do work.
     workdir = copy_workflow(tmp_path / "checkout")
-    (workdir / "procs.yaml").write_text(yaml.safe_dump({"dask": {"local": {"processes": True}}}))
+    # 0.1 MB per thread: the ~0.6 MB inputs ask for every core the config allows (2), so two processes.
+    (workdir / "procs.yaml").write_text(yaml.safe_dump({"dask": {"local": {"processes": True}},
+                                                        "compute": {"mb_per_thread": 0.1}}))
     run_snakemake(workdir, "--configfile", "config/config.yaml", "procs.yaml")
     check_products(workdir, sample)
-    assert re.search(r"Dask scheduler: tcp://127\.0\.0\.1:\d+", (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text())
+    log = (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()
+    assert re.search(r"Dask scheduler: tcp://127\.0\.0\.1:\d+", log)
+    assert "'n_workers': 2, 'threads_per_worker': 1, 'processes': True" in log
 
 
 def test_second_run_does_nothing(local_run):

@@ -1,19 +1,24 @@
 # Config validation, wildcard constraints and the input functions rules call by name.
 
+import math
 import os
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 
-def config_problems(config, schema_path):
-    """Every schema violation as "key: problem. Expected: description" lines."""
-    import jsonschema
+def load_schema(schema_path):
     import yaml
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    # libyaml when present: the pure-Python loader takes a noticeable part of every start-up.
+    return yaml.load(Path(schema_path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def config_problems(config, schema):
+    """Every schema violation as "key: problem. Expected: description" lines."""
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
@@ -24,14 +29,29 @@ def config_problems(config, schema_path):
     return problems
 
 
-SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+def fill_defaults(config, schema):
+    """Set the schema's defaults in `config`, in place (as snakemake.utils.validate does)."""
+    import jsonschema
+
+    properties = jsonschema.Draft202012Validator.VALIDATORS["properties"]
+
+    def with_defaults(validator, schema_properties, instance, subschema):
+        for name, property_schema in schema_properties.items():
+            if "default" in property_schema and isinstance(instance, dict):
+                instance.setdefault(name, property_schema["default"])
+        yield from properties(validator, schema_properties, instance, subschema)
+
+    filler = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": with_defaults})
+    filler(schema).validate(config)
+
+
+SCHEMA = load_schema(Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 if problems := config_problems(config, SCHEMA):
     raise WorkflowError(
         "Invalid configuration (config/config.yaml and any --configfile/--config given); "
         "nothing was run:\n" + "\n".join(problems) + "\nEvery key is described in config/README.md."
     )
-# Fills in the schema's defaults.
-validate(config, schema="../schemas/config.schema.yaml")
+fill_defaults(config, SCHEMA)
 
 # Relative dataset paths in config are relative to the checkout, not the shell's cwd.
 PROJECT_ROOT = Path(workflow.basedir).parent
@@ -67,6 +87,20 @@ def all_products():
     )
     run_info = ["results/run_info/config.yaml", "results/run_info/software_versions.txt"]
     return tables + scenes + run_info
+
+
+def compute_threads(wildcards, input):
+    """Cores for a Dask job: one per `compute.mb_per_thread` MB of input, from 1 to `compute.threads`.
+
+    Snakemake calls this once the inputs exist. A small job takes one core, so
+    two of them (an averages and an ndvi) run side by side and overlap their
+    start-up (interpreter, imports, cluster), which dominates at that size.
+    """
+    settings = config["compute"]
+    if not settings["mb_per_thread"]:
+        return settings["threads"]
+    size_mb = sum(os.stat(path).st_size for path in set(input) if os.path.exists(path)) / 1e6
+    return max(1, min(settings["threads"], math.ceil(size_mb / settings["mb_per_thread"])))
 
 
 def table_setting(key):

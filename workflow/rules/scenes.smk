@@ -23,7 +23,7 @@ rule ndvi:
         red=band_pixels("red"),
         nir=band_pixels("nir"),
         chunks=scene_setting("chunks"),
-    threads: config["compute"]["threads"]
+    threads: compute_threads
     resources:
         mem_mb=config["compute"]["mem_mb"],
     log:

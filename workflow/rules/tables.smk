@@ -43,7 +43,7 @@ rule averages:
         dtype=table_setting("dtype"),
         read_options=table_setting("read_options"),
         engine=table_setting("engine"),
-    threads: config["compute"]["threads"]
+    threads: compute_threads
     resources:
         mem_mb=config["compute"]["mem_mb"],
     log:
