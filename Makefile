@@ -11,11 +11,12 @@ BENCH_ARGS ?=
 
 .PHONY: setup run test bench lint report sample clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -30,7 +31,7 @@ test: $(STAMP)
 # inputs, three raster layouts (slow: ~30 min; checks free disk first); report in results/benchmark.md.
 # The 64x raster too: make bench BENCH_ARGS="--big" (~45 GB of disk). Smoke test: BENCH_ARGS="--quick".
 bench: $(STAMP)
-	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
+	$(BIN)/python -m snakedask.tools.benchmark $(BENCH_ARGS)
 
 # Self-contained HTML report of the last run (figures, provenance, config, versions, runtimes).
 report: $(STAMP)
@@ -42,7 +43,7 @@ lint: $(STAMP)
 
 # Rewrite the bundled sample (deterministic: the committed files are its output).
 sample: $(STAMP)
-	$(BIN)/python scripts/make_sample_data.py --sample --out resources/sample
+	$(BIN)/python -m snakedask.tools.make_sample_data --sample --out resources/sample
 
 clean:
 	rm -rf results/tables results/scenes results/run_info results/report.html \

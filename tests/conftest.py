@@ -1,4 +1,4 @@
-"""Shared test fixtures: the scripts on sys.path, the sample data, workflow copies."""
+"""Shared test fixtures: the sample data, workflow copies, real Dask and HTTP services."""
 
 import contextlib
 import os
@@ -11,11 +11,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
+RULE_SCRIPTS = ROOT / "workflow" / "scripts"
 SAMPLE = ROOT / "resources" / "sample"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-sys.path.insert(0, str(SCRIPTS))
 
-from shared_cluster import stop_processes  # noqa: E402 - needs SCRIPTS on sys.path
+from snakedask.shared_cluster import stop_processes  # noqa: E402
 
 
 @pytest.fixture(scope="session")

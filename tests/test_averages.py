@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from averages import TableError, compute_averages, read_table
+from snakedask.averages import compute_averages, read_table
+from snakedask.errors import TableError
 
 
 @pytest.fixture(autouse=True)

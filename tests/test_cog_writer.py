@@ -2,14 +2,14 @@
 
 import struct
 
-import cog_writer
+from snakedask import cog_writer
 import dask
 import dask.array as da
 import numpy as np
 import pytest
-import raster_kernels
+from snakedask import raster_kernels
 import rasterio
-from raster_stats import block_statistics, combine, lazy_statistics, summarise
+from snakedask.raster_stats import block_statistics, combine, lazy_statistics, summarise
 from rasterio.transform import Affine
 from rio_cogeo.cogeo import cog_validate
 

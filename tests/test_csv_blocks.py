@@ -4,7 +4,7 @@ import dask
 import pandas as pd
 import pytest
 
-from csv_blocks import read_csv_blocks
+from snakedask.csv_blocks import read_csv_blocks
 
 
 @pytest.mark.parametrize("blocksize", [1000, 4096, "64KB", "1GB"])

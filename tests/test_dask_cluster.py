@@ -3,18 +3,32 @@
 import json
 import socket
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
-from dask_cluster import (
+from conftest import dask_cluster_processes
+from snakedask.cluster import (
     ClusterConfigError,
-    _close_quietly,
     SchedulerUnreachable,
+    _close_quietly,
     check_address,
+    choose_cluster,
     dask_client,
     local_cluster_kwargs,
+    ship_package,
 )
+
+
+def test_one_function_decides_the_cluster_in_documented_precedence():
+    full = {"address": "tcp://127.0.0.1:1", "scheduler_file": "s.json", "local": {"shared": True}}
+    environ = {"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:2"}
+    assert choose_cluster(full, environ) == ("address", "tcp://127.0.0.1:2", "DASK_SCHEDULER_ADDRESS")
+    assert choose_cluster(full, {}) == ("address", "tcp://127.0.0.1:1", "dask.address")
+    assert choose_cluster({**full, "address": None}, {}) == ("scheduler_file", "s.json", "dask.scheduler_file")
+    assert choose_cluster({"local": {"shared": True}}, {}) == ("shared", None, "dask.local.shared")
+    assert choose_cluster({"local": {"shared": False}}, {}) == ("local", None, "dask.local")
 
 
 def test_local_cluster_is_sized_from_the_job():
@@ -127,3 +141,47 @@ def test_tls_scheduler_accepts_certificates_and_refuses_plain_tcp(tls_scheduler)
         assert client.scheduler.address == address
     with pytest.raises((OSError, TimeoutError)):
         Client(address.replace("tls://", "tcp://"), timeout=3)
+
+
+def _imported_from(module: str) -> str:
+    import importlib
+
+    return importlib.import_module(module).__file__
+
+
+@pytest.fixture(autouse=True)
+def _tasks_of_this_file_by_value():
+    import sys
+
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests
+    yield
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def test_package_reaches_workers_that_import_another_copy(tmp_path, monkeypatch):
+    # Workers elsewhere may have no copy, or an older one: they get this one, zipped.
+    import shutil
+
+    import snakedask
+    from distributed import Client
+
+    other = tmp_path / "other"
+    shutil.copytree(Path(snakedask.__file__).parent, other / "snakedask", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("PYTHONPATH", str(other))
+    with dask_cluster_processes(tmp_path) as (address, _), Client(address, timeout=30) as client:
+        assert all(path.startswith(str(other)) for path in client.run(_imported_from, "snakedask").values())
+        ship_package(client)
+        for module in ("snakedask", "snakedask.encoding", "snakedask.csv_blocks"):
+            files = client.run(_imported_from, module)
+            assert files and all("snakedask.zip" in path for path in files.values()), files
+
+
+def test_package_is_not_uploaded_to_workers_that_import_the_same_files(dask_scheduler):
+    import snakedask
+    from distributed import Client
+
+    with Client(dask_scheduler[0], timeout=30) as client:
+        ship_package(client)
+        assert set(client.run(_imported_from, "snakedask").values()) == {snakedask.__file__}

@@ -6,7 +6,8 @@ import chardet
 import numpy as np
 import pytest
 
-from detect_encoding import _CONTROL, EncodingError, decode_problem, detect_encoding, single_byte_codec
+from snakedask.encoding import _CONTROL, decode_problem, detect_encoding, single_byte_codec
+from snakedask.errors import EncodingError
 
 HEADER = b'"timestamp","year","unit"\r\n'
 ROW = b'"2014-07-01 00:00:00",2014,"m\xb3/m\xb3 VWC"\r\n'

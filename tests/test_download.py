@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from download import DownloadError, fetch
+from snakedask.download import fetch
+from snakedask.errors import DownloadError
 from http_server import FlakyServer, Route
 
 DATA = bytes(range(256)) * 4096  # 1 MiB

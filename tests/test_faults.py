@@ -18,7 +18,7 @@ import rasterio
 import yaml
 
 from conftest import SNAKEMAKE, copy_workflow, dask_cluster_processes, run_snakemake, wait_until
-from make_sample_data import RASTER_HEIGHT, RASTER_WIDTH, write_band, write_soil_moisture_csv
+from snakedask.tools.make_sample_data import RASTER_HEIGHT, RASTER_WIDTH, write_band, write_soil_moisture_csv
 
 pytestmark = pytest.mark.workflow
 

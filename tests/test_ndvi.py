@@ -8,7 +8,8 @@ import pytest
 import rasterio
 from rasterio.transform import Affine
 
-from ndvi import GridMismatch, compute_ndvi, write_ndvi
+from snakedask.errors import GridMismatch
+from snakedask.ndvi import compute_ndvi, write_ndvi
 
 TRANSFORM = Affine(0.0598723001, 0.0, 621986.34120000007, 0.0, -0.0598723001, 7524789.112700001)
 
@@ -122,7 +123,7 @@ def test_sample_scene_matches_numpy(sample, tmp_path):
 
 
 def test_byte_size_chunks_follow_the_file_layout(tmp_path):
-    from ndvi import layout_chunks
+    from snakedask.ndvi import layout_chunks
 
     write_tif(tmp_path / "b.tif", np.ones((600, 1000), np.float32), -1.0)  # 16-px tiles
     # Tiled: bands of whole tile rows across the full width, at least 256 rows (float32 pixels) ...
@@ -210,7 +211,7 @@ def test_product_is_a_valid_cog_with_overviews_and_exact_statistics(sample, tmp_
 
 
 def test_all_nodata_is_an_error_and_writes_nothing(tmp_path):
-    from ndvi import RasterError
+    from snakedask.errors import RasterError
 
     write_tif(tmp_path / "red.tif", np.full((40, 40), -1.0, np.float32), -1.0)
     write_tif(tmp_path / "nir.tif", np.ones((40, 40), np.float32), -1.0)

@@ -6,7 +6,7 @@ import psutil
 import pytest
 import yaml
 
-from conftest import ROOT, SCRIPTS, copy_workflow, run_snakemake
+from conftest import ROOT, RULE_SCRIPTS, SCRIPTS, copy_workflow, run_snakemake
 
 
 def test_no_rule_runs_a_shell_or_inline_code():
@@ -19,7 +19,7 @@ def test_no_rule_runs_a_shell_or_inline_code():
 
 
 def test_scripts_never_use_a_shell():
-    for script in SCRIPTS.glob("*.py"):
+    for script in [*SCRIPTS.rglob("*.py"), *RULE_SCRIPTS.glob("*.py")]:
         text = script.read_text()
         assert "shell=True" not in text and "os.system(" not in text, script
 
@@ -38,7 +38,7 @@ def test_a_malicious_dataset_name_writes_nothing_anywhere(tmp_path, name):
 
 
 def test_shared_cluster_listens_on_loopback_only(tmp_path):
-    from shared_cluster import SharedCluster
+    from snakedask.shared_cluster import SharedCluster
 
     cluster = SharedCluster(tmp_path / "cluster", threads=1)
     try:

@@ -11,7 +11,7 @@ import psutil
 import pytest
 import yaml
 
-from conftest import SCRIPTS, copy_workflow, run_snakemake
+from conftest import copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -43,9 +43,9 @@ def test_shared_cluster_serves_every_rule_and_stops(tmp_path, sample):
 def test_shared_cluster_exits_when_its_owner_is_killed(tmp_path):
     owner = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; sys.path.insert(0, sys.argv[1]); from shared_cluster import SharedCluster; "
-         "print(SharedCluster(sys.argv[2], threads=1).start(), flush=True); time.sleep(600)",
-         str(SCRIPTS), str(tmp_path / "cluster")],
+         "import sys, time; from snakedask.shared_cluster import SharedCluster; "
+         "print(SharedCluster(sys.argv[1], threads=1).start(), flush=True); time.sleep(600)",
+         str(tmp_path / "cluster")],
         stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout.readline().startswith("tcp://127.0.0.1:")

@@ -92,7 +92,7 @@ def test_dask_cluster_as_a_slurm_job_through_a_scheduler_file(tmp_path, slurm, s
     scheduler_file = tmp_path / "scheduler.json"
     submitted = subprocess.run(
         ["sbatch", "--parsable", "--cpus-per-task=2", "--mem=4000", f"--output={tmp_path / 'dask-%j.log'}",
-         str(ROOT / "scripts/slurm_dask_cluster.sbatch"), str(scheduler_file)],
+         str(ROOT / "scripts/snakedask/tools/slurm_dask_cluster.sbatch"), str(scheduler_file)],
         env={**slurm, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
         capture_output=True, text=True, check=True)
     job_id = submitted.stdout.strip().split(";")[0]

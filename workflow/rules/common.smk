@@ -2,7 +2,6 @@
 
 import math
 import os
-import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -55,9 +54,9 @@ fill_defaults(config, SCHEMA)
 
 # Relative dataset paths in config are relative to the checkout, not the shell's cwd.
 PROJECT_ROOT = Path(workflow.basedir).parent
-# The rule scripts' helpers (one place for URL handling, the shared cluster).
-sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-from download import local_path
+# The workflow's library (scripts/snakedask, installed into .venv by `make setup`).
+from snakedask.cluster import choose_cluster
+from snakedask.download import local_path
 ENV = "../../environment.yml"
 BANDS = ("red", "nir")
 # A scene whose red and NIR come from one multi-band file downloads it once, as "stack".
@@ -179,13 +178,11 @@ SHARED_CLUSTER = []
 
 def start_shared_cluster():
     """With dask.local.shared, start one scheduler + worker for the whole run (onstart)."""
-    dask_config = config["dask"]
-    local = dask_config["local"]
-    if not local["shared"] or dask_config["address"] or dask_config["scheduler_file"]:
+    if choose_cluster(config["dask"]).kind != "shared":
         return
-    if os.environ.get("DASK_SCHEDULER_ADDRESS"):
-        return  # the environment already names a scheduler
-    from shared_cluster import ADDRESS_VARIABLE, SharedCluster
+    from snakedask.shared_cluster import ADDRESS_VARIABLE, SharedCluster
+
+    local = config["dask"]["local"]
 
     cluster = SharedCluster(
         Path(".snakemake/dask"),

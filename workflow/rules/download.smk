@@ -25,7 +25,7 @@ rule download_table:
     conda:
         ENV
     script:
-        "../../scripts/download.py"
+        "../scripts/download.py"
 
 
 use rule download_table as download_band with:

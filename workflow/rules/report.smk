@@ -26,4 +26,4 @@ rule run_info:
     conda:
         ENV
     script:
-        "../../scripts/run_info.py"
+        "../scripts/run_info.py"

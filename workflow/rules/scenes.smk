@@ -33,7 +33,7 @@ rule ndvi:
     conda:
         ENV
     script:
-        "../../scripts/ndvi.py"
+        "../scripts/ndvi.py"
 
 
 rule plot_ndvi:
@@ -62,4 +62,4 @@ rule plot_ndvi:
     conda:
         ENV
     script:
-        "../../scripts/plot_ndvi.py"
+        "../scripts/plot_ndvi.py"

@@ -16,7 +16,7 @@ rule detect_encoding:
     conda:
         ENV
     script:
-        "../../scripts/detect_encoding.py"
+        "../scripts/detect_encoding.py"
 
 
 rule averages:
@@ -53,7 +53,7 @@ rule averages:
     conda:
         ENV
     script:
-        "../../scripts/averages.py"
+        "../scripts/averages.py"
 
 
 rule plot_averages:
@@ -74,4 +74,4 @@ rule plot_averages:
     conda:
         ENV
     script:
-        "../../scripts/plot_averages.py"
+        "../scripts/plot_averages.py"

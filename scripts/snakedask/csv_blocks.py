@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from dask.utils import parse_bytes
 
-from detect_encoding import single_byte_codec
+from snakedask.encoding import single_byte_codec
 
 # pandas' default NA markers, which R's write.csv ("NA") and most loggers use.
 NULL_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",

@@ -17,14 +17,15 @@ import sys
 import time
 from pathlib import Path
 
-ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+from snakedask.cluster import ADDRESS_VARIABLE  # noqa: F401 - where jobs find the shared cluster
+
 # The PID of the Snakemake process that owns the cluster; the scheduler exits
 # when that process is gone (killed runs leave nothing running).
 OWNER_VARIABLE = "WORKFLOW_SHARED_CLUSTER_OWNER"
 
 
 def dask_setup(scheduler) -> None:
-    """Preload hook (``dask scheduler --preload shared_cluster.py``): a watchdog on the owner."""
+    """Preload hook (``dask scheduler --preload snakedask.shared_cluster``): a watchdog on the owner."""
     import asyncio
 
     from tornado.ioloop import PeriodicCallback
@@ -54,10 +55,9 @@ class SharedCluster:
     def _dask(self, *args: str, log: str) -> subprocess.Popen:
         dask = Path(sys.executable).with_name("dask")
         command = [str(dask)] if dask.exists() else [sys.executable, "-m", "dask"]
-        # The rule scripts' modules (this file's folder) importable by the tasks, from the checkout itself:
-        # jobs then need not upload them, and numba's compiled code is cached once for the whole run.
-        path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, OWNER_VARIABLE: str(os.getpid()), "PYTHONPATH": path}
+        # Workers import this package from the environment (make setup installs it): numba's
+        # compiled code is then cached once for the whole run, and nothing is uploaded.
+        env = {**os.environ, OWNER_VARIABLE: str(os.getpid())}
         with open(self.folder / log, "w") as out:
             process = subprocess.Popen([*command, *args], stdout=out, stderr=subprocess.STDOUT, env=env)
         self.processes.append(process)
@@ -69,7 +69,7 @@ class SharedCluster:
         scheduler_file = self.folder / f"scheduler-{os.getpid()}.json"
         scheduler_file.unlink(missing_ok=True)
         self._dask("scheduler", "--host", self.host, "--port", "0", "--dashboard-address", self.dashboard_address,
-                   "--scheduler-file", str(scheduler_file), "--preload", __file__, log="scheduler.log")
+                   "--scheduler-file", str(scheduler_file), "--preload", __name__, log="scheduler.log")
         # --death-timeout: the worker follows the scheduler out.
         self._dask("worker", "--scheduler-file", str(scheduler_file), "--nworkers", "1", "--death-timeout", "10",
                    "--nthreads", str(self.threads), "--memory-limit", str(self.memory_limit),

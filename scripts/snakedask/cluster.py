@@ -1,42 +1,73 @@
 """Connect a rule script to the Dask cluster that ``config["dask"]`` names.
 
-One place turns config into a ``distributed.Client``:
+:func:`choose_cluster` is the one place that decides which cluster a job
+uses (the Snakefile asks it too, before starting a run's shared cluster):
 
 * ``DASK_SCHEDULER_ADDRESS`` (Dask's own variable) or ``dask.address``
   (``tcp://host:port`` or ``tls://host:port`` with ``dask.security``) connects
   to a running scheduler;
 * ``dask.scheduler_file`` connects through the JSON file that
   ``dask scheduler --scheduler-file`` and HPC launchers write;
+* ``dask.local.shared`` starts one cluster for the whole run (see :mod:`shared_cluster`);
 * otherwise a ``LocalCluster`` is started for the job, sized from the rule's
   ``threads`` and ``resources.mem_mb`` and listening on 127.0.0.1 only.
 
-Import this module only after :func:`rule_log.log_to_file`: distributed binds
-its log handlers to the ``sys.stderr`` it finds at import time.
+:func:`dask_client` turns the choice into a ``distributed.Client``. A new
+kind of cluster is one more branch in each. distributed is imported only
+inside the functions that need it: rule scripts call
+:func:`rule_log.log_to_file` first, because distributed binds its log
+handlers to the ``sys.stderr`` it finds at import time.
 """
+
+from __future__ import annotations
 
 import contextlib
 import json
 import logging
 import os
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 from urllib.parse import urlsplit
 
-from distributed import Client, LocalCluster, Security, performance_report
+from snakedask.errors import ClusterConfigError, SchedulerUnreachable
+
+if TYPE_CHECKING:
+    from distributed import Client, Security
 
 log = logging.getLogger("workflow.dask")
 
 SCHEMES = ("tcp", "tls")
+ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 
 
-class ClusterConfigError(ValueError):
-    """The ``dask`` section of config cannot work as written."""
+class ClusterChoice(NamedTuple):
+    """Which cluster a job uses: ``kind``, its address or scheduler file, and the setting that chose it."""
+
+    kind: str  # "address", "scheduler_file", "shared" or "local"
+    target: str | None
+    source: str
 
 
-class SchedulerUnreachable(ConnectionError):
-    """No scheduler answered at the configured address in time."""
+def choose_cluster(dask_config: dict[str, Any], environ: dict[str, str] | None = None) -> ClusterChoice:
+    """The cluster config names. Precedence: ``DASK_SCHEDULER_ADDRESS`` > ``dask.address``
+    > ``dask.scheduler_file`` > ``dask.local.shared`` > a local cluster per job.
+
+    Inside a run with a shared cluster, jobs see its address in ``DASK_SCHEDULER_ADDRESS``.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get(ADDRESS_VARIABLE):
+        return ClusterChoice("address", environ[ADDRESS_VARIABLE], ADDRESS_VARIABLE)
+    if dask_config.get("address"):
+        return ClusterChoice("address", dask_config["address"], "dask.address")
+    if dask_config.get("scheduler_file"):
+        return ClusterChoice("scheduler_file", str(dask_config["scheduler_file"]), "dask.scheduler_file")
+    if (dask_config.get("local") or {}).get("shared"):
+        return ClusterChoice("shared", None, "dask.local.shared")
+    return ClusterChoice("local", None, "dask.local")
 
 
 def check_address(address: str, key: str = "dask.address") -> str:
@@ -57,6 +88,8 @@ def check_address(address: str, key: str = "dask.address") -> str:
 
 def security_from_config(dask_config: dict[str, Any], address: str | None) -> Security | None:
     """Build TLS settings from ``dask.security``; required for ``tls://`` addresses."""
+    from distributed import Security
+
     tls = dask_config.get("security") or {}
     wanted = {"ca_file": tls.get("ca_file"), "cert": tls.get("cert"), "key": tls.get("key")}
     if not any(wanted.values()):
@@ -121,6 +154,8 @@ def _wait_for_file(path: Path, timeout: float) -> dict[str, Any]:
 
 
 def _connect(address: str, timeout: float, security: Security | None, source: str) -> Client:
+    from distributed import Client
+
     try:
         return Client(address, timeout=timeout, security=security)
     except (OSError, TimeoutError) as err:
@@ -164,22 +199,25 @@ def dashboard_link(client: Client, listen_host: str | None = None) -> str:
 @contextlib.contextmanager
 def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | None = None) -> Iterator[Client]:
     """Yield a ``Client`` on the cluster that config (or ``DASK_SCHEDULER_ADDRESS``) names."""
+    from distributed import Client, LocalCluster
+
     timeout = float(dask_config.get("connect_timeout", 30))
-    address, source = os.environ.get("DASK_SCHEDULER_ADDRESS"), "DASK_SCHEDULER_ADDRESS"
-    if not address:
-        address, source = dask_config.get("address"), "dask.address"
+    choice = choose_cluster(dask_config)
+    address = choice.target if choice.kind == "address" else None
     cluster = client = listen_host = None
     try:
-        if address:
-            check_address(address, source)
-            client = _connect(address, timeout, security_from_config(dask_config, address), source)
-        elif dask_config.get("scheduler_file"):
-            path = Path(dask_config["scheduler_file"])
+        if choice.kind == "address":
+            check_address(address, choice.source)
+            client = _connect(address, timeout, security_from_config(dask_config, address), choice.source)
+        elif choice.kind == "scheduler_file":
+            path = Path(choice.target)
             info = _wait_for_file(path, timeout)
             address = check_address(str(info.get("address", "")), f"address in {path}")
             client = _connect(address, timeout, security_from_config(dask_config, address),
                               f"dask.scheduler_file {path}")
         else:
+            # "shared" here means the run started no shared cluster (e.g. a job on a batch
+            # system): the job gets a cluster of its own, as with "local".
             kwargs = local_cluster_kwargs(dask_config.get("local") or {}, threads, mem_mb)
             log.info("starting a local Dask cluster: %s", kwargs)
             cluster = LocalCluster(**kwargs)
@@ -200,36 +238,38 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
         _close_quietly(client, cluster)
 
 
-def _module_files(names: list[str]) -> dict[str, str | None]:
-    """On a worker: where each module is imported from (None: not importable there)."""
-    import importlib
-
-    files = {}
-    for name in names:
-        try:
-            files[name] = importlib.import_module(name).__file__
-        except ImportError:
-            files[name] = None
-    return files
+def _package_file() -> str | None:
+    """On a worker: where ``snakedask`` is imported from (None: not importable there)."""
+    try:
+        import snakedask
+    except ImportError:
+        return None
+    return snakedask.__file__
 
 
-def ship_modules(client: Client, modules: list[Any]) -> None:
-    """Make ``modules`` (the rule scripts' own) importable by the tasks on every worker.
+def ship_package(client: Client) -> None:
+    """Make this package importable by the tasks on every worker.
 
-    Workers that already import the very same files (the local cluster's
-    threads, a shared cluster started with the checkout on its path) are left
-    alone; others get the files with ``upload_file``. Uploading to a worker
-    that has them would replace the module and throw away numba's cached
-    machine code, which lives beside the original file. List a module after
-    those it imports.
+    Workers that import the very same files (a local cluster, or workers in
+    this environment, where ``make setup`` installed the package) are left
+    alone; others get the package as a zip through ``upload_file``. Uploading
+    to a worker that has it would shadow its files and throw away numba's
+    cached machine code, which lives beside them.
     """
     import cloudpickle
+    import snakedask
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # _module_files runs where this is not importable
-    found = client.run(_module_files, [module.__name__ for module in modules])
-    for module in modules:
-        if any(files.get(module.__name__) != module.__file__ for files in found.values()):
-            client.upload_file(module.__file__)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # _package_file runs where this may not import
+    found = client.run(_package_file)
+    if all(path == snakedask.__file__ for path in found.values()):
+        return
+    package = Path(snakedask.__file__).parent
+    with tempfile.TemporaryDirectory() as folder:
+        archive = Path(folder) / "snakedask.zip"
+        with zipfile.ZipFile(archive, "w") as zipped:
+            for path in sorted(package.rglob("*.py")):
+                zipped.write(path, path.relative_to(package.parent))
+        client.upload_file(str(archive))
 
 
 @contextlib.contextmanager
@@ -241,6 +281,8 @@ def performance_report_to(path: str | Path, enabled: bool = True) -> Iterator[No
     ~0.4 s saved per rule), the page only says so.
     """
     if enabled:
+        from distributed import performance_report
+
         with performance_report(filename=str(path), mode="inline"):
             yield
     else:

@@ -30,14 +30,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from snakedask.errors import DownloadError
+
 CHUNK = 1 << 16  # small enough that a cut-off body keeps most of what arrived
 ALGORITHMS = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256", "sha-256": "sha256"}
 HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64}
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
-
-
-class DownloadError(RuntimeError):
-    """The source could not be fetched completely and verifiably."""
 
 
 class _Transient(Exception):
@@ -228,7 +226,7 @@ def _verify(fetched: Fetched, tmp: Path, configured: Checksum | None, url: str, 
 def fetch(url: str, dest: str | Path, base: str | Path = ".", checksum: str | None = None,
           timeout: float = 60, attempts: int = 5, backoff: float = 1.0, log=None) -> dict[str, Any]:
     """Fetch ``url`` to ``dest`` atomically and verified; return the provenance record."""
-    from atomic_output import atomic_path
+    from snakedask.atomic_output import atomic_path
 
     dest = Path(dest)
     configured = Checksum.parse(checksum, "config (`checksum:`)") if checksum else None
@@ -245,20 +243,3 @@ def fetch(url: str, dest: str | Path, base: str | Path = ".", checksum: str | No
             fetched = _fetch_http(url, tmp, timeout, max(1, attempts), backoff, log)
         _verify(fetched, tmp, configured, url, local=source is not None)
     return fetched.provenance()
-
-
-def main(smk) -> None:
-    from atomic_output import write_text
-    from rule_log import log_to_file
-
-    log = log_to_file(smk.log[0])
-    settings = smk.params.settings
-    log.info("fetching %s", smk.params.url)
-    record = fetch(smk.params.url, smk.output.data, base=smk.params.base, checksum=smk.params.checksum,
-                   timeout=settings["timeout"], attempts=settings["attempts"], backoff=settings["backoff"], log=log)
-    write_text(smk.output.provenance, json.dumps(record, indent=2) + "\n")
-    log.info("wrote %s (%d bytes, verified by %s)", smk.output.data, record["size"], record["verified_by"])
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

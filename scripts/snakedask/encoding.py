@@ -18,14 +18,12 @@ from typing import Iterable
 
 import chardet
 
+from snakedask.errors import EncodingError
+
 # C0/C1 control characters other than tab/CR/LF never appear in a scientist's CSV;
 # decoding into them means the encoding is wrong (e.g. cp1252 bytes read as Latin-1).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _READ_SIZE = 1 << 22
-
-
-class EncodingError(ValueError):
-    """No encoding decodes the file."""
 
 
 def canonical(encoding: str) -> str:
@@ -134,17 +132,3 @@ def detect_encoding(
         f"{path}: no encoding decodes the whole file (chardet guessed {guess.get('encoding')!r} "
         f"at {confidence:.2f}; tried {'; '.join(tried)}). Set the table's `encoding:` key."
     )
-
-
-def main(smk) -> None:
-    from atomic_output import write_text
-    from rule_log import log_to_file
-
-    log = log_to_file(smk.log[0])
-    result = detect_encoding(smk.input.csv, override=smk.params.encoding, **smk.params.detection)
-    log.info("%s: %s", smk.input.csv, result)
-    write_text(smk.output.json, json.dumps(result, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

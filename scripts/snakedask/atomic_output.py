@@ -12,13 +12,11 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from snakedask.errors import DiskFullError
+
 
 # Below this much free space a failed write is reported as a full disk.
 LOW_SPACE = 1 << 20
-
-
-class DiskFullError(OSError):
-    """The filesystem ran out of space while a product was written."""
 
 
 def final_path(path: Path) -> Path:

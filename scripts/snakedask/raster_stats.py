@@ -11,7 +11,8 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
-import raster_kernels
+
+from snakedask import raster_kernels
 
 PERCENTILES = (2, 5, 25, 50, 75, 95, 98)
 

@@ -23,16 +23,3 @@ def software_versions() -> str:
         except metadata.PackageNotFoundError:
             lines.append(f"{name} (not installed)")
     return "\n".join(lines) + "\n"
-
-
-def main(smk) -> None:
-    from atomic_output import write_text
-    from rule_log import log_to_file
-
-    log_to_file(smk.log[0])
-    write_text(smk.output.config, yaml.safe_dump(dict(smk.config), sort_keys=False))
-    write_text(smk.output.versions, software_versions())
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

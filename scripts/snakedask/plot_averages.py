@@ -36,16 +36,3 @@ def plot_averages(csv: str | Path, png: str | Path, title: str) -> None:
     fig.suptitle(f"{title}: means by {key}")
     fig.savefig(png, dpi=110)
     plt.close(fig)
-
-
-def main(smk) -> None:
-    from atomic_output import atomic_path
-    from rule_log import log_to_file
-
-    log_to_file(smk.log[0])
-    with atomic_path(smk.output.png) as tmp:
-        plot_averages(smk.input.csv, tmp, smk.wildcards.table)
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

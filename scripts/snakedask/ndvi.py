@@ -25,25 +25,15 @@ import numpy as np
 import rioxarray
 import xarray as xr
 
-import cog_writer
-import raster_kernels
-import raster_stats
-from atomic_output import final_path, raise_if_disk_full
-from cog_writer import TILE, write_cog
-from raster_kernels import nodata_in, normalized_difference
-from raster_stats import lazy_statistics, summarise
+from snakedask.atomic_output import final_path, raise_if_disk_full
+from snakedask.cog_writer import TILE, write_cog
+from snakedask.errors import GridMismatch, RasterError
+from snakedask.raster_kernels import nodata_in, normalized_difference
+from snakedask.raster_stats import lazy_statistics, summarise
 
 OUTPUT_NODATA = np.float32(np.nan)
 # GDAL's block cache (default: 5 % of RAM) only adds memory here: every block is read once.
 GDAL_CACHE_MB = 64
-
-
-class RasterError(ValueError):
-    """A band file cannot be used as it is."""
-
-
-class GridMismatch(RasterError):
-    """Red and NIR are not on the same pixel grid."""
 
 
 def unreadable(path: str | Path, err: Exception) -> "RasterError":
@@ -226,34 +216,3 @@ def set_gdal_reading_options() -> None:
     once); process workers inherit it.
     """
     os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
-
-
-def main(smk) -> None:
-    from rule_log import log_to_file
-
-    log = log_to_file(smk.log[0])
-    set_gdal_reading_options()
-    from atomic_output import DiskFullError, atomic_path, write_text
-    from dask_cluster import dask_client, performance_report_to, ship_modules
-
-    index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red, smk.params.nir, smk.params.chunks)
-    log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
-    with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
-        # Workers of an existing cluster may run elsewhere: they need the modules the tasks call.
-        ship_modules(client, [raster_kernels, raster_stats, cog_writer])
-        with atomic_path(smk.output.tif) as tmp, atomic_path(smk.output.dask_report) as report:
-            with performance_report_to(report, smk.config["dask"]["performance_report"]):
-                try:
-                    stats = write_ndvi(index, tmp, smk.resources.get("mem_mb"))
-                except (RasterError, DiskFullError):
-                    raise
-                except Exception as err:  # GDAL read errors arrive from the workers re-wrapped
-                    raise RasterError(
-                        f"reading {smk.input.red} / {smk.input.nir} or writing {smk.output.tif} failed: {err}. "
-                        "A truncated or corrupt band file? Delete it and run again.") from err
-        write_text(smk.output.stats, json.dumps(stats, indent=2) + "\n")
-        log.info("wrote %s (%d valid pixels) and %s", smk.output.tif, stats["count_valid"], smk.output.stats)
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

@@ -20,16 +20,11 @@ import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
 
-import csv_blocks
-import detect_encoding
-from csv_blocks import pyarrow_can_read, read_csv_blocks
+from snakedask.csv_blocks import pyarrow_can_read, read_csv_blocks
+from snakedask.errors import TableError
 
 # read_csv options a table entry may set: they change parsing, never what is read.
 SAFE_READ_OPTIONS = ("sep", "decimal", "na_values", "comment", "quotechar", "thousands")
-
-
-class TableError(ValueError):
-    """The table cannot be averaged as configured."""
 
 
 def ragged(path: str | Path, err: Exception) -> TableError:
@@ -135,30 +130,3 @@ def compute_averages(
     if result.empty:
         raise TableError(f"{path} has a header but no data rows with a {key!r} value to average.")
     return _tidy(result, key)
-
-
-def main(smk) -> None:
-    from rule_log import log_to_file
-
-    log = log_to_file(smk.log[0])
-    from atomic_output import atomic_path
-    from dask_cluster import dask_client, performance_report_to, ship_modules
-
-    encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
-    with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
-        # Workers of an existing cluster run elsewhere: give them the block reader.
-        ship_modules(client, [detect_encoding, csv_blocks])
-        with atomic_path(smk.output.dask_report) as report, \
-                performance_report_to(report, smk.config["dask"]["performance_report"]):
-            averages = compute_averages(
-                smk.input.csv, encoding, key=smk.params.groupby, blocksize=smk.params.blocksize,
-                dtype=smk.params.dtype, read_options=smk.params.read_options, engine=smk.params.engine,
-            )
-        log.info("averages by %s:\n%s", smk.params.groupby, averages)
-        with atomic_path(smk.output.csv) as tmp:
-            averages.to_csv(tmp)
-        log.info("wrote %s", smk.output.csv)
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

@@ -36,7 +36,8 @@ from typing import Any, NamedTuple
 import dask
 import dask.array as da
 import numpy as np
-import raster_kernels
+
+from snakedask import raster_kernels
 
 TILE = 256
 COMPRESSION_ZSTD = 50000  # the TIFF Compression code libtiff and GDAL use for Zstandard

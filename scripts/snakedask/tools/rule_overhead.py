@@ -1,11 +1,11 @@
 """Measure a Dask rule's fixed cost on a shared cluster: its imports and getting a client.
 
-    .venv/bin/python scripts/rule_overhead.py [--repeats 5]
+    .venv/bin/python -m snakedask.tools.rule_overhead [--repeats 5]
 
 Starts one shared cluster (as ``dask.local.shared: true`` does), then for each
 Dask rule script runs fresh interpreters that import the script's module and
 connect a client, printing the median of each part. (Snakemake's own start-up
-and job bookkeeping come on top; see scripts/benchmark.py.)
+and job bookkeeping come on top; see snakedask.tools.benchmark.)
 """
 
 import argparse
@@ -15,14 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent
 PROBE = """
-import sys, time
+import time
 t0 = time.perf_counter()
-sys.path.insert(0, {scripts!r})
-import {module}
+import snakedask.{module}
 t1 = time.perf_counter()
-from dask_cluster import dask_client
+from snakedask.cluster import dask_client
 with dask_client({{"address": {address!r}}}):
     t2 = time.perf_counter()
 print(t1 - t0, t2 - t1)
@@ -33,8 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    sys.path.insert(0, str(SCRIPTS))
-    from shared_cluster import SharedCluster
+    from snakedask.shared_cluster import SharedCluster
 
     cluster = SharedCluster(Path(tempfile.mkdtemp()), threads=1)
     address = cluster.start()
@@ -43,7 +40,7 @@ def main() -> None:
         for module in ("averages", "ndvi"):
             imports, client = [], []
             for _ in range(args.repeats):
-                probe = PROBE.format(scripts=str(SCRIPTS), module=module, address=address)
+                probe = PROBE.format(module=module, address=address)
                 out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
                 first, second = map(float, out.stdout.split())
                 imports.append(first)

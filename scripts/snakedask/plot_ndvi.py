@@ -116,19 +116,3 @@ def plot_histogram(stats: dict, png: str | Path, title: str) -> None:
     ax.set_title(f"NDVI of valid pixels — {title}")
     fig.savefig(png, dpi=110)
     plt.close(fig)
-
-
-def main(smk) -> None:
-    from atomic_output import atomic_path
-    from rule_log import log_to_file
-
-    log_to_file(smk.log[0])
-    with atomic_path(smk.output.png) as tmp:
-        plot_ndvi(smk.input.tif, tmp, smk.wildcards.scene)
-    stats = json.loads(Path(smk.input.stats).read_text())
-    with atomic_path(smk.output.histogram) as tmp:
-        plot_histogram(stats, tmp, smk.wildcards.scene)
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive

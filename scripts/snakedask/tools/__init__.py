@@ -1,0 +1,1 @@
+"""Tools around the workflow: benchmark, sample-data generator, rule-overhead probe, SLURM launcher."""

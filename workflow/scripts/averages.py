@@ -1,0 +1,31 @@
+"""Rule averages: per-group means of a table, computed on the configured Dask cluster."""
+
+import json
+from pathlib import Path
+
+from snakedask.rule_log import log_to_file
+
+
+def main(smk) -> None:
+    log = log_to_file(smk.log[0])  # before distributed is imported
+    from snakedask.atomic_output import atomic_path
+    from snakedask.averages import compute_averages
+    from snakedask.cluster import dask_client, performance_report_to, ship_package
+
+    encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
+    with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
+        ship_package(client)  # workers elsewhere need the block reader
+        with atomic_path(smk.output.dask_report) as report, \
+                performance_report_to(report, smk.config["dask"]["performance_report"]):
+            averages = compute_averages(
+                smk.input.csv, encoding, key=smk.params.groupby, blocksize=smk.params.blocksize,
+                dtype=smk.params.dtype, read_options=smk.params.read_options, engine=smk.params.engine,
+            )
+        log.info("averages by %s:\n%s", smk.params.groupby, averages)
+        with atomic_path(smk.output.csv) as tmp:
+            averages.to_csv(tmp)
+        log.info("wrote %s", smk.output.csv)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive
