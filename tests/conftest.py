@@ -16,6 +16,7 @@ SAMPLE = ROOT / "resources" / "sample"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 from snakedask.shared_cluster import stop_processes  # noqa: E402
+from snakedask.tools.checkout import copy_checkout, snakemake_environment  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,12 +30,8 @@ def sample():
 
 
 def copy_workflow(dest: Path) -> Path:
-    """A fresh copy of the checkout's workflow, config, scripts and sample data."""
-    for name in ("workflow", "config", "scripts"):
-        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(SAMPLE, dest / "resources" / "sample")
-    shutil.copy(ROOT / "environment.yml", dest / "environment.yml")
-    return dest
+    """A fresh copy of the checkout's workflow, config, library and sample data."""
+    return copy_checkout(dest)
 
 
 @pytest.fixture
@@ -45,9 +42,7 @@ def workdir(tmp_path):
 def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: float = 600,
                   check: bool = True) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir``; on unexpected failure show its output."""
-    # Only what the test sets may point the workflow at a scheduler.
-    full_env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    full_env.update(env or {})
+    full_env = snakemake_environment(extra=env)  # the installed library: its numba cache is warm
     result = subprocess.run(
         [str(SNAKEMAKE), "--cores", "2", *args], cwd=workdir, env=full_env,
         capture_output=True, text=True, timeout=timeout,

@@ -56,6 +56,7 @@ fill_defaults(config, SCHEMA)
 PROJECT_ROOT = Path(workflow.basedir).parent
 # The workflow's library (scripts/snakedask, installed into .venv by `make setup`).
 from snakedask.cluster import choose_cluster
+from snakedask import products
 from snakedask.download import local_path
 ENV = "../../environment.yml"
 BANDS = ("red", "nir")
@@ -74,18 +75,7 @@ wildcard_constraints:
 
 def all_products():
     """Every final product of every configured table and scene."""
-    tables = expand(
-        "results/tables/{table}/{product}",
-        table=TABLES,
-        product=("encoding.json", "averages.csv", "averages.png", "dask-report.html"),
-    )
-    scenes = expand(
-        "results/scenes/{scene}/{product}",
-        scene=SCENES,
-        product=("ndvi.tif", "ndvi_stats.json", "ndvi.png", "ndvi_histogram.png", "dask-report.html"),
-    )
-    run_info = ["results/run_info/config.yaml", "results/run_info/software_versions.txt"]
-    return tables + scenes + run_info
+    return products.all_products(TABLES, SCENES)
 
 
 def compute_threads(wildcards, input):
