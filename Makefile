@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 BENCH_ARGS ?=
 
-.PHONY: setup run test bench lint report sample clean
+.PHONY: setup run test bench lint format report sample clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
@@ -39,7 +39,16 @@ report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
 
 lint: $(STAMP)
+	$(BIN)/ruff check scripts workflow/scripts tests
+	$(BIN)/ruff format --check scripts workflow/scripts tests
+	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --lint
+
+# Rewrite the Python and Snakemake files in the project's style (what `make lint` checks).
+format: $(STAMP)
+	$(BIN)/ruff check --fix scripts workflow/scripts tests
+	$(BIN)/ruff format scripts workflow/scripts tests
+	$(BIN)/snakefmt workflow
 
 # Rewrite the bundled sample (deterministic: the committed files are its output).
 sample: $(STAMP)

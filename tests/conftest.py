@@ -1,8 +1,6 @@
 """Shared test fixtures: the sample data, workflow copies, real Dask and HTTP services."""
 
 import contextlib
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,16 +37,23 @@ def workdir(tmp_path):
     return copy_workflow(tmp_path / "checkout")
 
 
-def run_snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: float = 600,
-                  check: bool = True) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, env: dict | None = None, timeout: float = 600, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir``; on unexpected failure show its output."""
     full_env = snakemake_environment(extra=env)  # the installed library: its numba cache is warm
     result = subprocess.run(
-        [str(SNAKEMAKE), "--cores", "2", *args], cwd=workdir, env=full_env,
-        capture_output=True, text=True, timeout=timeout,
+        [str(SNAKEMAKE), "--cores", "2", *args],
+        cwd=workdir,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
-        pytest.fail(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        pytest.fail(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -87,18 +92,53 @@ def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
     """
     scheduler_file = folder / "scheduler.json"
     dask = str(Path(sys.executable).with_name("dask"))
-    logs = [open(folder / name, "w") for name in ("scheduler.log", "worker.log")]
+    logs = [open(folder / name, "w") for name in ("scheduler.log", "worker.log")]  # noqa: SIM115 - closed below
     protocol = ["--protocol", "tls"] if tls_args else []
-    processes = [subprocess.Popen(
-        [dask, "scheduler", *protocol, "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",
-         "--scheduler-file", str(scheduler_file), *tls_args], stdout=logs[0], stderr=subprocess.STDOUT)]
+    processes = [
+        subprocess.Popen(
+            [
+                dask,
+                "scheduler",
+                *protocol,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(scheduler_file),
+                *tls_args,
+            ],
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        )
+    ]
     try:
         address = _wait_for_json(scheduler_file)["address"]
-        processes.append(subprocess.Popen(
-            [dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", str(max(1, 2 // workers)),
-             "--nworkers", str(workers),
-             "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0", "--memory-limit", "4GB", *tls_args],
-            stdout=logs[1], stderr=subprocess.STDOUT))
+        processes.append(
+            subprocess.Popen(
+                [
+                    dask,
+                    "worker",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                    "--nthreads",
+                    str(max(1, 2 // workers)),
+                    "--nworkers",
+                    str(workers),
+                    "--host",
+                    "127.0.0.1",
+                    "--dashboard-address",
+                    "127.0.0.1:0",
+                    "--memory-limit",
+                    "4GB",
+                    *tls_args,
+                ],
+                stdout=logs[1],
+                stderr=subprocess.STDOUT,
+            )
+        )
         _wait_for_worker(folder / "worker.log", workers)
         yield address, scheduler_file
     finally:
@@ -108,8 +148,11 @@ def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
 
 
 def _wait_for_worker(log: Path, workers: int = 1, timeout: float = 60) -> None:
-    wait_until(lambda: log.read_text().count("Registered to:") >= workers, timeout,
-               f"the Dask worker did not register within {timeout} s; see {log}")
+    wait_until(
+        lambda: log.read_text().count("Registered to:") >= workers,
+        timeout,
+        f"the Dask worker did not register within {timeout} s; see {log}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,16 +164,60 @@ def dask_scheduler(tmp_path_factory):
 
 def make_certificates(folder: Path) -> dict[str, str]:
     """A test CA and one certificate for 127.0.0.1 signed by it, made with openssl."""
+
     def openssl(*args):
         subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=workflow-test-ca")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=127.0.0.1")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=workflow-test-ca",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "node.key",
+        "-out",
+        "node.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "node.pem", "-days", "2", "-extfile", "san.ext")
-    return {"ca_file": str(folder / "ca.pem"), "cert": str(folder / "node.pem"), "key": str(folder / "node.key")}
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "node.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "node.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    )
+    return {
+        "ca_file": str(folder / "ca.pem"),
+        "cert": str(folder / "node.pem"),
+        "key": str(folder / "node.key"),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 @dataclass
 class Route:
     data: bytes = b""
-    ranges: bool = True            # honour Range requests with 206
-    fail_first: int = 0            # answer this many requests with `fail_status` first
+    ranges: bool = True  # honour Range requests with 206
+    fail_first: int = 0  # answer this many requests with `fail_status` first
     fail_status: int = 500
-    drop_first: int = 0            # cut this many bodies off halfway, then close the connection
-    status: int | None = None      # always answer this status (e.g. 404)
+    drop_first: int = 0  # cut this many bodies off halfway, then close the connection
+    status: int | None = None  # always answer this status (e.g. 404)
     headers: dict = field(default_factory=dict)
-    redirect: str | None = None    # 302 to this path
+    redirect: str | None = None  # 302 to this path
     seen: list = field(default_factory=list)  # (Range header or None) per request
 
 
@@ -25,7 +25,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep test output clean
         pass
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         route = self.server.routes.get(self.path)
         if route is None:
             return self._error(404)
@@ -44,7 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
         data, start = route.data, 0
         wanted = self.headers.get("Range")
         if route.ranges and wanted and wanted.startswith("bytes="):
-            start = int(wanted[len("bytes="):].split("-")[0])
+            start = int(wanted[len("bytes=") :].split("-")[0])
             if start >= len(data):
                 return self._error(416)
             self.send_response(206)

@@ -50,8 +50,9 @@ def test_int_column_gaining_na_in_a_later_block(tmp_path, engine):
 
 @ENGINES
 def test_group_by_a_text_column_with_dtype_override(sample, engine):
-    result = compute_averages(sample["csv"], "latin-1", "site", blocksize="64KB", dtype={"sensorZ": "float64"},
-                              engine=engine)
+    result = compute_averages(
+        sample["csv"], "latin-1", "site", blocksize="64KB", dtype={"sensorZ": "float64"}, engine=engine
+    )
     expected = pandas_means(sample["csv"], "site", encoding="latin-1")
     assert list(result.index) == ["DAVY", "HDF1", "LBR", "LDF2", "MDF1", "MDF2"]
     pd.testing.assert_frame_equal(result, expected, check_dtype=False, check_index_type=False)

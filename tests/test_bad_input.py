@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
-from rasterio.transform import Affine
-
 from conftest import run_snakemake
+from rasterio.transform import Affine
 
 pytestmark = pytest.mark.workflow
 
@@ -39,7 +38,9 @@ def rewrite_band(sample_band: Path, dest: Path, **changes) -> Path:
     return dest
 
 
-def scene(folder: Path, sample: dict, red: Path | None = None, nir: Path | None = None, **entry) -> tuple[dict, str]:
+def scene(
+    folder: Path, sample: dict, red: Path | None = None, nir: Path | None = None, **entry
+) -> tuple[dict, str]:
     red_url = str(red or sample["red"])
     nir_url = str(nir or sample["nir"])
     return {"scenes": {"bad": {"red": {"url": red_url}, "nir": {"url": nir_url}, **entry}}}, NDVI_PRODUCT
@@ -52,65 +53,130 @@ def latin1(sample) -> bytes:
 CASES = {
     # name: (setup(folder, sample) -> (config, target), pattern the user must see)
     "empty CSV": (lambda f, s: table(f, b""), r"bad/raw.csv is empty: it has no header line.*`url`"),
-    "header only": (lambda f, s: table(f, b"year,m_soil\r\n"), r"raw.csv has a header but no data rows.*`url`"),
-    "groupby column missing": (lambda f, s: table(f, latin1(s), groupby="Year"),
-                               r"raw.csv has no column 'Year' to group by; columns found: \['timestamp', 'year'.*`groupby:`"),
-    "nothing numeric": (lambda f, s: table(f, b"year,site\nx,DAVY\ny,HDF1\n"),
-                        r"raw.csv: no numeric column to average besides 'year'.*`dtype:`"),
-    "wrong encoding override": (lambda f, s: table(f, latin1(s), encoding="utf-8"),
-                                r"raw.csv: the configured encoding 'utf-8' does not decode the file \(byte 0xB3 at offset 194.*`encoding:`"),
-    "ragged rows": (lambda f, s: table(f, b"year,v\n2014,1\n2015,2,3\n2016,4\n"),
-                    r"raw.csv: not every row has the same number of fields as the header.*`read_options`"),
+    "header only": (
+        lambda f, s: table(f, b"year,m_soil\r\n"),
+        r"raw.csv has a header but no data rows.*`url`",
+    ),
+    "groupby column missing": (
+        lambda f, s: table(f, latin1(s), groupby="Year"),
+        r"raw.csv has no column 'Year' to group by; columns found: \['timestamp', 'year'.*`groupby:`",
+    ),
+    "nothing numeric": (
+        lambda f, s: table(f, b"year,site\nx,DAVY\ny,HDF1\n"),
+        r"raw.csv: no numeric column to average besides 'year'.*`dtype:`",
+    ),
+    "wrong encoding override": (
+        lambda f, s: table(f, latin1(s), encoding="utf-8"),
+        r"raw.csv: the configured encoding 'utf-8' does not decode the file \(byte 0xB3 at offset 194.*`encoding:`",
+    ),
+    "ragged rows": (
+        lambda f, s: table(f, b"year,v\n2014,1\n2015,2,3\n2016,4\n"),
+        r"raw.csv: not every row has the same number of fields as the header.*`read_options`",
+    ),
     "text in a numeric column": (
         lambda f, s: table(f, b"year,v\n" + b"2014,1.5\n" * 120_000 + b"2015,oops\n", blocksize="256KB"),
-        r"raw.csv: a column changes type between blocks.*`dtype:`"),
-    "0-byte TIFF": (lambda f, s: scene(f, s, red=_write(f / "red.tif", b"")),
-                    r"red.tif \(0 bytes\) is not a readable GeoTIFF.*`url:`"),
-    "truncated TIFF": (lambda f, s: scene(f, s, nir=_write(f / "nir.tif", s["nir"].read_bytes()[:60_000])),
-                       r"nir.tif.* (is not a readable GeoTIFF|failed).*(`url:`|Delete it and run again)"),
-    "not a raster, named .tif": (lambda f, s: scene(f, s, red=_write(f / "red.tif", b"<html>404 Not Found</html>")),
-                                 r"red.tif \(26 bytes\) is not a readable GeoTIFF.*(HTML error page|cut-off download)"),
-    "red/NIR different CRS": (lambda f, s: scene(f, s, nir=rewrite_band(s["nir"], f / "nir.tif", crs="EPSG:32656")),
-                              r"red and NIR bands are on different grids:.*EPSG:32657.*EPSG:32656.*reproject"),
+        r"raw.csv: a column changes type between blocks.*`dtype:`",
+    ),
+    "0-byte TIFF": (
+        lambda f, s: scene(f, s, red=_write(f / "red.tif", b"")),
+        r"red.tif \(0 bytes\) is not a readable GeoTIFF.*`url:`",
+    ),
+    "truncated TIFF": (
+        lambda f, s: scene(f, s, nir=_write(f / "nir.tif", s["nir"].read_bytes()[:60_000])),
+        r"nir.tif.* (is not a readable GeoTIFF|failed).*(`url:`|Delete it and run again)",
+    ),
+    "not a raster, named .tif": (
+        lambda f, s: scene(f, s, red=_write(f / "red.tif", b"<html>404 Not Found</html>")),
+        r"red.tif \(26 bytes\) is not a readable GeoTIFF.*(HTML error page|cut-off download)",
+    ),
+    "red/NIR different CRS": (
+        lambda f, s: scene(f, s, nir=rewrite_band(s["nir"], f / "nir.tif", crs="EPSG:32656")),
+        r"red and NIR bands are on different grids:.*EPSG:32657.*EPSG:32656.*reproject",
+    ),
     "red/NIR different shape": (
-        lambda f, s: scene(f, s, nir=rewrite_band(s["nir"], f / "nir.tif", data=lambda d: d[:-10],
-                                                  height=rasterio.open(s["nir"]).height - 10)),
-        r"different grids:.*292 x 620 px.*282 x 620 px"),
+        lambda f, s: scene(
+            f,
+            s,
+            nir=rewrite_band(
+                s["nir"], f / "nir.tif", data=lambda d: d[:-10], height=rasterio.open(s["nir"]).height - 10
+            ),
+        ),
+        r"different grids:.*292 x 620 px.*282 x 620 px",
+    ),
     "red/NIR different transform": (
-        lambda f, s: scene(f, s, nir=rewrite_band(
-            s["nir"], f / "nir.tif", transform=rasterio.open(s["nir"]).transform @ Affine.translation(5, 0))),
-        r"different grids:.*transform.*reproject"),
-    "all-nodata bands": (lambda f, s: scene(f, s, red=rewrite_band(s["red"], f / "red.tif",
-                                                                   data=lambda d: np.full_like(d, -10000))),
-                         r"NDVI has no valid pixel.*`nodata:` and `band:`"),
-    "nodata missing from metadata": (lambda f, s: scene(f, s, red=rewrite_band(s["red"], f / "red.tif", nodata=None)),
-                                     r"red.tif declares no nodata value\. Set `nodata:` on the scene.*`nodata: none`"),
-    "band index out of range": (lambda f, s: ({"scenes": {"bad": {"red": {"url": str(s["red"]), "band": 2},
-                                                                  "nir": {"url": str(s["nir"])}}}}, NDVI_PRODUCT),
-                                r"red.tif: band 2 requested but the file has 1 band\(s\).*`band:`"),
-    "missing scheduler file": (lambda f, s: ({**table(f, latin1(s))[0],
-                                              "dask": {"scheduler_file": str(f / "none.json"), "connect_timeout": 2}},
-                                             CSV_PRODUCT),
-                               r"dask.scheduler_file = .*none.json.*no readable scheduler file after 2 s.*--scheduler-file"),
-    "TLS address without certificates": (lambda f, s: ({**table(f, latin1(s))[0],
-                                                        "dask": {"address": "tls://127.0.0.1:8786"}}, CSV_PRODUCT),
-                                         r"tls://127.0.0.1:8786 uses TLS but dask.security has no certificates.*ca_file"),
+        lambda f, s: scene(
+            f,
+            s,
+            nir=rewrite_band(
+                s["nir"],
+                f / "nir.tif",
+                transform=rasterio.open(s["nir"]).transform @ Affine.translation(5, 0),
+            ),
+        ),
+        r"different grids:.*transform.*reproject",
+    ),
+    "all-nodata bands": (
+        lambda f, s: scene(
+            f, s, red=rewrite_band(s["red"], f / "red.tif", data=lambda d: np.full_like(d, -10000))
+        ),
+        r"NDVI has no valid pixel.*`nodata:` and `band:`",
+    ),
+    "nodata missing from metadata": (
+        lambda f, s: scene(f, s, red=rewrite_band(s["red"], f / "red.tif", nodata=None)),
+        r"red.tif declares no nodata value\. Set `nodata:` on the scene.*`nodata: none`",
+    ),
+    "band index out of range": (
+        lambda f, s: (
+            {"scenes": {"bad": {"red": {"url": str(s["red"]), "band": 2}, "nir": {"url": str(s["nir"])}}}},
+            NDVI_PRODUCT,
+        ),
+        r"red.tif: band 2 requested but the file has 1 band\(s\).*`band:`",
+    ),
+    "missing scheduler file": (
+        lambda f, s: (
+            {
+                **table(f, latin1(s))[0],
+                "dask": {"scheduler_file": str(f / "none.json"), "connect_timeout": 2},
+            },
+            CSV_PRODUCT,
+        ),
+        r"dask.scheduler_file = .*none.json.*no readable scheduler file after 2 s.*--scheduler-file",
+    ),
+    "TLS address without certificates": (
+        lambda f, s: ({**table(f, latin1(s))[0], "dask": {"address": "tls://127.0.0.1:8786"}}, CSV_PRODUCT),
+        r"tls://127.0.0.1:8786 uses TLS but dask.security has no certificates.*ca_file",
+    ),
 }
 
 CONFIG_CASES = {
-    "unknown config key": ({"tables": {"bad": {"url": "x.csv", "group_by": "year"}}},
-                           r"- tables.bad: Additional properties are not allowed \('group_by' was unexpected\)"),
-    "wrong type": ({"compute": {"threads": "four"}}, r"- compute.threads: 'four' is not of type 'integer'. Expected: most cores"),
-    "dataset name with /": ({"tables": {"a/b": {"url": "x.csv"}}},
-                            r"- tables: 'a/b' does not match .*Expected: dataset names become folder names"),
-    "dataset name with ..": ({"scenes": {"..": {"red": {"url": "r.tif"}, "nir": {"url": "n.tif"}}}},
-                             r"- scenes: '\.\.' does not match"),
-    "forbidden URL scheme": ({"tables": {"bad": {"url": "s3://bucket/x.csv"}}},
-                             r"- tables.bad.url: 's3://bucket/x.csv' does not match .*Expected: where the raw file comes from"),
-    "scheduler address not a URL": ({"dask": {"address": "127.0.0.1:8786"}},
-                                    r"- dask.address: '127.0.0.1:8786' does not match .*Expected: tcp://HOST:PORT"),
-    "malformed checksum": ({"tables": {"bad": {"url": "x.csv", "checksum": "md5:xyz"}}},
-                           r"- tables.bad.checksum: 'md5:xyz' does not match"),
+    "unknown config key": (
+        {"tables": {"bad": {"url": "x.csv", "group_by": "year"}}},
+        r"- tables.bad: Additional properties are not allowed \('group_by' was unexpected\)",
+    ),
+    "wrong type": (
+        {"compute": {"threads": "four"}},
+        r"- compute.threads: 'four' is not of type 'integer'. Expected: most cores",
+    ),
+    "dataset name with /": (
+        {"tables": {"a/b": {"url": "x.csv"}}},
+        r"- tables: 'a/b' does not match .*Expected: dataset names become folder names",
+    ),
+    "dataset name with ..": (
+        {"scenes": {"..": {"red": {"url": "r.tif"}, "nir": {"url": "n.tif"}}}},
+        r"- scenes: '\.\.' does not match",
+    ),
+    "forbidden URL scheme": (
+        {"tables": {"bad": {"url": "s3://bucket/x.csv"}}},
+        r"- tables.bad.url: 's3://bucket/x.csv' does not match .*Expected: where the raw file comes from",
+    ),
+    "scheduler address not a URL": (
+        {"dask": {"address": "127.0.0.1:8786"}},
+        r"- dask.address: '127.0.0.1:8786' does not match .*Expected: tcp://HOST:PORT",
+    ),
+    "malformed checksum": (
+        {"tables": {"bad": {"url": "x.csv", "checksum": "md5:xyz"}}},
+        r"- tables.bad.checksum: 'md5:xyz' does not match",
+    ),
 }
 
 

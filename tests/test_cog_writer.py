@@ -2,16 +2,16 @@
 
 import struct
 
-from snakedask import cog_writer
 import dask
 import dask.array as da
 import numpy as np
 import pytest
-from snakedask import raster_kernels
 import rasterio
-from snakedask.raster_stats import block_statistics, combine, lazy_statistics, summarise
 from rasterio.transform import Affine
 from rio_cogeo.cogeo import cog_validate
+
+from snakedask import cog_writer, raster_kernels
+from snakedask.raster_stats import block_statistics, combine, lazy_statistics, summarise
 
 TRANSFORM = Affine(0.0598723001, 0.0, 621986.34120000007, 0.0, -0.0598723001, 7524789.112700001)
 
@@ -36,10 +36,14 @@ def test_predictor_matches_numpy_and_pads_edge_tiles_with_nan():
     block[5, 7] = np.nan
     bits = cog_writer.float_bits(block)
     out = np.empty((256, 1024), np.uint8)
-    np.testing.assert_array_equal(raster_kernels.predict_tile(bits, 0, 0, 256, out), numpy_predictor(block[:256, :256]))
+    np.testing.assert_array_equal(
+        raster_kernels.predict_tile(bits, 0, 0, 256, out), numpy_predictor(block[:256, :256])
+    )
     padded = np.full((256, 256), np.nan, np.float32)
     padded[:44, :144] = block[256:, 256:]
-    np.testing.assert_array_equal(raster_kernels.predict_tile(bits, 256, 256, 256, out), numpy_predictor(padded))
+    np.testing.assert_array_equal(
+        raster_kernels.predict_tile(bits, 256, 256, 256, out), numpy_predictor(padded)
+    )
     np.testing.assert_array_equal(cog_writer.decode_tile(cog_writer.encode_tile(bits, 256, 256)), padded)
 
 
@@ -51,37 +55,54 @@ def test_statistics_kernel_matches_numpy_histogram_and_moments():
     values[0, :6] = [-1.0, 1.0, edges[1000], edges[1], np.nextafter(np.float32(1), 0), -0.0]  # edges exactly
     part = block_statistics(values)
     finite = values[~np.isnan(values)].astype(np.float64)
-    np.testing.assert_array_equal(part["histogram"], np.histogram(values[~np.isnan(values)], 2000, (-1, 1))[0])
+    np.testing.assert_array_equal(
+        part["histogram"], np.histogram(values[~np.isnan(values)], 2000, (-1, 1))[0]
+    )
     assert part["count"] == finite.size and part["size"] == values.size
     assert part["min"] == finite.min() and part["max"] == finite.max()
     assert part["sum"] == pytest.approx(finite.sum(), rel=1e-12)
-    assert part["sum_squares"] == pytest.approx((finite ** 2).sum(), rel=1e-12)
+    assert part["sum_squares"] == pytest.approx((finite**2).sum(), rel=1e-12)
     # Blocks add up to the whole.
     lazy = lazy_statistics(da.from_array(values, chunks=(128, 100)))
     whole, pieces = summarise(part), summarise(lazy.compute())
     assert whole["count_valid"] == pieces["count_valid"] and whole["percentiles"] == pieces["percentiles"]
-    assert whole["histogram"] == pieces["histogram"] and pieces["mean"] == pytest.approx(finite.mean(), rel=1e-12)
+    assert whole["histogram"] == pieces["histogram"] and pieces["mean"] == pytest.approx(
+        finite.mean(), rel=1e-12
+    )
     empty = combine([block_statistics(np.full((3, 3), np.nan, np.float32))])
     assert empty["count"] == 0 and summarise(empty)["min"] is None
 
 
-@pytest.mark.parametrize("dtype, nodata, expected", [
-    ("float32", -10000.0, (True, -10000.0)),
-    ("float32", float("nan"), (False, 0)),
-    ("uint16", 0, (True, 0)),
-    ("uint16", 0.5, (False, 0)),      # no uint16 value equals 0.5
-    ("uint16", -1, (False, 0)),       # nor -1
-    ("int16", -32768, (True, -32768)),
-    ("float32", None, (False, 0)),
-])
+@pytest.mark.parametrize(
+    "dtype, nodata, expected",
+    [
+        ("float32", -10000.0, (True, -10000.0)),
+        ("float32", float("nan"), (False, 0)),
+        ("uint16", 0, (True, 0)),
+        ("uint16", 0.5, (False, 0)),  # no uint16 value equals 0.5
+        ("uint16", -1, (False, 0)),  # nor -1
+        ("int16", -32768, (True, -32768)),
+        ("float32", None, (False, 0)),
+    ],
+)
 def test_nodata_compares_as_numpy_does(dtype, nodata, expected):
     has, value = raster_kernels.nodata_in(np.dtype(dtype), nodata)
     assert (has, value) == expected and (not has or value.dtype == np.dtype(dtype))
 
 
 def write_band(path, data, nodata=-10000.0):
-    with rasterio.open(path, "w", driver="GTiff", height=data.shape[0], width=data.shape[1], count=1,
-                       dtype="float32", crs="EPSG:32657", transform=TRANSFORM, nodata=nodata) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=data.shape[0],
+        width=data.shape[1],
+        count=1,
+        dtype="float32",
+        crs="EPSG:32657",
+        transform=TRANSFORM,
+        nodata=nodata,
+    ) as dst:
         dst.write(data, 1)
 
 
@@ -91,15 +112,26 @@ def smooth(shape, seed=2):
     return field.astype(np.float32)
 
 
-@pytest.mark.parametrize("budget, bigtiff", [(1 << 30, None), (0, None), (1 << 30, True)],
-                         ids=["in memory", "staged on disk", "BigTIFF"])
+@pytest.mark.parametrize(
+    "budget, bigtiff",
+    [(1 << 30, None), (0, None), (1 << 30, True)],
+    ids=["in memory", "staged on disk", "BigTIFF"],
+)
 def test_written_cog_reads_back_exactly(tmp_path, budget, bigtiff):
     values = smooth((1100, 1300))
     values[:50] = np.nan
     array = da.from_array(values, chunks=(512, 512))
-    stats = cog_writer.write_cog(array, tmp_path / "out.tif", crs="EPSG:32657", transform=TRANSFORM,
-                                 tags={"units": "1"}, description="test", compute_with=lazy_statistics(array),
-                                 memory_budget=budget, bigtiff=bigtiff)
+    stats = cog_writer.write_cog(
+        array,
+        tmp_path / "out.tif",
+        crs="EPSG:32657",
+        transform=TRANSFORM,
+        tags={"units": "1"},
+        description="test",
+        compute_with=lazy_statistics(array),
+        memory_budget=budget,
+        bigtiff=bigtiff,
+    )
     assert summarise(stats)["count_valid"] == np.count_nonzero(~np.isnan(values))
     assert [p.name for p in tmp_path.iterdir()] == ["out.tif"]  # the stage folder is gone
     valid, errors, _ = cog_validate(str(tmp_path / "out.tif"))
@@ -110,22 +142,29 @@ def test_written_cog_reads_back_exactly(tmp_path, budget, bigtiff):
         assert src.overviews(1) == [2, 4, 8] and src.tags()["units"] == "1" and src.descriptions == ("test",)
         assert src.profile["compress"] == "zstd" and src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
         assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
-        offsets = [int(src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=1)) for y in range(5) for x in range(6)]
-        sizes = [int(src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=1)) for y in range(5) for x in range(6)]
+        offsets = [
+            int(src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=1)) for y in range(5) for x in range(6)
+        ]
+        sizes = [
+            int(src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=1)) for y in range(5) for x in range(6)
+        ]
     data = (tmp_path / "out.tif").read_bytes()
     assert data[2:4] == (b"\x2b\x00" if bigtiff else b"\x2a\x00")
     assert offsets == sorted(offsets)  # row-major tiles
-    for offset, size in zip(offsets, sizes):  # the ghost header's promise: size before, last 4 bytes after
-        assert struct.unpack("<I", data[offset - 4:offset])[0] == size
-        assert data[offset + size:offset + size + 4] == data[offset + size - 4:offset + size]
+    for offset, size in zip(
+        offsets, sizes, strict=False
+    ):  # the ghost header's promise: size before, last 4 bytes after
+        assert struct.unpack("<I", data[offset - 4 : offset])[0] == size
+        assert data[offset + size : offset + size + 4] == data[offset + size - 4 : offset + size]
 
 
 def test_overviews_are_means_of_the_valid_pixels_below(tmp_path):
     values = smooth((600, 1030))
     values[100:300, 200:700] = np.nan
     values[::3, ::5] = np.nan
-    cog_writer.write_cog(da.from_array(values, chunks=(256, 512)), tmp_path / "out.tif", crs="EPSG:32657",
-                         transform=TRANSFORM)
+    cog_writer.write_cog(
+        da.from_array(values, chunks=(256, 512)), tmp_path / "out.tif", crs="EPSG:32657", transform=TRANSFORM
+    )
     with rasterio.open(tmp_path / "out.tif") as src:
         for factor in src.overviews(1):
             shape = (-(-600 // factor), -(-1030 // factor))
@@ -140,8 +179,9 @@ def test_overviews_are_means_of_the_valid_pixels_below(tmp_path):
 
 def test_a_raster_within_one_tile_has_no_overviews(tmp_path):
     values = smooth((100, 200))
-    cog_writer.write_cog(da.from_array(values, chunks=64), tmp_path / "out.tif", crs="EPSG:32657",
-                         transform=TRANSFORM)
+    cog_writer.write_cog(
+        da.from_array(values, chunks=64), tmp_path / "out.tif", crs="EPSG:32657", transform=TRANSFORM
+    )
     assert cog_validate(str(tmp_path / "out.tif"))[:2] == (True, [])
     with rasterio.open(tmp_path / "out.tif") as src:
         assert src.overviews(1) == [] and src.block_shapes == [(256, 256)]

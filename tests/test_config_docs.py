@@ -1,7 +1,6 @@
 """config/README.md documents every key of the schema, and the default config is valid."""
 
 import yaml
-
 from conftest import ROOT
 
 
@@ -25,8 +24,14 @@ def test_every_config_key_is_documented():
     readme = (ROOT / "config/README.md").read_text()
     keys = schema_keys(schema, schema["$defs"])
     assert {"tables", "scenes", "dask", "checksum", "scheduler_file", "shared"} <= keys
-    missing = sorted(key for key in keys if f"`{key}`" not in readme and f".{key}`" not in readme
-                     and f"`{key}." not in readme and f"## `{key}`" not in readme)
+    missing = sorted(
+        key
+        for key in keys
+        if f"`{key}`" not in readme
+        and f".{key}`" not in readme
+        and f"`{key}." not in readme
+        and f"## `{key}`" not in readme
+    )
     assert missing == [], f"config/README.md does not document: {missing}"
 
 
@@ -39,6 +44,9 @@ def test_every_schema_key_has_a_description_or_is_self_explaining():
                 yield f"{path}.{name}".strip("."), child
                 yield from walk(child, f"{path}.{name}")
 
-    undocumented = [path for path, child in walk(schema, "") if "description" not in child
-                    and not path.startswith("dask.security.")]
+    undocumented = [
+        path
+        for path, child in walk(schema, "")
+        if "description" not in child and not path.startswith("dask.security.")
+    ]
     assert undocumented == [], undocumented

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import dask_cluster_processes
+
 from snakedask.cluster import (
     ClusterConfigError,
     SchedulerUnreachable,
@@ -26,7 +26,11 @@ def test_one_function_decides_the_cluster_in_documented_precedence():
     environ = {"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:2"}
     assert choose_cluster(full, environ) == ("address", "tcp://127.0.0.1:2", "DASK_SCHEDULER_ADDRESS")
     assert choose_cluster(full, {}) == ("address", "tcp://127.0.0.1:1", "dask.address")
-    assert choose_cluster({**full, "address": None}, {}) == ("scheduler_file", "s.json", "dask.scheduler_file")
+    assert choose_cluster({**full, "address": None}, {}) == (
+        "scheduler_file",
+        "s.json",
+        "dask.scheduler_file",
+    )
     assert choose_cluster({"local": {"shared": True}}, {}) == ("shared", None, "dask.local.shared")
     assert choose_cluster({"local": {"shared": False}}, {}) == ("local", None, "dask.local")
 
@@ -42,16 +46,22 @@ def test_local_cluster_is_sized_from_the_job():
     assert (explicit["n_workers"], explicit["threads_per_worker"], explicit["memory_limit"]) == (2, 3, "1GB")
 
 
-@pytest.mark.parametrize("address", ["localhost:8786", "http://127.0.0.1:8786", "tcp://127.0.0.1", "tcp://:8786"])
+@pytest.mark.parametrize(
+    "address", ["localhost:8786", "http://127.0.0.1:8786", "tcp://127.0.0.1", "tcp://:8786"]
+)
 def test_bad_addresses_are_named(address):
-    with pytest.raises(ClusterConfigError, match=r"dask.address = .* is not a scheduler address.*tcp://HOST:PORT"):
+    with pytest.raises(
+        ClusterConfigError, match=r"dask.address = .* is not a scheduler address.*tcp://HOST:PORT"
+    ):
         check_address(address)
 
 
 def test_tls_without_certificates_is_refused_before_connecting():
-    with pytest.raises(ClusterConfigError, match=r"uses TLS but dask.security has no certificates"):
-        with dask_client({"address": "tls://127.0.0.1:8786"}):
-            pass
+    with (
+        pytest.raises(ClusterConfigError, match=r"uses TLS but dask.security has no certificates"),
+        dask_client({"address": "tls://127.0.0.1:8786"}),
+    ):
+        pass
 
 
 def free_port():
@@ -63,25 +73,37 @@ def free_port():
 def test_unreachable_scheduler_fails_in_bounded_time():
     address = f"tcp://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    with pytest.raises(SchedulerUnreachable, match=rf"no Dask scheduler answered at {address} \(from dask.address\) within 2 s"):
-        with dask_client({"address": address, "connect_timeout": 2}):
-            pass
+    with (
+        pytest.raises(
+            SchedulerUnreachable,
+            match=rf"no Dask scheduler answered at {address} \(from dask.address\) within 2 s",
+        ),
+        dask_client({"address": address, "connect_timeout": 2}),
+    ):
+        pass
     assert time.monotonic() - started < 10
 
 
 def test_environment_variable_overrides_config(monkeypatch):
     address = f"tcp://127.0.0.1:{free_port()}"
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
-    with pytest.raises(SchedulerUnreachable, match=rf"{address} \(from DASK_SCHEDULER_ADDRESS\)"):
-        with dask_client({"address": None, "connect_timeout": 1}):
-            pass
+    with (
+        pytest.raises(SchedulerUnreachable, match=rf"{address} \(from DASK_SCHEDULER_ADDRESS\)"),
+        dask_client({"address": None, "connect_timeout": 1}),
+    ):
+        pass
 
 
 def test_missing_scheduler_file_fails_in_bounded_time(tmp_path):
     started = time.monotonic()
-    with pytest.raises(ClusterConfigError, match=r"dask.scheduler_file = .*nope.json.*no readable scheduler file after 1 s"):
-        with dask_client({"scheduler_file": str(tmp_path / "nope.json"), "connect_timeout": 1}):
-            pass
+    with (
+        pytest.raises(
+            ClusterConfigError,
+            match=r"dask.scheduler_file = .*nope.json.*no readable scheduler file after 1 s",
+        ),
+        dask_client({"scheduler_file": str(tmp_path / "nope.json"), "connect_timeout": 1}),
+    ):
+        pass
     assert time.monotonic() - started < 5
 
 
@@ -89,9 +111,11 @@ def test_scheduler_file_with_a_dead_address(tmp_path):
     path = tmp_path / "scheduler.json"
     address = f"tcp://127.0.0.1:{free_port()}"
     path.write_text(json.dumps({"address": address}))
-    with pytest.raises(SchedulerUnreachable, match=rf"{address} \(from dask.scheduler_file"):
-        with dask_client({"scheduler_file": str(path), "connect_timeout": 1}):
-            pass
+    with (
+        pytest.raises(SchedulerUnreachable, match=rf"{address} \(from dask.scheduler_file"),
+        dask_client({"scheduler_file": str(path), "connect_timeout": 1}),
+    ):
+        pass
 
 
 def listening_addresses(pid):
@@ -164,11 +188,14 @@ def test_package_reaches_workers_that_import_another_copy(tmp_path, monkeypatch)
     # Workers elsewhere may have no copy, or an older one: they get this one, zipped.
     import shutil
 
-    import snakedask
     from distributed import Client
 
+    import snakedask
+
     other = tmp_path / "other"
-    shutil.copytree(Path(snakedask.__file__).parent, other / "snakedask", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(snakedask.__file__).parent, other / "snakedask", ignore=shutil.ignore_patterns("__pycache__")
+    )
     monkeypatch.setenv("PYTHONPATH", str(other))
     with dask_cluster_processes(tmp_path) as (address, _), Client(address, timeout=30) as client:
         assert all(path.startswith(str(other)) for path in client.run(_imported_from, "snakedask").values())
@@ -179,8 +206,9 @@ def test_package_reaches_workers_that_import_another_copy(tmp_path, monkeypatch)
 
 
 def test_package_is_not_uploaded_to_workers_that_import_the_same_files(dask_scheduler):
-    import snakedask
     from distributed import Client
+
+    import snakedask
 
     with Client(dask_scheduler[0], timeout=30) as client:
         ship_package(client)

@@ -1,7 +1,5 @@
 """Encoding detection: chardet's low-confidence guesses are not trusted."""
 
-import json
-
 import chardet
 import numpy as np
 import pytest
@@ -53,8 +51,13 @@ def test_cp1252_bytes_are_not_read_as_latin1_controls(tmp_path):
 
 def test_override_is_checked_against_the_whole_file(tmp_path, sample):
     assert detect_encoding(sample["csv"], override="latin-1") == {
-        "encoding": "iso8859-1", "confidence": 1.0, "method": "config"}
-    with pytest.raises(EncodingError, match=r"configured encoding 'utf-8' does not decode.*0xB3.*`encoding:`"):
+        "encoding": "iso8859-1",
+        "confidence": 1.0,
+        "method": "config",
+    }
+    with pytest.raises(
+        EncodingError, match=r"configured encoding 'utf-8' does not decode.*0xB3.*`encoding:`"
+    ):
         detect_encoding(sample["csv"], override="utf-8")
 
 
@@ -88,7 +91,9 @@ def test_single_byte_check_agrees_with_decoding(tmp_path, encoding):
     clean = (HEADER + ROW * 20).decode("latin-1").encode(encoding, errors="replace")
     cases = [clean, clean + bytes(range(256)), bytes(range(255, -1, -1)) + clean]
     # One unusual byte at a random place, and files longer than one read.
-    cases += [clean[:at] + bytes((byte,)) + clean[at:] for byte, at in rng.integers(0, [256, len(clean)], (40, 2))]
+    cases += [
+        clean[:at] + bytes((byte,)) + clean[at:] for byte, at in rng.integers(0, [256, len(clean)], (40, 2))
+    ]
     cases += [clean * 1000 + b"\x81" + clean, clean * 1000]
     for data in cases:
         path = tmp_path / "t.csv"

@@ -5,10 +5,10 @@ import json
 import logging
 
 import pytest
+from http_server import FlakyServer, Route
 
 from snakedask.download import fetch
 from snakedask.errors import DownloadError
-from http_server import FlakyServer, Route
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 MD5 = hashlib.md5(DATA).hexdigest()
@@ -38,7 +38,13 @@ def test_plain_download_with_configured_checksum(server, tmp_path):
 def test_dropped_connection_resumes_with_range(server, tmp_path, caplog):
     server.routes["/a.csv"] = Route(DATA, drop_first=1)
     with caplog.at_level(logging.INFO):
-        record = fetch(server.url("/a.csv"), tmp_path / "a.csv", checksum=f"md5:{MD5}", log=logging.getLogger("t"), **FAST)
+        record = fetch(
+            server.url("/a.csv"),
+            tmp_path / "a.csv",
+            checksum=f"md5:{MD5}",
+            log=logging.getLogger("t"),
+            **FAST,
+        )
     assert (tmp_path / "a.csv").read_bytes() == DATA
     assert server.routes["/a.csv"].seen == [None, f"bytes={len(DATA) // 2}-"]
     assert record["resumed"] and record["attempts"] == 2
@@ -67,7 +73,9 @@ def test_gives_up_after_the_configured_attempts(server, tmp_path):
 
 
 def test_not_found_fails_at_once(server, tmp_path):
-    with pytest.raises(DownloadError, match=r"could not download http://127\.0\.0\.1:\d+/missing.csv: HTTP 404"):
+    with pytest.raises(
+        DownloadError, match=r"could not download http://127\.0\.0\.1:\d+/missing.csv: HTTP 404"
+    ):
         fetch(server.url("/missing.csv"), tmp_path / "a.csv", **FAST)
     assert leftovers(tmp_path) == []
 
@@ -87,10 +95,16 @@ def test_dataone_checksum_header_is_verified(server, tmp_path, algo, name):
     digest = hashlib.new(name, DATA).hexdigest().upper()
     server.routes["/object/good"] = Route(DATA, headers={"DataONE-Checksum": f"{algo},{digest}"})
     record = fetch(server.url("/object/good"), tmp_path / "good.tif", **FAST)
-    assert record["checksum"] == {"algorithm": name, "value": digest.lower(),
-                                  "source": "the server's DataONE-Checksum header"}
+    assert record["checksum"] == {
+        "algorithm": name,
+        "value": digest.lower(),
+        "source": "the server's DataONE-Checksum header",
+    }
     server.routes["/object/bad"] = Route(DATA + b"!", headers={"DataONE-Checksum": f"{algo},{digest}"})
-    with pytest.raises(DownloadError, match=rf"{name} checksum mismatch: expected {digest.lower()} \(from the server's DataONE-Checksum header\)"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"{name} checksum mismatch: expected {digest.lower()} \(from the server's DataONE-Checksum header\)",
+    ):
         fetch(server.url("/object/bad"), tmp_path / "bad.tif", **FAST)
     assert leftovers(tmp_path) == ["good.tif"]
 
@@ -104,7 +118,9 @@ def test_redirect_is_followed_and_recorded(server, tmp_path):
 
 def test_body_always_cut_short_fails_cleanly(server, tmp_path):
     server.routes["/a.csv"] = Route(DATA, drop_first=99, ranges=False)
-    with pytest.raises(DownloadError, match=r"gave up after 3 attempts; last error: connection lost after|body ended after"):
+    with pytest.raises(
+        DownloadError, match=r"gave up after 3 attempts; last error: connection lost after|body ended after"
+    ):
         fetch(server.url("/a.csv"), tmp_path / "a.csv", **FAST)
     assert leftovers(tmp_path) == []
 

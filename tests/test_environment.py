@@ -3,7 +3,6 @@
 import re
 
 import yaml
-
 from conftest import ROOT
 
 # PyPI name -> conda-forge name where they differ.
@@ -15,8 +14,11 @@ def names(lines):
 
 
 def test_pip_and_conda_declare_the_same_packages():
-    pip = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
-           if line.strip() and not line.startswith("#")]
+    pip = [
+        line
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     pip_names = {CONDA_NAME.get(name, name) for name in names(pip)}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda_names = names(d for d in env["dependencies"] if isinstance(d, str)) - {"python", "pip"}

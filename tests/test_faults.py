@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
-
 from conftest import SNAKEMAKE, copy_workflow, dask_cluster_processes, run_snakemake, wait_until
+
 from snakedask.tools.make_sample_data import RASTER_HEIGHT, RASTER_WIDTH, write_band, write_soil_moisture_csv
 
 pytestmark = pytest.mark.workflow
@@ -52,8 +52,13 @@ def expected(inputs):
 def configure(workdir: Path, inputs: dict, **dask) -> list[str]:
     config = {
         "tables": {TABLE: {"url": str(inputs["csv"]), "blocksize": "1MB"}},
-        "scenes": {SCENE: {"red": {"url": str(inputs["red"])}, "nir": {"url": str(inputs["nir"])},
-                           "chunks": {"x": 256, "y": 256}}},
+        "scenes": {
+            SCENE: {
+                "red": {"url": str(inputs["red"])},
+                "nir": {"url": str(inputs["nir"])},
+                "chunks": {"x": 256, "y": 256},
+            }
+        },
     }
     if dask:
         config["dask"] = dask
@@ -63,8 +68,15 @@ def configure(workdir: Path, inputs: dict, **dask) -> list[str]:
 
 def start_snakemake(workdir: Path, args: list[str], env: dict | None = None) -> subprocess.Popen:
     environment = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"} | (env or {})
-    return subprocess.Popen([str(SNAKEMAKE), "--cores", "2", *args], cwd=workdir, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [str(SNAKEMAKE), "--cores", "2", *args],
+        cwd=workdir,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def computing(workdir: Path, rule_log: str) -> bool:
@@ -74,8 +86,9 @@ def computing(workdir: Path, rule_log: str) -> bool:
 
 def check_products(workdir: Path, expected) -> None:
     averages, ndvi = expected
-    pd.testing.assert_frame_equal(pd.read_csv(workdir / AVERAGES, index_col="year"), averages,
-                                  check_dtype=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(workdir / AVERAGES, index_col="year"), averages, check_dtype=False, rtol=1e-12
+    )
     with rasterio.open(workdir / NDVI) as out:
         np.testing.assert_allclose(out.read(1), ndvi, rtol=2e-7, equal_nan=True)
     assert list((workdir / "results").rglob("*.partial*")) == []
@@ -85,8 +98,9 @@ def final_products_are_complete_or_absent(workdir: Path, expected) -> None:
     """After an interruption: whatever sits at a final path must be whole."""
     averages, ndvi = expected
     if (workdir / AVERAGES).exists():
-        pd.testing.assert_frame_equal(pd.read_csv(workdir / AVERAGES, index_col="year"), averages,
-                                      check_dtype=False, rtol=1e-12)
+        pd.testing.assert_frame_equal(
+            pd.read_csv(workdir / AVERAGES, index_col="year"), averages, check_dtype=False, rtol=1e-12
+        )
     if (workdir / NDVI).exists():
         with rasterio.open(workdir / NDVI) as out:
             np.testing.assert_allclose(out.read(1), ndvi, rtol=2e-7, equal_nan=True)
@@ -103,7 +117,12 @@ def test_killed_worker_mid_computation(tmp_path, inputs, expected):
         killed = []
         with Client(address, timeout=30) as client:
             for rule_log in (f"tables/{TABLE}/averages.log", f"scenes/{SCENE}/ndvi.log"):
-                wait_until(lambda: computing(workdir, rule_log), 120, f"{rule_log} to start computing", interval=0.05)
+                wait_until(
+                    lambda log=rule_log: computing(workdir, log),
+                    120,
+                    f"{rule_log} to start computing",
+                    interval=0.05,
+                )
                 wait_until(lambda: any(client.processing().values()), 60, "tasks in flight", interval=0.05)
                 busy = [worker for worker, tasks in client.processing().items() if tasks]
                 pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
@@ -120,8 +139,15 @@ def test_interrupted_snakemake_then_rerun(tmp_path, inputs, expected, sig):
     workdir = copy_workflow(tmp_path / "checkout")
     args = configure(workdir, inputs)
     process = start_snakemake(workdir, args)
-    wait_until(lambda: computing(workdir, f"scenes/{SCENE}/ndvi.log") or computing(workdir, f"tables/{TABLE}/averages.log"),
-               120, "a Dask rule to start computing", interval=0.05)
+    wait_until(
+        lambda: (
+            computing(workdir, f"scenes/{SCENE}/ndvi.log")
+            or computing(workdir, f"tables/{TABLE}/averages.log")
+        ),
+        120,
+        "a Dask rule to start computing",
+        interval=0.05,
+    )
     time.sleep(0.3)
     # The whole process group, as a terminal's Ctrl-C or a killed batch job would.
     os.killpg(process.pid, sig)
@@ -141,11 +167,16 @@ def test_scheduler_disappears_mid_run(tmp_path, inputs, expected):
     with dask_cluster_processes(folder) as (address, _):
         args = configure(workdir, inputs, address=address, connect_timeout=5)
         process = start_snakemake(workdir, [NDVI, *args[2:]])
-        wait_until(lambda: computing(workdir, f"scenes/{SCENE}/ndvi.log"), 120, "ndvi to start computing", interval=0.05)
+        wait_until(
+            lambda: computing(workdir, f"scenes/{SCENE}/ndvi.log"),
+            120,
+            "ndvi to start computing",
+            interval=0.05,
+        )
         scheduler = next(p for p in _children_of(os.getpid()) if "scheduler" in p.cmdline())
         started = time.monotonic()
         scheduler.kill()
-        output, _ = process.communicate(timeout=300)
+        _output, _ = process.communicate(timeout=300)
         elapsed = time.monotonic() - started
     assert process.returncode != 0
     assert elapsed < 90, f"the rule took {elapsed:.0f} s to give up"
@@ -173,14 +204,18 @@ def test_disk_full_while_writing(tmp_path, inputs):
     workdir = copy_workflow(tmp_path / "checkout")
     results = workdir / "results"
     results.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(results)], capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(results)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         result = run_snakemake(workdir, NDVI, *configure(workdir, inputs)[2:], check=False)
         output = result.stdout + result.stderr
         assert result.returncode != 0
-        assert re.search(r"no space left while writing \S*results/scenes/mid/ndvi.tif \(\d+ bytes free", output), output
+        assert re.search(
+            r"no space left while writing \S*results/scenes/mid/ndvi.tif \(\d+ bytes free", output
+        ), output
         assert not (workdir / NDVI).exists()
         assert list(results.rglob("*.partial*")) == []
     finally:

@@ -22,9 +22,19 @@ def threaded_dask():
 
 def write_tif(path, data, nodata, transform=TRANSFORM, crs="EPSG:32657"):
     data = np.atleast_3d(data) if data.ndim == 3 else data[np.newaxis]
-    profile = dict(driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
-                   dtype=data.dtype, crs=crs, transform=transform, nodata=nodata,
-                   tiled=True, blockxsize=16, blockysize=16)
+    profile = {
+        "driver": "GTiff",
+        "height": data.shape[1],
+        "width": data.shape[2],
+        "count": data.shape[0],
+        "dtype": data.dtype,
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": 16,
+        "blockysize": 16,
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
     return path
@@ -47,8 +57,8 @@ def test_float_bands_with_nodata_and_zero_sums(tmp_path):
     rng = np.random.default_rng(1)
     red = rng.uniform(0.01, 0.3, (40, 56)).astype(np.float32)
     nir = rng.uniform(0.01, 0.6, (40, 56)).astype(np.float32)
-    red[:5, :] = -10000.0          # nodata in red only
-    nir[:, :3] = -10000.0          # nodata in NIR only
+    red[:5, :] = -10000.0  # nodata in red only
+    nir[:, :3] = -10000.0  # nodata in NIR only
     red[20, 20] = nir[20, 20] = 0  # zero sum
     red[21, 21], nir[21, 21] = -0.2, 0.2  # zero sum from a negative reflectance
     red[30, 30] = nir[30, 30] = 0.25  # NDVI exactly 0 stays a value
@@ -74,14 +84,16 @@ def test_uint16_stack_no_wraparound_and_nodata_zero_is_not_ndvi_zero(tmp_path):
     red = np.array([[100, 60000, 0, 500], [40000, 40000, 7, 0]], np.uint16)
     nir = np.array([[300, 65000, 50, 500], [50000, 30000, 0, 0]], np.uint16)
     write_tif(tmp_path / "stack.tif", np.stack([nir, red, nir]), 0)  # bands: nir, red, nir
-    index = compute_ndvi(tmp_path / "stack.tif", tmp_path / "stack.tif", red={"band": 2}, nir={"band": 1}, chunks=16)
+    index = compute_ndvi(
+        tmp_path / "stack.tif", tmp_path / "stack.tif", red={"band": 2}, nir={"band": 1}, chunks=16
+    )
     write_ndvi(index, tmp_path / "ndvi.tif")
     out, profile = read(tmp_path / "ndvi.tif")
     np.testing.assert_allclose(out, numpy_ndvi(red, nir, 0, 0), rtol=2e-7, equal_nan=True)
-    assert out[0, 3] == 0.0                                         # a real NDVI of 0
-    assert np.isnan(out[0, 2]) and np.isnan(out[1, 2])              # a band's nodata (0)
-    assert out[1, 1] == pytest.approx((30000 - 40000) / 70000)      # no uint16 wrap-around
-    assert not (profile["nodata"] == 0)
+    assert out[0, 3] == 0.0  # a real NDVI of 0
+    assert np.isnan(out[0, 2]) and np.isnan(out[1, 2])  # a band's nodata (0)
+    assert out[1, 1] == pytest.approx((30000 - 40000) / 70000)  # no uint16 wrap-around
+    assert profile["nodata"] != 0
 
 
 def test_band_index_out_of_range(tmp_path):
@@ -102,7 +114,9 @@ def test_band_index_out_of_range(tmp_path):
 def test_mismatched_grids_name_both(tmp_path, change):
     write_tif(tmp_path / "red.tif", np.ones((8, 8), np.float32), -1.0)
     data = np.ones(change.get("shape", (8, 8)), np.float32)
-    write_tif(tmp_path / "nir.tif", data, -1.0, change.get("transform", TRANSFORM), change.get("crs", "EPSG:32657"))
+    write_tif(
+        tmp_path / "nir.tif", data, -1.0, change.get("transform", TRANSFORM), change.get("crs", "EPSG:32657")
+    )
     with pytest.raises(GridMismatch) as err:
         compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif")
     message = str(err.value)
@@ -134,8 +148,18 @@ def test_byte_size_chunks_follow_the_file_layout(tmp_path):
     assert layout_chunks(tmp_path / "b.tif", "4KB") == {"band": 1, "y": 256, "x": 256}
     assert layout_chunks(tmp_path / "b.tif", {"x": 7, "y": 9}) == {"x": 7, "y": 9}
     # Stripped (GDAL's default): full-width bands of at least 256 rows, whole strips.
-    with rasterio.open(tmp_path / "s.tif", "w", driver="GTiff", height=3000, width=1000, count=1,
-                       dtype="float32", nodata=-1.0, crs="EPSG:32657", transform=TRANSFORM) as dst:
+    with rasterio.open(
+        tmp_path / "s.tif",
+        "w",
+        driver="GTiff",
+        height=3000,
+        width=1000,
+        count=1,
+        dtype="float32",
+        nodata=-1.0,
+        crs="EPSG:32657",
+        transform=TRANSFORM,
+    ) as dst:
         dst.write(np.ones((1, 3000, 1000), np.float32))
         assert dst.block_shapes[0] == (2, 1000)
     assert layout_chunks(tmp_path / "s.tif", "1MB") == {"band": 1, "y": 256, "x": -1}
@@ -155,14 +179,31 @@ def test_any_chunks_and_layout_give_the_same_cog(tmp_path, chunks, layout):
     red = rng.uniform(0.01, 0.3, (700, 900)).astype(np.float32)
     nir = rng.uniform(0.01, 0.6, (700, 900)).astype(np.float32)
     red[:40], nir[:, -13:] = -10000.0, -10000.0
-    tiled = {"tiled": {"tiled": True, "blockxsize": 128, "blockysize": 128},
-             "tiled-deflate": {"tiled": True, "blockxsize": 128, "blockysize": 128, "compress": "deflate",
-                               "predictor": 3},
-             "stripped": {}}[layout]
+    tiled = {
+        "tiled": {"tiled": True, "blockxsize": 128, "blockysize": 128},
+        "tiled-deflate": {
+            "tiled": True,
+            "blockxsize": 128,
+            "blockysize": 128,
+            "compress": "deflate",
+            "predictor": 3,
+        },
+        "stripped": {},
+    }[layout]
     for name, band in (("red", red), ("nir", nir)):
-        with rasterio.open(tmp_path / f"{name}.tif", "w", driver="GTiff", height=700, width=900, count=1,
-                           dtype="float32", nodata=-10000.0, crs="EPSG:32657", transform=TRANSFORM,
-                           **tiled) as dst:
+        with rasterio.open(
+            tmp_path / f"{name}.tif",
+            "w",
+            driver="GTiff",
+            height=700,
+            width=900,
+            count=1,
+            dtype="float32",
+            nodata=-10000.0,
+            crs="EPSG:32657",
+            transform=TRANSFORM,
+            **tiled,
+        ) as dst:
             dst.write(band, 1)
     write_ndvi(compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif", chunks=chunks), tmp_path / "ndvi.tif")
     expected = numpy_ndvi(red, nir, -10000.0, -10000.0)
@@ -181,7 +222,7 @@ def block_means(values, factor):
     """Mean of the valid pixels of each factor x factor window (NaN where none), windows cut by the edges."""
     rows, cols = -(-values.shape[0] // factor) * factor, -(-values.shape[1] // factor) * factor
     padded = np.full((rows, cols), np.nan)
-    padded[:values.shape[0], :values.shape[1]] = values
+    padded[: values.shape[0], : values.shape[1]] = values
     windows = padded.reshape(rows // factor, factor, cols // factor, factor)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows are NaN, as they should be
@@ -193,7 +234,7 @@ def test_product_is_a_valid_cog_with_overviews_and_exact_statistics(sample, tmp_
 
     index = compute_ndvi(sample["red"], sample["nir"], chunks={"x": 256, "y": 256})
     stats = write_ndvi(index, tmp_path / "ndvi.tif")
-    valid, errors, warnings = cog_validate(str(tmp_path / "ndvi.tif"))
+    valid, errors, _warnings = cog_validate(str(tmp_path / "ndvi.tif"))
     assert valid and errors == [], errors
     with rasterio.open(tmp_path / "ndvi.tif") as out:
         assert out.overviews(1) == [2, 4]  # 620 px wide: 310, then 155 px, under the 256-px tile

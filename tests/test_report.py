@@ -9,14 +9,15 @@ import subprocess
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import copy_workflow, run_snakemake
+from PIL import Image
 
 pytestmark = pytest.mark.workflow
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
+)
 SCENE, TABLE = "RU_ANS_TR2_FL005M", "dg_soil_moisture"
 
 
@@ -30,11 +31,26 @@ def reported(tmp_path_factory):
 
 def chromium(url: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-quic", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000",
-         "--virtual-time-budget=15000", *extra, url],
-        capture_output=True, text=True, timeout=120)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1400,1000",
+            "--virtual-time-budget=15000",
+            *extra,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def assert_not_blank(png) -> None:
@@ -46,7 +62,7 @@ def test_report_is_one_offline_file(reported):
     html = (reported / "results/report.html").read_text(errors="replace")
     assert len(html) > 100_000
     # Nothing is fetched from a CDN: every script and stylesheet is inline.
-    assert "<script src=\"http" not in html and "<link rel=\"stylesheet\" href=\"http" not in html
+    assert '<script src="http' not in html and '<link rel="stylesheet" href="http' not in html
 
 
 def test_dask_reports_are_inline(reported):
@@ -68,7 +84,9 @@ def test_report_renders_in_a_browser(reported, tmp_path):
 
 
 @needs_chromium
-@pytest.mark.parametrize("path", [f"results/scenes/{SCENE}/dask-report.html", f"results/tables/{TABLE}/dask-report.html"])
+@pytest.mark.parametrize(
+    "path", [f"results/scenes/{SCENE}/dask-report.html", f"results/tables/{TABLE}/dask-report.html"]
+)
 def test_dask_report_renders_in_a_browser(reported, tmp_path, path):
     url = (reported / path).as_uri()
     shot = tmp_path / "dask.png"
@@ -83,7 +101,9 @@ def test_performance_report_can_be_switched_off(tmp_path):
 
     workdir = copy_workflow(tmp_path / "checkout")
     (workdir / "off.yaml").write_text(yaml.safe_dump({"dask": {"performance_report": False}}))
-    run_snakemake(workdir, f"results/tables/{TABLE}/averages.csv", "--configfile", "config/config.yaml", "off.yaml")
+    run_snakemake(
+        workdir, f"results/tables/{TABLE}/averages.csv", "--configfile", "config/config.yaml", "off.yaml"
+    )
     html = (workdir / f"results/tables/{TABLE}/dask-report.html").read_text()
     assert "dask.performance_report" in html and "Task Stream" not in html
     assert (workdir / f"results/tables/{TABLE}/averages.csv").is_file()

@@ -11,7 +11,10 @@ def test_committed_sample_is_reproducible(tmp_path, sample):
     make_sample_data(["--sample", "--out", str(tmp_path)])
     assert (tmp_path / "dg_soil_moisture.csv").read_bytes() == sample["csv"].read_bytes()
     for band in ("red", "nir"):
-        with rasterio.open(tmp_path / f"RU_ANS_TR2_FL005M_{band}.tif") as new, rasterio.open(sample[band]) as old:
+        with (
+            rasterio.open(tmp_path / f"RU_ANS_TR2_FL005M_{band}.tif") as new,
+            rasterio.open(sample[band]) as old,
+        ):
             assert new.profile == old.profile
             np.testing.assert_array_equal(new.read(), old.read())
 
@@ -19,7 +22,9 @@ def test_committed_sample_is_reproducible(tmp_path, sample):
 def test_csv_has_the_lessons_layout(sample):
     raw = sample["csv"].read_bytes()
     assert sum(path.stat().st_size for path in sample.values()) < 2_000_000
-    assert raw.startswith(b'"timestamp","year","doy","hour","minute","site","logger","port","sensor","sensorZ","m_soil","unit"\r\n')
+    assert raw.startswith(
+        b'"timestamp","year","doy","hour","minute","site","logger","port","sensor","sensorZ","m_soil","unit"\r\n'
+    )
     assert raw.count(b"\r\n") == raw.count(b"\n")  # CRLF throughout
     first_non_utf8 = raw.index(b"\xb3")
     assert 150 < first_non_utf8 < 250  # the real file: byte 192

@@ -5,7 +5,6 @@ import re
 import psutil
 import pytest
 import yaml
-
 from conftest import ROOT, RULE_SCRIPTS, SCRIPTS, copy_workflow, run_snakemake
 
 
@@ -28,11 +27,13 @@ def test_scripts_never_use_a_shell():
 @pytest.mark.parametrize("name", ["../../outside", "a/../../b", "x;touch pwned", "$(touch pwned)", "résumé"])
 def test_a_malicious_dataset_name_writes_nothing_anywhere(tmp_path, name):
     workdir = copy_workflow(tmp_path / "checkout")
-    (workdir / "evil.yaml").write_text(yaml.safe_dump({"tables": {name: {"url": "resources/sample/dg_soil_moisture.csv"}}}))
-    before = {p for p in tmp_path.rglob("*")}
+    (workdir / "evil.yaml").write_text(
+        yaml.safe_dump({"tables": {name: {"url": "resources/sample/dg_soil_moisture.csv"}}})
+    )
+    before = set(tmp_path.rglob("*"))
     result = run_snakemake(workdir, "--configfile", "config/config.yaml", "evil.yaml", check=False)
     assert result.returncode != 0 and "dataset names become folder names" in result.stdout + result.stderr
-    created = {p for p in tmp_path.rglob("*")} - before
+    created = set(tmp_path.rglob("*")) - before
     assert all(".snakemake" in p.parts for p in created), created  # only Snakemake's own bookkeeping
     assert not list(tmp_path.rglob("pwned")) and not (workdir / "results").exists()
 
@@ -46,7 +47,9 @@ def test_shared_cluster_listens_on_loopback_only(tmp_path):
         addresses = set()
         for process in cluster.processes:
             for child in [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]:
-                addresses |= {c.laddr.ip for c in child.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+                addresses |= {
+                    c.laddr.ip for c in child.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+                }
         assert addresses and addresses <= {"127.0.0.1"}, addresses
     finally:
         cluster.stop()

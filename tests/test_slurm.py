@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
-
 from conftest import ROOT, SNAKEMAKE, copy_workflow, run_snakemake
 from local_slurm import local_slurm, missing_reason
 
-pytestmark = [pytest.mark.workflow, pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))]
+pytestmark = [
+    pytest.mark.workflow,
+    pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason())),
+]
 
 COMPUTE_LOGS = [
     "tables/dg_soil_moisture/detect_encoding.log",
@@ -41,7 +43,7 @@ def slurm(tmp_path_factory):
 def fitted_profile(workdir: Path) -> Path:
     """The shipped profile, fitted to a 2-core test node without accounting."""
     profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
-    profile["set-threads"] = {rule: 2 for rule in profile["set-threads"]}
+    profile["set-threads"] = dict.fromkeys(profile["set-threads"], 2)
     profile["slurm-status-command"] = "squeue"  # no accounting daemon here
     profile["slurm-init-seconds-before-status-checks"] = 1
     profile["latency-wait"] = 5
@@ -53,7 +55,9 @@ def fitted_profile(workdir: Path) -> Path:
 
 def run_bounded(args, cwd, env, timeout):
     """Run snakemake; on timeout stop it with SIGINT (it ignores SIGTERM while jobs run)."""
-    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -91,10 +95,20 @@ def test_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path, slurm)
 def test_dask_cluster_as_a_slurm_job_through_a_scheduler_file(tmp_path, slurm, sample):
     scheduler_file = tmp_path / "scheduler.json"
     submitted = subprocess.run(
-        ["sbatch", "--parsable", "--cpus-per-task=2", "--mem=4000", f"--output={tmp_path / 'dask-%j.log'}",
-         str(ROOT / "scripts/snakedask/tools/slurm_dask_cluster.sbatch"), str(scheduler_file)],
+        [
+            "sbatch",
+            "--parsable",
+            "--cpus-per-task=2",
+            "--mem=4000",
+            f"--output={tmp_path / 'dask-%j.log'}",
+            str(ROOT / "scripts/snakedask/tools/slurm_dask_cluster.sbatch"),
+            str(scheduler_file),
+        ],
         env={**slurm, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-        capture_output=True, text=True, check=True)
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     job_id = submitted.stdout.strip().split(";")[0]
     try:
         deadline = time.monotonic() + 60

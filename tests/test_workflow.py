@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
-from PIL import Image
-
 from conftest import copy_workflow, run_snakemake
+from PIL import Image
 
 pytestmark = pytest.mark.workflow
 
@@ -39,8 +38,11 @@ def check_products(workdir, sample):
     expected = pd.read_csv(sample["csv"], encoding="latin-1").groupby("year").mean(numeric_only=True)
     pd.testing.assert_frame_equal(averages, expected, check_dtype=False, rtol=1e-12)
 
-    with rasterio.open(workdir / f"results/scenes/{SCENE}/ndvi.tif") as out, \
-            rasterio.open(sample["red"]) as red, rasterio.open(sample["nir"]) as nir:
+    with (
+        rasterio.open(workdir / f"results/scenes/{SCENE}/ndvi.tif") as out,
+        rasterio.open(sample["red"]) as red,
+        rasterio.open(sample["nir"]) as nir,
+    ):
         assert out.transform == red.transform and out.crs == red.crs
         assert out.dtypes == ("float32",) and np.isnan(out.nodata)
         r, n = red.read(1).astype(np.float64), nir.read(1).astype(np.float64)
@@ -78,8 +80,9 @@ def test_process_workers_reimport_the_scripts_safely(tmp_path, sample):
     # `if __name__ == "__main__"` block may do work.
     workdir = copy_workflow(tmp_path / "checkout")
     # 0.1 MB per thread: the ~0.6 MB inputs ask for every core the config allows (2), so two processes.
-    (workdir / "procs.yaml").write_text(yaml.safe_dump({"dask": {"local": {"processes": True}},
-                                                        "compute": {"mb_per_thread": 0.1}}))
+    (workdir / "procs.yaml").write_text(
+        yaml.safe_dump({"dask": {"local": {"processes": True}}, "compute": {"mb_per_thread": 0.1}})
+    )
     run_snakemake(workdir, "--configfile", "config/config.yaml", "procs.yaml")
     check_products(workdir, sample)
     log = (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()
@@ -135,19 +138,29 @@ def test_environment_variable_points_rules_at_the_scheduler(tmp_path, dask_sched
 @pytest.mark.parametrize(
     "extra, pattern",
     [
-        ({"dask": {"adress": "tcp://127.0.0.1:8786"}}, r"- dask: Additional properties .*'adress' was unexpected"),
+        (
+            {"dask": {"adress": "tcp://127.0.0.1:8786"}},
+            r"- dask: Additional properties .*'adress' was unexpected",
+        ),
         ({"tables": {TABLE: {"blocksize": 3.5}}}, r"3\.5 is not valid under any of the given schemas"),
-        ({"tables": {TABLE: {"blocksize": "twenty"}}}, r"'twenty' is not valid under any of the given schemas"),
+        (
+            {"tables": {TABLE: {"blocksize": "twenty"}}},
+            r"'twenty' is not valid under any of the given schemas",
+        ),
         ({"tables": {"../escape": {"url": "x.csv"}}}, r"'\.\./escape' does not match"),
-        ({"scenes": {SCENE: {"red": {"url": "ftp://example.org/red.tif"}, "nir": {"url": "n.tif"}}}},
-         r"'ftp://example.org/red.tif' does not match"),
+        (
+            {"scenes": {SCENE: {"red": {"url": "ftp://example.org/red.tif"}, "nir": {"url": "n.tif"}}}},
+            r"'ftp://example.org/red.tif' does not match",
+        ),
         ({"dask": {"address": "localhost:8786"}}, r"'localhost:8786' does not match"),
     ],
     ids=["unknown-key", "wrong-type", "bad-size", "bad-name", "bad-scheme", "bad-address"],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(workdir, extra, pattern):
     (workdir / "bad.yaml").write_text(yaml.safe_dump(extra))
-    result = run_snakemake(workdir, "--configfile", "config/config.yaml", "bad.yaml", "--dry-run", check=False)
+    result = run_snakemake(
+        workdir, "--configfile", "config/config.yaml", "bad.yaml", "--dry-run", check=False
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Invalid configuration" in output and "nothing was run" in output, output
@@ -158,8 +171,14 @@ def test_bad_config_fails_before_any_job_naming_the_key(workdir, extra, pattern)
 def test_missing_groupby_column_names_the_columns_and_leaves_no_product(workdir):
     (workdir / "key.yaml").write_text(yaml.safe_dump({"tables": {TABLE: {"groupby": "Year"}}}))
     # Targets first: --configfile takes every word after it.
-    result = run_snakemake(workdir, f"results/tables/{TABLE}/averages.csv",
-                           "--configfile", "config/config.yaml", "key.yaml", check=False)
+    result = run_snakemake(
+        workdir,
+        f"results/tables/{TABLE}/averages.csv",
+        "--configfile",
+        "config/config.yaml",
+        "key.yaml",
+        check=False,
+    )
     assert result.returncode != 0
     log = (workdir / f"logs/tables/{TABLE}/averages.log").read_text()
     assert "has no column 'Year' to group by; columns found: ['timestamp', 'year'" in log

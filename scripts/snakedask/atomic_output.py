@@ -9,11 +9,10 @@ import errno
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from snakedask.errors import DiskFullError
-
 
 # Below this much free space a failed write is reported as a full disk.
 LOW_SPACE = 1 << 20
@@ -24,7 +23,7 @@ def final_path(path: Path) -> Path:
     name = path.name
     if name.startswith(".") and ".partial" in name:
         stem = name[1:].split(".")[0]
-        return path.with_name(stem + name[name.index(".partial") + len(".partial"):])
+        return path.with_name(stem + name[name.index(".partial") + len(".partial") :])
     return path
 
 
@@ -44,8 +43,10 @@ def raise_if_disk_full(path: str | os.PathLike, err: BaseException) -> None:
         cause = cause.__cause__ or cause.__context__
     if free < LOW_SPACE or any(getattr(e, "errno", None) == errno.ENOSPC for e in chain):
         raise DiskFullError(
-            errno.ENOSPC, f"no space left while writing {final_path(path)} ({free} bytes free on its filesystem); "
-            "nothing was kept. Free some space (or move results/ to a larger disk) and run again.") from err
+            errno.ENOSPC,
+            f"no space left while writing {final_path(path)} ({free} bytes free on its filesystem); "
+            "nothing was kept. Free some space (or move results/ to a larger disk) and run again.",
+        ) from err
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ gains ``NA`` further down raises at compute time. ``assume_missing=True``
 from config keep that from happening.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ SAFE_READ_OPTIONS = ("sep", "decimal", "na_values", "comment", "quotechar", "tho
 def ragged(path: str | Path, err: Exception) -> TableError:
     return TableError(
         f"{path}: not every row has the same number of fields as the header ({err}). "
-        "Fix the file, or the table's `read_options` (`sep`, `quotechar`) if they do not match it.")
+        "Fix the file, or the table's `read_options` (`sep`, `quotechar`) if they do not match it."
+    )
 
 
 def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
@@ -38,11 +38,15 @@ def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | 
     try:
         head = pd.read_csv(path, encoding=encoding, nrows=5, **(read_options or {}))
     except pd.errors.EmptyDataError:
-        raise TableError(f"{path} is empty: it has no header line. Check the download or the table's `url`.") from None
+        raise TableError(
+            f"{path} is empty: it has no header line. Check the download or the table's `url`."
+        ) from None
     except pd.errors.ParserError as err:
         raise ragged(path, err) from None
     if head.empty:
-        raise TableError(f"{path} has a header but no data rows: {list(head.columns)}. Check the table's `url`.")
+        raise TableError(
+            f"{path} has a header but no data rows: {list(head.columns)}. Check the table's `url`."
+        )
     return list(head.columns)
 
 
@@ -63,13 +67,20 @@ def read_table(
     """
     unknown = set(read_options or {}) - set(SAFE_READ_OPTIONS)
     if unknown:
-        raise TableError(f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}")
+        raise TableError(
+            f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}"
+        )
     if engine == "pyarrow" and pyarrow_can_read(read_options):
         return read_csv_blocks(path, encoding, blocksize or "64MB", read_options, dtype, columns)
     return dd.read_csv(
         # Absolute: workers of an existing cluster run in other folders (or on other nodes).
-        Path(path).absolute(), blocksize=blocksize, encoding=encoding, dtype=dtype or None,
-        assume_missing=True, usecols=columns, **(read_options or {}),
+        Path(path).absolute(),
+        blocksize=blocksize,
+        encoding=encoding,
+        dtype=dtype or None,
+        assume_missing=True,
+        usecols=columns,
+        **(read_options or {}),
     )
 
 
@@ -107,8 +118,11 @@ def compute_averages(
             "Set the table's `groupby:` to one of them."
         )
     frame = read_table(path, encoding, blocksize, dtype, read_options, engine)
-    numeric = [c for c, t in frame.dtypes.items()
-               if c != key and pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)]
+    numeric = [
+        c
+        for c, t in frame.dtypes.items()
+        if c != key and pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+    ]
     if not numeric:
         raise TableError(
             f"{path}: no numeric column to average besides {key!r} (columns and types: "

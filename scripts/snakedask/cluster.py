@@ -29,8 +29,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from snakedask.errors import ClusterConfigError, SchedulerUnreachable
@@ -105,8 +106,10 @@ def security_from_config(dask_config: dict[str, Any], address: str | None) -> Se
         if not Path(value).is_file():
             raise ClusterConfigError(f"dask.security.{name} = {value!r}: no such file.")
     return Security(
-        tls_ca_file=wanted["ca_file"], tls_client_cert=wanted["cert"],
-        tls_client_key=wanted["key"], require_encryption=True,
+        tls_ca_file=wanted["ca_file"],
+        tls_client_cert=wanted["cert"],
+        tls_client_key=wanted["key"],
+        require_encryption=True,
     )
 
 
@@ -124,12 +127,15 @@ def local_cluster_kwargs(local: dict[str, Any], threads: int, mem_mb: int | None
     if memory_limit is None:
         memory_limit = f"{int(mem_mb) // n_workers}MB" if mem_mb else "auto"
     host = local.get("host", "127.0.0.1")
-    kwargs = dict(
-        n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
-        memory_limit=memory_limit, dashboard_address=local.get("dashboard_address", f"{host}:0"),
+    kwargs = {
+        "n_workers": n_workers,
+        "threads_per_worker": threads_per_worker,
+        "processes": processes,
+        "memory_limit": memory_limit,
+        "dashboard_address": local.get("dashboard_address", f"{host}:0"),
         # Worker dashboards bind to every interface unless told otherwise.
-        worker_dashboard_address=f"{host}:0",
-    )
+        "worker_dashboard_address": f"{host}:0",
+    }
     if processes:
         # Process workers need TCP, bound to `host`; thread workers talk over
         # inproc:// and the scheduler then listens on no port at all.
@@ -184,7 +190,7 @@ def _close_quietly(*closables: Any) -> None:
             continue
         try:
             thing.close()
-        except Exception as err:  # noqa: BLE001 - shutdown noise only
+        except Exception as err:
             log.warning("ignored while closing %s: %r", type(thing).__name__, err)
 
 
@@ -213,8 +219,9 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
             path = Path(choice.target)
             info = _wait_for_file(path, timeout)
             address = check_address(str(info.get("address", "")), f"address in {path}")
-            client = _connect(address, timeout, security_from_config(dask_config, address),
-                              f"dask.scheduler_file {path}")
+            client = _connect(
+                address, timeout, security_from_config(dask_config, address), f"dask.scheduler_file {path}"
+            )
         else:
             # "shared" here means the run started no shared cluster (e.g. a job on a batch
             # system): the job gets a cluster of its own, as with "local".
@@ -257,9 +264,12 @@ def ship_package(client: Client) -> None:
     cached machine code, which lives beside them.
     """
     import cloudpickle
+
     import snakedask
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # _package_file runs where this may not import
+    cloudpickle.register_pickle_by_value(
+        sys.modules[__name__]
+    )  # _package_file runs where this may not import
     found = client.run(_package_file)
     if all(path == snakedask.__file__ for path in found.values()):
         return
@@ -290,4 +300,5 @@ def performance_report_to(path: str | Path, enabled: bool = True) -> Iterator[No
         Path(path).write_text(
             "<!DOCTYPE html><html><head><title>Dask Performance Report</title></head><body>"
             "<p>No Dask performance report: <code>dask.performance_report</code> is false in the config.</p>"
-            "</body></html>\n")
+            "</body></html>\n"
+        )

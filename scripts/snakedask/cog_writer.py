@@ -51,8 +51,13 @@ SHORT, LONG, LONG8, ASCII = 3, 4, 16, 2
 # Tags taken from GDAL's template: GeoTIFF georeferencing and GDAL's metadata (nodata goes in every IFD).
 GEO_TAGS = (33550, 33922, 34264, 34735, 34736, 34737, 42112)
 GDAL_NODATA = 42113
-GHOST_LINES = ("LAYOUT=IFDS_BEFORE_DATA", "BLOCK_ORDER=ROW_MAJOR", "BLOCK_LEADER=SIZE_AS_UINT4",
-               "BLOCK_TRAILER=LAST_4_BYTES_REPEATED", "KNOWN_INCOMPATIBLE_EDITION=NO")
+GHOST_LINES = (
+    "LAYOUT=IFDS_BEFORE_DATA",
+    "BLOCK_ORDER=ROW_MAJOR",
+    "BLOCK_LEADER=SIZE_AS_UINT4",
+    "BLOCK_TRAILER=LAST_4_BYTES_REPEATED",
+    "KNOWN_INCOMPATIBLE_EDITION=NO",
+)
 
 
 def overview_factors(height: int, width: int, smallest: int = TILE) -> list[int]:
@@ -92,7 +97,9 @@ def decode_tile(data: bytes) -> np.ndarray:
 
     predicted = np.frombuffer(zstandard.ZstdDecompressor().decompress(data), np.uint8).reshape(TILE, 4 * TILE)
     planes = np.cumsum(predicted, axis=1, dtype=np.uint8)
-    return np.ascontiguousarray(planes.reshape(TILE, 4, TILE).transpose(0, 2, 1)[:, :, ::-1]).view("<f4")[:, :, 0]
+    return np.ascontiguousarray(planes.reshape(TILE, 4, TILE).transpose(0, 2, 1)[:, :, ::-1]).view("<f4")[
+        :, :, 0
+    ]
 
 
 class EncodedBlock(NamedTuple):
@@ -157,7 +164,9 @@ def encode_block(block: np.ndarray, level: int, top: int, left: int, stage: str,
     return EncodedBlock(runs, None, str(target))
 
 
-def _encode_cell(block: np.ndarray, level: int, stage: str, budget: int, block_info: dict | None = None) -> np.ndarray:
+def _encode_cell(
+    block: np.ndarray, level: int, stage: str, budget: int, block_info: dict | None = None
+) -> np.ndarray:
     (top, _), (left, _) = block_info[0]["array-location"]
     cell = np.empty((1, 1), dtype=object)
     cell[0, 0] = encode_block(block, level, top, left, stage, budget)
@@ -167,8 +176,15 @@ def _encode_cell(block: np.ndarray, level: int, stage: str, budget: int, block_i
 def lazy_encoded(values: da.Array, level: int, stage: str | Path, budget: int) -> da.Array:
     """A Dask object array with one :class:`EncodedBlock` per block of ``values`` (rechunked to whole tiles)."""
     values = tile_aligned(values)
-    return da.map_blocks(_encode_cell, values, level=level, stage=str(stage), budget=budget, dtype=object,
-                         chunks=tuple((1,) * len(c) for c in values.chunks))
+    return da.map_blocks(
+        _encode_cell,
+        values,
+        level=level,
+        stage=str(stage),
+        budget=budget,
+        dtype=object,
+        chunks=tuple((1,) * len(c) for c in values.chunks),
+    )
 
 
 def write_block(block: EncodedBlock, path: str, offsets: list[int]) -> int:
@@ -181,7 +197,7 @@ def write_block(block: EncodedBlock, path: str, offsets: list[int]) -> int:
         for (_, _, _, start, sizes), offset in zip(block.runs, offsets, strict=True):
             length = sum(sizes) + 8 * len(sizes)
             if block.data is not None:
-                _pwrite_all(fd, memoryview(block.data)[start:start + length], offset)
+                _pwrite_all(fd, memoryview(block.data)[start : start + length], offset)
             else:
                 _copy_range(source, start, length, fd, offset)
             written += length
@@ -200,7 +216,9 @@ def _copy_range(source: Any, start: int, length: int, fd: int, offset: int) -> N
     if hasattr(os, "copy_file_range"):
         try:
             while copied < length:
-                done = os.copy_file_range(source.fileno(), fd, length - copied, start + copied, offset + copied)
+                done = os.copy_file_range(
+                    source.fileno(), fd, length - copied, start + copied, offset + copied
+                )
                 if done == 0:
                     break
                 copied += done
@@ -237,8 +255,10 @@ def tile_aligned(values: da.Array) -> da.Array:
 
 def _even(values: da.Array) -> da.Array:
     """Rechunk so that every chunk but the last has an even size (needed to halve it in place)."""
-    chunks = tuple(sizes if _aligned(sizes, 2) else _regular(sum(sizes), max(2, max(sizes) // 2 * 2))
-                   for sizes in values.chunks[-2:])
+    chunks = tuple(
+        sizes if _aligned(sizes, 2) else _regular(sum(sizes), max(2, max(sizes) // 2 * 2))
+        for sizes in values.chunks[-2:]
+    )
     if chunks == values.chunks[-2:]:
         return values
     return values.rechunk(((values.chunks[0]), *chunks) if values.ndim == 3 else chunks)
@@ -270,18 +290,26 @@ def overview_levels(values: da.Array, count: int) -> list[da.Array]:
     """
     levels = []
     planes = None
-    for level in range(count):
+    for _level in range(count):
         if planes is None:
             source = _even(values)
-            planes = da.map_blocks(_first_sums, source, new_axis=0, dtype=np.float64,
-                                   chunks=((2,), *_halved_chunks(source.chunks)))
+            planes = da.map_blocks(
+                _first_sums,
+                source,
+                new_axis=0,
+                dtype=np.float64,
+                chunks=((2,), *_halved_chunks(source.chunks)),
+            )
         else:
             planes = _even(planes)
-            planes = da.map_blocks(_next_sums, planes, dtype=np.float64,
-                                   chunks=((2,), *_halved_chunks(planes.chunks[1:])))
+            planes = da.map_blocks(
+                _next_sums, planes, dtype=np.float64, chunks=((2,), *_halved_chunks(planes.chunks[1:]))
+            )
         # Whole tiles per block where a level's blocks have become smaller than a tile.
-        rows, cols = (sizes if max(sizes) >= TILE or len(sizes) == 1 else _regular(sum(sizes), TILE)
-                      for sizes in planes.chunks[1:])
+        rows, cols = (
+            sizes if max(sizes) >= TILE or len(sizes) == 1 else _regular(sum(sizes), TILE)
+            for sizes in planes.chunks[1:]
+        )
         if (rows, cols) != planes.chunks[1:]:
             planes = planes.rechunk(((2,), rows, cols))
         levels.append(da.map_blocks(_means, planes, drop_axis=0, dtype=np.float32))
@@ -291,14 +319,23 @@ def overview_levels(values: da.Array, count: int) -> list[da.Array]:
 # --------------------------------------------------------------------------- TIFF structure
 
 
-def gdal_template_tags(crs: Any, transform: Any, tags: dict[str, str] | None = None,
-                       description: str | None = None) -> dict[int, tuple[int, int, bytes]]:
+def gdal_template_tags(
+    crs: Any, transform: Any, tags: dict[str, str] | None = None, description: str | None = None
+) -> dict[int, tuple[int, int, bytes]]:
     """GeoTIFF and GDAL metadata tags as GDAL writes them: {tag: (type, count, raw little-endian bytes)}."""
     from rasterio.io import MemoryFile
 
     with MemoryFile() as memory:
-        with memory.open(driver="GTiff", width=1, height=1, count=1, dtype="float32", crs=crs,
-                         transform=transform, nodata=NODATA) as dataset:
+        with memory.open(
+            driver="GTiff",
+            width=1,
+            height=1,
+            count=1,
+            dtype="float32",
+            crs=crs,
+            transform=transform,
+            nodata=NODATA,
+        ) as dataset:
             if tags:
                 dataset.update_tags(**tags)
             if description:
@@ -325,7 +362,7 @@ def read_ifd_tags(data: bytes) -> dict[int, tuple[int, int, bytes]]:
         size = TYPE_SIZES[kind] * count
         if size > inline:
             value_at = struct.unpack_from(offset_format, data, value_at)[0]
-        tags[tag] = (kind, count, bytes(data[value_at:value_at + size]))
+        tags[tag] = (kind, count, bytes(data[value_at : value_at + size]))
         position += struct.calcsize(entry_format) + inline
     return tags
 
@@ -381,8 +418,15 @@ def _ghost_header() -> bytes:
     return (header + body).encode("ascii")
 
 
-def _level_tags(height: int, width: int, overview: bool, offsets: list[int], sizes: list[int],
-                layout: _Layout, georeferencing: dict) -> dict[int, tuple[int, int, bytes]]:
+def _level_tags(
+    height: int,
+    width: int,
+    overview: bool,
+    offsets: list[int],
+    sizes: list[int],
+    layout: _Layout,
+    georeferencing: dict,
+) -> dict[int, tuple[int, int, bytes]]:
     tags = {
         254: _values(LONG, [1 if overview else 0]),
         256: _values(LONG, [width]),
@@ -405,8 +449,12 @@ def _level_tags(height: int, width: int, overview: bool, offsets: list[int], siz
     return tags
 
 
-def plan(shapes: list[tuple[int, int]], blocks: Iterable[EncodedBlock], georeferencing: dict[int, tuple[int, int, bytes]],
-         bigtiff: bool | None = None) -> tuple[bytes, dict[tuple[int, int, int], int], int]:
+def plan(
+    shapes: list[tuple[int, int]],
+    blocks: Iterable[EncodedBlock],
+    georeferencing: dict[int, tuple[int, int, bytes]],
+    bigtiff: bool | None = None,
+) -> tuple[bytes, dict[tuple[int, int, int], int], int]:
     """Lay the COG out: its header and IFDs, where each run of tiles goes, and the file's size.
 
     ``shapes`` are (height, width) of the full resolution and each overview
@@ -434,8 +482,9 @@ def plan(shapes: list[tuple[int, int]], blocks: Iterable[EncodedBlock], georefer
         ifds = 0
         for level, (height, width) in enumerate(shapes):
             tiles = grids[level][0] * grids[level][1]
-            ifds += layout.ifd_size(_level_tags(height, width, level > 0, [0] * tiles, [0] * tiles, layout,
-                                                georeferencing))
+            ifds += layout.ifd_size(
+                _level_tags(height, width, level > 0, [0] * tiles, [0] * tiles, layout, georeferencing)
+            )
         return layout, layout.header + len(ghost) + ifds
 
     layout, data_start = layout_for(big=bool(bigtiff))
@@ -457,13 +506,17 @@ def plan(shapes: list[tuple[int, int]], blocks: Iterable[EncodedBlock], georefer
             index += 1
     ifds, at = [], layout.header + len(ghost)
     for level, (height, width) in enumerate(shapes):
-        tags = _level_tags(height, width, level > 0, offsets[level].tolist(), sizes[level].tolist(), layout,
-                           georeferencing)
+        tags = _level_tags(
+            height, width, level > 0, offsets[level].tolist(), sizes[level].tolist(), layout, georeferencing
+        )
         size = layout.ifd_size(tags)
         ifds.append(layout.pack_ifd(tags, at, at + size if level + 1 < len(shapes) else 0))
         at += size
-    header = (struct.pack("<2sHHHQ", b"II", 43, 8, 0, layout.header + len(ghost)) if layout.big
-              else struct.pack("<2sHI", b"II", 42, layout.header + len(ghost)))
+    header = (
+        struct.pack("<2sHHHQ", b"II", 43, 8, 0, layout.header + len(ghost))
+        if layout.big
+        else struct.pack("<2sHI", b"II", 42, layout.header + len(ghost))
+    )
     return header + ghost + b"".join(ifds), places, position
 
 
@@ -475,9 +528,18 @@ def stage_folder(path: Path) -> Path:
     return path.with_name(f".{path.name.split('.')[0]}.{os.getpid()}-{uuid.uuid4().hex[:6]}-stage.partial")
 
 
-def write_cog(values: da.Array, path: str | Path, crs: Any, transform: Any, tags: dict[str, str] | None = None,
-              description: str | None = None, compute_with: Any = None, stage: str | Path | None = None,
-              memory_budget: int = 1 << 30, bigtiff: bool | None = None) -> Any:
+def write_cog(
+    values: da.Array,
+    path: str | Path,
+    crs: Any,
+    transform: Any,
+    tags: dict[str, str] | None = None,
+    description: str | None = None,
+    compute_with: Any = None,
+    stage: str | Path | None = None,
+    memory_budget: int = 1 << 30,
+    bigtiff: bool | None = None,
+) -> Any:
     """Write ``values`` (2-D float32, NaN = nodata) as a COG at ``path``; return ``compute_with`` computed.
 
     ``compute_with`` (any Dask collection, e.g. statistics of ``values``) is
@@ -504,12 +566,15 @@ def write_cog(values: da.Array, path: str | Path, crs: Any, transform: Any, tags
             out.write(header)
             out.truncate(size)
         writes = []
-        for array, level_runs in zip(encoded, runs):
+        for array, level_runs in zip(encoded, runs, strict=False):
             offsets = np.empty(level_runs.shape, dtype=object)
             for index, block in np.ndenumerate(level_runs):
                 offsets[index] = [places[run[:3]] for run in block.runs]
-            writes.append(da.map_blocks(_write_cell, array, da.from_array(offsets, chunks=1), path=str(path),
-                                        dtype=np.int64))
+            writes.append(
+                da.map_blocks(
+                    _write_cell, array, da.from_array(offsets, chunks=1), path=str(path), dtype=np.int64
+                )
+            )
         dask.compute(*writes)
         del encoded, writes
     except BaseException:

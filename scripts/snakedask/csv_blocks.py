@@ -28,8 +28,27 @@ from dask.utils import parse_bytes
 from snakedask.encoding import single_byte_codec
 
 # pandas' default NA markers, which R's write.csv ("NA") and most loggers use.
-NULL_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-               "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+NULL_VALUES = [
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+]
 # read_csv options that pyarrow cannot honour: tables using them go through pandas.
 PANDAS_ONLY_OPTIONS = ("comment", "thousands")
 _SNIFF_BYTES = 1 << 20
@@ -39,12 +58,21 @@ def pyarrow_can_read(read_options: dict[str, Any] | None) -> bool:
     return not any((read_options or {}).get(key) for key in PANDAS_ONLY_OPTIONS)
 
 
-def _options(encoding: str, read_options: dict[str, Any], columns: list[str] | None,
-             types: dict[str, pa.DataType] | None) -> tuple:
-    parse = pacsv.ParseOptions(delimiter=read_options.get("sep", ","), quote_char=read_options.get("quotechar", '"'))
+def _options(
+    encoding: str,
+    read_options: dict[str, Any],
+    columns: list[str] | None,
+    types: dict[str, pa.DataType] | None,
+) -> tuple:
+    parse = pacsv.ParseOptions(
+        delimiter=read_options.get("sep", ","), quote_char=read_options.get("quotechar", '"')
+    )
     convert = pacsv.ConvertOptions(
-        null_values=NULL_VALUES + list(read_options.get("na_values", [])), strings_can_be_null=True,
-        decimal_point=read_options.get("decimal", "."), include_columns=columns, column_types=types,
+        null_values=NULL_VALUES + list(read_options.get("na_values", [])),
+        strings_can_be_null=True,
+        decimal_point=read_options.get("decimal", "."),
+        include_columns=columns,
+        column_types=types,
     )
     # One thread per block: Dask already runs a block per core.
     return pacsv.ReadOptions(encoding=encoding, block_size=1 << 24, use_threads=False), parse, convert
@@ -73,14 +101,21 @@ def _block_bytes(path: Path, start: int, end: int, data_start: int, header: byte
         if first >= stop:
             return header
         data = bytearray(len(header) + stop - first)
-        data[:len(header)] = header
+        data[: len(header)] = header
         stream.seek(first)
-        stream.readinto(memoryview(data)[len(header):])
+        stream.readinto(memoryview(data)[len(header) :])
         return data
 
 
-def read_block(path: str, start: int, end: int, encoding: str, read_options: dict[str, Any],
-               columns: list[str], types: dict[str, pa.DataType]) -> pd.DataFrame:
+def read_block(
+    path: str,
+    start: int,
+    end: int,
+    encoding: str,
+    read_options: dict[str, Any],
+    columns: list[str],
+    types: dict[str, pa.DataType],
+) -> pd.DataFrame:
     """Parse one byte range of the CSV into a pandas frame of ``columns``."""
     path = Path(path)
     header, data_start = _header_and_start(path)
@@ -96,8 +131,9 @@ def _arrow_type(name: str) -> pa.DataType:
     return pa.from_numpy_dtype(np.dtype(name))
 
 
-def infer_types(path: str | Path, encoding: str, read_options: dict[str, Any],
-                dtype: dict[str, str] | None) -> dict[str, pa.DataType]:
+def infer_types(
+    path: str | Path, encoding: str, read_options: dict[str, Any], dtype: dict[str, str] | None
+) -> dict[str, pa.DataType]:
     """Column types from the first ~1 MB; integers and all-null columns become float64."""
     path = Path(path)
     header, data_start = _header_and_start(path)
@@ -105,7 +141,11 @@ def infer_types(path: str | Path, encoding: str, read_options: dict[str, Any],
     schema = pacsv.read_csv(pa.py_buffer(sample), *_options(encoding, read_options, None, None)).schema
     types = {}
     for field in schema:
-        if pa.types.is_integer(field.type) or pa.types.is_floating(field.type) or pa.types.is_null(field.type):
+        if (
+            pa.types.is_integer(field.type)
+            or pa.types.is_floating(field.type)
+            or pa.types.is_null(field.type)
+        ):
             types[field.name] = pa.float64()
         elif pa.types.is_boolean(field.type):
             types[field.name] = pa.bool_()
@@ -120,7 +160,8 @@ def infer_types(path: str | Path, encoding: str, read_options: dict[str, Any],
 def _single_byte_ascii_superset(encoding: str) -> bool:
     """True for Latin-1, cp1252 and the like: one byte per character, ASCII unchanged."""
     return single_byte_codec(encoding) and bytes(range(128)).decode(encoding, errors="replace") == bytes(
-        range(128)).decode("ascii")
+        range(128)
+    ).decode("ascii")
 
 
 def parse_encoding(path: Path, encoding: str, types: dict[str, pa.DataType]) -> str:
@@ -131,15 +172,23 @@ def parse_encoding(path: Path, encoding: str, types: dict[str, pa.DataType]) -> 
     only text columns need the real encoding.
     """
     header, _ = _header_and_start(path)
-    if (_single_byte_ascii_superset(encoding) and header.isascii()
-            and not any(pa.types.is_string(t) for t in types.values())):
+    if (
+        _single_byte_ascii_superset(encoding)
+        and header.isascii()
+        and not any(pa.types.is_string(t) for t in types.values())
+    ):
         return "utf8"
     return encoding
 
 
-def read_csv_blocks(path: str | Path, encoding: str, blocksize: str | int = "64MB",
-                    read_options: dict[str, Any] | None = None, dtype: dict[str, str] | None = None,
-                    columns: list[str] | None = None) -> dd.DataFrame:
+def read_csv_blocks(
+    path: str | Path,
+    encoding: str,
+    blocksize: str | int = "64MB",
+    read_options: dict[str, Any] | None = None,
+    dtype: dict[str, str] | None = None,
+    columns: list[str] | None = None,
+) -> dd.DataFrame:
     """Lazy frame of ``columns`` (all if None), one partition per ``blocksize`` bytes."""
     path = Path(path).absolute()  # workers of an existing cluster run elsewhere
     read_options = dict(read_options or {})
@@ -151,7 +200,15 @@ def read_csv_blocks(path: str | Path, encoding: str, blocksize: str | int = "64M
     ranges = [(start, min(start + step, size)) for start in range(0, size, step)] or [(0, 0)]
     meta = pa.schema([(name, types[name]) for name in columns]).empty_table().to_pandas()
     return dd.from_map(
-        read_block, [str(path)] * len(ranges), [r[0] for r in ranges], [r[1] for r in ranges],
-        encoding=parse_encoding(path, encoding, types), read_options=read_options, columns=columns, types=types,
-        meta=meta, label="read-csv-pyarrow", enforce_metadata=False,
+        read_block,
+        [str(path)] * len(ranges),
+        [r[0] for r in ranges],
+        [r[1] for r in ranges],
+        encoding=parse_encoding(path, encoding, types),
+        read_options=read_options,
+        columns=columns,
+        types=types,
+        meta=meta,
+        label="read-csv-pyarrow",
+        enforce_metadata=False,
     )

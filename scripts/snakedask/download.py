@@ -21,7 +21,6 @@ checksum DataONE servers declare, which the lesson's data rely on.
 
 import datetime as dt
 import hashlib
-import json
 import platform
 import shutil
 import time
@@ -88,13 +87,18 @@ class Fetched:
             "final_url": self.final_url,
             "size": self.size,
             "verified_by": self.verified_by,
-            "checksum": None if self.checksum is None else {
-                "algorithm": self.checksum.algorithm, "value": self.checksum.value, "source": self.checksum.source},
+            "checksum": None
+            if self.checksum is None
+            else {
+                "algorithm": self.checksum.algorithm,
+                "value": self.checksum.value,
+                "source": self.checksum.source,
+            },
             "sha256": self.sha256,
             "attempts": self.attempts,
             "resumed": self.resumed,
             "http": self.headers,
-            "retrieved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "retrieved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "tools": {"python": platform.python_version(), "requests": requests.__version__},
         }
 
@@ -107,7 +111,9 @@ def local_path(url: str, base: str | Path = ".") -> Path | None:
     if parts.scheme in ("http", "https"):
         return None
     if parts.scheme and len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
-        raise DownloadError(f"url {url!r}: scheme {parts.scheme!r} is not supported; use a path, file://, http:// or https://")
+        raise DownloadError(
+            f"url {url!r}: scheme {parts.scheme!r} is not supported; use a path, file://, http:// or https://"
+        )
     path = Path(url)
     return path if path.is_absolute() else Path(base) / path
 
@@ -144,8 +150,10 @@ def _get(url: str, tmp: Path, offset: int, state: dict[str, Any], timeout: float
     with response:
         if response.status_code in TRANSIENT_STATUS:
             retry_after = response.headers.get("Retry-After", "")
-            raise _Transient(f"HTTP {response.status_code} {response.reason}",
-                             float(retry_after) if retry_after.isdigit() else None)
+            raise _Transient(
+                f"HTTP {response.status_code} {response.reason}",
+                float(retry_after) if retry_after.isdigit() else None,
+            )
         if response.status_code == 416 and offset:
             tmp.unlink(missing_ok=True)  # the part we hold does not fit: start over
             raise _Transient("server refused the Range request (HTTP 416)")
@@ -154,7 +162,9 @@ def _get(url: str, tmp: Path, offset: int, state: dict[str, Any], timeout: float
         resumed = offset > 0 and response.status_code == 206
         if not resumed:
             etag = response.headers.get("ETag", "")
-            state["validator"] = etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+            state["validator"] = (
+                etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+            )
         if offset and not resumed and log:
             log.info("server ignored the Range request (HTTP %d): starting over", response.status_code)
         length = response.headers.get("Content-Length")
@@ -189,22 +199,38 @@ def _fetch_http(url: str, tmp: Path, timeout: float, attempts: int, backoff: flo
                 break
             delay = min(err.retry_after if err.retry_after is not None else backoff * 2 ** (attempt - 1), 60)
             if log:
-                log.warning("attempt %d/%d for %s failed (%s); retrying in %.1f s", attempt, attempts, url, err, delay)
+                log.warning(
+                    "attempt %d/%d for %s failed (%s); retrying in %.1f s", attempt, attempts, url, err, delay
+                )
             time.sleep(delay)
             offset = tmp.stat().st_size if tmp.exists() else 0
             continue
         resumed_any |= resumed
-        headers = {k: response.headers[k] for k in ("Content-Type", "Content-Length", "ETag", "Last-Modified",
-                                                    "DataONE-Checksum") if k in response.headers}
-        return Fetched(url=url, final_url=response.url, size=tmp.stat().st_size, verified_by="",
-                       attempts=attempt, resumed=resumed_any, headers=headers)
-    raise DownloadError(f"could not download {url}: gave up after {attempts} attempts; last error: {last_error}")
+        headers = {
+            k: response.headers[k]
+            for k in ("Content-Type", "Content-Length", "ETag", "Last-Modified", "DataONE-Checksum")
+            if k in response.headers
+        }
+        return Fetched(
+            url=url,
+            final_url=response.url,
+            size=tmp.stat().st_size,
+            verified_by="",
+            attempts=attempt,
+            resumed=resumed_any,
+            headers=headers,
+        )
+    raise DownloadError(
+        f"could not download {url}: gave up after {attempts} attempts; last error: {last_error}"
+    )
 
 
 def _verify(fetched: Fetched, tmp: Path, configured: Checksum | None, url: str, local: bool) -> None:
     """Check the file against the configured checksum, else the server's, else its length."""
     declared = fetched.headers.get("DataONE-Checksum")
-    expected = configured or (Checksum.parse(declared, "the server's DataONE-Checksum header", ",") if declared else None)
+    expected = configured or (
+        Checksum.parse(declared, "the server's DataONE-Checksum header", ",") if declared else None
+    )
     if expected is not None:
         actual = file_digest(tmp, expected.algorithm)
         if actual != expected.value:
@@ -220,11 +246,21 @@ def _verify(fetched: Fetched, tmp: Path, configured: Checksum | None, url: str, 
         fetched.verified_by = "size against Content-Length"  # short bodies are caught while streaming
     else:
         fetched.verified_by = "nothing (no checksum configured or declared, no Content-Length)"
-    fetched.sha256 = expected.value if expected and expected.algorithm == "sha256" else file_digest(tmp, "sha256")
+    fetched.sha256 = (
+        expected.value if expected and expected.algorithm == "sha256" else file_digest(tmp, "sha256")
+    )
 
 
-def fetch(url: str, dest: str | Path, base: str | Path = ".", checksum: str | None = None,
-          timeout: float = 60, attempts: int = 5, backoff: float = 1.0, log=None) -> dict[str, Any]:
+def fetch(
+    url: str,
+    dest: str | Path,
+    base: str | Path = ".",
+    checksum: str | None = None,
+    timeout: float = 60,
+    attempts: int = 5,
+    backoff: float = 1.0,
+    log=None,
+) -> dict[str, Any]:
     """Fetch ``url`` to ``dest`` atomically and verified; return the provenance record."""
     from snakedask.atomic_output import atomic_path
 
@@ -236,7 +272,9 @@ def fetch(url: str, dest: str | Path, base: str | Path = ".", checksum: str | No
             if not source.is_file():
                 raise DownloadError(f"url {url!r}: no such file {source}. Fix the entry's `url:`.")
             shutil.copyfile(source, tmp)
-            fetched = Fetched(url=url, final_url=source.resolve().as_uri(), size=tmp.stat().st_size, verified_by="")
+            fetched = Fetched(
+                url=url, final_url=source.resolve().as_uri(), size=tmp.stat().st_size, verified_by=""
+            )
             if fetched.size != source.stat().st_size:
                 raise DownloadError(f"{source} changed while it was copied; run again")
         else:

@@ -11,10 +11,9 @@ Writes ``{"encoding", "confidence", "method"}`` as JSON; ``method`` is one of
 """
 
 import codecs
-import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import chardet
 
@@ -31,7 +30,9 @@ def canonical(encoding: str) -> str:
     try:
         return codecs.lookup(encoding).name
     except LookupError:
-        raise EncodingError(f"unknown encoding {encoding!r}: use a Python codec name such as 'utf-8' or 'latin-1'") from None
+        raise EncodingError(
+            f"unknown encoding {encoding!r}: use a Python codec name such as 'utf-8' or 'latin-1'"
+        ) from None
 
 
 def single_byte_codec(encoding: str) -> bool:
@@ -43,8 +44,11 @@ def single_byte_codec(encoding: str) -> bool:
     try:
         if len(bytes(range(256)).decode(encoding, errors="replace")) != 256:
             return False
-        return all(len(bytes((lead, trail)).decode(encoding, errors="replace")) == 2
-                   for lead in range(256) for trail in (0x41, 0x81, 0xA1, 0xBF))
+        return all(
+            len(bytes((lead, trail)).decode(encoding, errors="replace")) == 2
+            for lead in range(256)
+            for trail in (0x41, 0x81, 0xA1, 0xBF)
+        )
     except LookupError:
         return False
 
@@ -84,7 +88,9 @@ def decode_problem(path: str | Path, encoding: str) -> str | None:
             except UnicodeDecodeError as err:
                 return f"byte 0x{err.object[err.start]:02X} at offset {offset + err.start} is not valid {encoding}"
             if (bad := _CONTROL.search(text)) is not None:
-                return f"decodes to control character U+{ord(bad.group()):04X}, so {encoding} is not plausible"
+                return (
+                    f"decodes to control character U+{ord(bad.group()):04X}, so {encoding} is not plausible"
+                )
             if not block:
                 return None
             offset += len(block)

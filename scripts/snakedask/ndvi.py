@@ -14,7 +14,6 @@ follow the files' layout (full-width bands of whole tile rows or strips), so
 no block of the inputs is read twice.
 """
 
-import json
 import math
 import os
 from pathlib import Path
@@ -40,7 +39,8 @@ def unreadable(path: str | Path, err: Exception) -> "RasterError":
     size = Path(path).stat().st_size if Path(path).exists() else 0
     return RasterError(
         f"{path} ({size} bytes) is not a readable GeoTIFF: {err}. Check the file behind the scene's `url:` "
-        "(an HTML error page or a cut-off download?), then delete it and run again.")
+        "(an HTML error page or a cut-off download?), then delete it and run again."
+    )
 
 
 def _open(path: str | Path, chunks: Any) -> xr.DataArray:
@@ -96,8 +96,14 @@ def _multiple(size: int, step: int) -> int:
     return max(step, math.ceil(size / step) * step)
 
 
-def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: float | str | None = None,
-              scale: float = 1.0, offset: float = 0.0) -> tuple[xr.DataArray, dict[str, Any]]:
+def open_band(
+    path: str | Path,
+    band: int = 1,
+    chunks: Any = "15MB",
+    nodata: float | str | None = None,
+    scale: float = 1.0,
+    offset: float = 0.0,
+) -> tuple[xr.DataArray, dict[str, Any]]:
     """One band's raw values (lazy, 2-D) and how to turn them into reflectance (see :func:`ndvi_kernel`).
 
     ``nodata`` replaces the file's own nodata value (for files that lack it or
@@ -111,7 +117,8 @@ def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: flo
     if not 1 <= band <= count:
         raise RasterError(
             f"{path}: band {band} requested but the file has {count} band(s). Bands count from 1; "
-            "fix the scene's `band:`.")
+            "fix the scene's `band:`."
+        )
     data = raster.isel(band=band - 1, drop=True)
     if nodata is None:
         nodata = data.rio.nodata
@@ -119,12 +126,15 @@ def open_band(path: str | Path, band: int = 1, chunks: Any = "15MB", nodata: flo
             raise RasterError(
                 f"{path} declares no nodata value. Set `nodata:` on the scene (the value marking missing "
                 "pixels, e.g. -10000 for Pix4D mosaics, 0 for most satellite products), or `nodata: none` "
-                "if every pixel is valid.")
+                "if every pixel is valid."
+            )
     nodata = None if nodata == "none" or np.isnan(nodata) else nodata
     return data, {"nodata": nodata, "scale": scale, "offset": offset}
 
 
-def ndvi_kernel(red_raw: np.ndarray, nir_raw: np.ndarray, red: dict[str, Any], nir: dict[str, Any]) -> np.ndarray:
+def ndvi_kernel(
+    red_raw: np.ndarray, nir_raw: np.ndarray, red: dict[str, Any], nir: dict[str, Any]
+) -> np.ndarray:
     """NDVI of one block from the raw bands: float32, NaN where a band is nodata or ``nir + red == 0``.
 
     Each band becomes ``raw * scale + offset`` in float32, NaN where it is
@@ -146,12 +156,16 @@ def describe_grid(raster: xr.DataArray) -> str:
     return f"{crs.to_string() if crs else 'no CRS'}, {raster.rio.height} x {raster.rio.width} px, transform {tuple(raster.rio.transform())[:6]}"
 
 
-def check_same_grid(red: xr.DataArray, nir: xr.DataArray, red_name: str = "red", nir_name: str = "nir") -> None:
+def check_same_grid(
+    red: xr.DataArray, nir: xr.DataArray, red_name: str = "red", nir_name: str = "nir"
+) -> None:
     """Raise :class:`GridMismatch` naming both grids unless CRS, shape and transform agree."""
     same_shape = red.shape == nir.shape
     same_crs = red.rio.crs == nir.rio.crs
     # Tolerate only float noise: a hundred-millionth of a pixel.
-    same_transform = red.rio.transform().almost_equals(nir.rio.transform(), precision=abs(red.rio.transform().a) * 1e-8)
+    same_transform = red.rio.transform().almost_equals(
+        nir.rio.transform(), precision=abs(red.rio.transform().a) * 1e-8
+    )
     if not (same_shape and same_crs and same_transform):
         raise GridMismatch(
             f"red and NIR bands are on different grids:\n  {red_name}: {describe_grid(red)}\n"
@@ -160,8 +174,13 @@ def check_same_grid(red: xr.DataArray, nir: xr.DataArray, red_name: str = "red",
         )
 
 
-def compute_ndvi(red_path: str | Path, nir_path: str | Path, red: dict | None = None, nir: dict | None = None,
-                 chunks: Any = "15MB") -> xr.DataArray:
+def compute_ndvi(
+    red_path: str | Path,
+    nir_path: str | Path,
+    red: dict | None = None,
+    nir: dict | None = None,
+    chunks: Any = "15MB",
+) -> xr.DataArray:
     """Lazy NDVI of the two files, after checking that they share one grid.
 
     ``red``/``nir`` hold :func:`open_band` settings: ``band``, ``nodata``, ``scale``, ``offset``.
@@ -173,10 +192,18 @@ def compute_ndvi(red_path: str | Path, nir_path: str | Path, red: dict | None = 
     check_same_grid(red_raw, nir_raw, str(red_path), str(nir_path))
     # An explicit meta: inferring it would call the kernel on an empty array, a new
     # signature that numba compiles (or loads) just for that.
-    data = da.map_blocks(ndvi_kernel, red_raw.data, nir_raw.data, red=red_pixels, nir=nir_pixels,
-                         dtype=np.float32, meta=np.empty((0, 0), np.float32))
-    index = xr.DataArray(data, coords=red_raw.coords, dims=red_raw.dims, name="ndvi",
-                         attrs={"long_name": "NDVI", "units": "1"})
+    data = da.map_blocks(
+        ndvi_kernel,
+        red_raw.data,
+        nir_raw.data,
+        red=red_pixels,
+        nir=nir_pixels,
+        dtype=np.float32,
+        meta=np.empty((0, 0), np.float32),
+    )
+    index = xr.DataArray(
+        data, coords=red_raw.coords, dims=red_raw.dims, name="ndvi", attrs={"long_name": "NDVI", "units": "1"}
+    )
     return index.rio.write_nodata(OUTPUT_NODATA, encoded=False)
 
 
@@ -193,10 +220,17 @@ def write_ndvi(index: xr.DataArray, path: str | Path, memory_mb: int | None = No
     # Named like atomic_path's temporary files, so a killed run's stage is cleaned up as theirs are.
     stage = path.with_name(f".{final_path(path).stem}.{os.getpid()}-stage.partial{path.suffix}")
     try:
-        computed = write_cog(index.data, path, crs=index.rio.crs, transform=index.rio.transform(recalc=False),
-                             tags={"long_name": "NDVI", "units": "1"}, description="NDVI",
-                             compute_with=lazy_statistics(index.data), stage=stage,
-                             memory_budget=int((memory_mb or 4000) * 1e6 / 4))
+        computed = write_cog(
+            index.data,
+            path,
+            crs=index.rio.crs,
+            transform=index.rio.transform(recalc=False),
+            tags={"long_name": "NDVI", "units": "1"},
+            description="NDVI",
+            compute_with=lazy_statistics(index.data),
+            stage=stage,
+            memory_budget=int((memory_mb or 4000) * 1e6 / 4),
+        )
     except Exception as err:
         raise_if_disk_full(path, err)  # while the failed files still fill the disk
         raise
@@ -205,7 +239,8 @@ def write_ndvi(index: xr.DataArray, path: str | Path, memory_mb: int | None = No
         path.unlink(missing_ok=True)
         raise RasterError(
             "NDVI has no valid pixel: every pixel is nodata in red or NIR (or NIR + red = 0). "
-            "Check the bands' `nodata:` and `band:` settings and that they cover the same area.")
+            "Check the bands' `nodata:` and `band:` settings and that they cover the same area."
+        )
     return stats
 
 

@@ -5,20 +5,21 @@ them, else an averaged subsample read block by block), so plotting never holds
 the full-resolution raster in memory.
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import rasterio  # noqa: E402
-from matplotlib.colors import Normalize, TwoSlopeNorm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import rasterio
+from matplotlib.colors import Normalize, TwoSlopeNorm
 from rasterio.enums import Resampling
 
 
-def read_overview(path: str | Path, max_pixels: int = 1600) -> tuple[np.ma.MaskedArray, tuple[float, float, float, float], rasterio.crs.CRS]:
+def read_overview(
+    path: str | Path, max_pixels: int = 1600
+) -> tuple[np.ma.MaskedArray, tuple[float, float, float, float], rasterio.crs.CRS]:
     """Band 1 decimated so that its longer side is at most ``max_pixels``; nodata masked.
 
     Returns the masked array, its extent (left, right, bottom, top) in CRS units and the CRS.
@@ -89,8 +90,11 @@ def add_scale_bar(ax, span: float, unit: str) -> None:
 
     length = nice_length(span)
     label = f"{length:g} m" if unit in ("metre", "meter", "m") else f"{length:g} {unit}"
-    ax.add_artist(AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.6, sep=4,
-                                  frameon=True, size_vertical=span / 300))
+    ax.add_artist(
+        AnchoredSizeBar(
+            ax.transData, length, label, "lower left", pad=0.6, sep=4, frameon=True, size_vertical=span / 300
+        )
+    )
 
 
 def plot_histogram(stats: dict, png: str | Path, title: str) -> None:
@@ -103,13 +107,25 @@ def plot_histogram(stats: dict, png: str | Path, title: str) -> None:
     colours = plt.get_cmap("RdYlGn")((centres + 1) / 2)
     ax.bar(centres, counts, width=np.diff(edges), color=colours, edgecolor="none")
     percentiles = stats["percentiles"]
-    summary = "\n".join([
-        f"valid pixels: {stats['count_valid']:,}", f"nodata pixels: {stats['count_nodata']:,}",
-        f"mean: {stats['mean']:.3f}   std: {stats['std']:.3f}", f"min: {stats['min']:.3f}   max: {stats['max']:.3f}",
-        *(f"{name}: {value:.3f}" for name, value in percentiles.items() if name in ("p2", "p50", "p98")),
-    ])
-    ax.text(0.02, 0.97, summary, transform=ax.transAxes, va="top", family="monospace", fontsize=8,
-            bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.8"))
+    summary = "\n".join(
+        [
+            f"valid pixels: {stats['count_valid']:,}",
+            f"nodata pixels: {stats['count_nodata']:,}",
+            f"mean: {stats['mean']:.3f}   std: {stats['std']:.3f}",
+            f"min: {stats['min']:.3f}   max: {stats['max']:.3f}",
+            *(f"{name}: {value:.3f}" for name, value in percentiles.items() if name in ("p2", "p50", "p98")),
+        ]
+    )
+    ax.text(
+        0.02,
+        0.97,
+        summary,
+        transform=ax.transAxes,
+        va="top",
+        family="monospace",
+        fontsize=8,
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.8"},
+    )
     ax.set_xlim(-1, 1)
     ax.set_xlabel("NDVI")
     ax.set_ylabel("pixels")

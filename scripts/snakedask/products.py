@@ -19,5 +19,8 @@ def scene_products(scene: str, products: tuple[str, ...] = SCENE_PRODUCTS) -> li
 
 def all_products(tables: list[str], scenes: list[str]) -> list[str]:
     """Every final product of these tables and scenes, and the run's record."""
-    return ([path for table in tables for path in table_products(table)]
-            + [path for scene in scenes for path in scene_products(scene)] + list(RUN_INFO))
+    return (
+        [path for table in tables for path in table_products(table)]
+        + [path for scene in scenes for path in scene_products(scene)]
+        + list(RUN_INFO)
+    )

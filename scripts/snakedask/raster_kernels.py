@@ -44,8 +44,21 @@ def _reflectance(raw, has_nodata, nodata, scaled, scale, offset):
 
 
 @jit
-def normalized_difference(a_raw, b_raw, a_has_nodata, a_nodata, a_scaled, a_scale, a_offset,
-                          b_has_nodata, b_nodata, b_scaled, b_scale, b_offset, out):
+def normalized_difference(
+    a_raw,
+    b_raw,
+    a_has_nodata,
+    a_nodata,
+    a_scaled,
+    a_scale,
+    a_offset,
+    b_has_nodata,
+    b_nodata,
+    b_scaled,
+    b_scale,
+    b_offset,
+    out,
+):
     """``out = (b - a) / (b + a)`` in float32 after each band's nodata mask and ``* scale + offset``.
 
     NaN where a band is nodata (or not finite) or ``b + a == 0``. ``scale``
@@ -155,10 +168,10 @@ def predict_tile(bits, top, left, size, out):
         if top + r >= rows:
             words = np.full(size, NAN_BITS, np.uint32)
         elif valid_cols < size:
-            padded[:valid_cols] = bits[top + r, left:left + valid_cols]
+            padded[:valid_cols] = bits[top + r, left : left + valid_cols]
             words = padded
         else:
-            words = bits[top + r, left:left + size]
+            words = bits[top + r, left : left + size]
         for c in range(size):
             word = words[c]
             planes[c] = np.uint8(word >> 24)

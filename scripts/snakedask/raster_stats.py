@@ -17,8 +17,9 @@ from snakedask import raster_kernels
 PERCENTILES = (2, 5, 25, 50, 75, 95, 98)
 
 
-def block_statistics(block: np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0),
-                     bins: int = 2000) -> dict[str, Any]:
+def block_statistics(
+    block: np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0), bins: int = 2000
+) -> dict[str, Any]:
     """Statistics of one block (NaN = nodata), to be added up by :func:`combine`.
 
     One compiled pass (:func:`raster_kernels.statistics`); the histogram's bins
@@ -28,8 +29,15 @@ def block_statistics(block: np.ndarray, value_range: tuple[float, float] = (-1.0
     # np.histogram computes the edges in the values' precision (float32 for NDVI) and bins against them.
     edges = np.linspace(*value_range, bins + 1, dtype=np.result_type(block.dtype, np.float32))
     count, smallest, largest, total, squares = raster_kernels.statistics(block, edges, histogram)
-    return {"size": block.size, "count": count, "min": smallest, "max": largest, "sum": total,
-            "sum_squares": squares, "histogram": histogram}
+    return {
+        "size": block.size,
+        "count": count,
+        "min": smallest,
+        "max": largest,
+        "sum": total,
+        "sum_squares": squares,
+        "histogram": histogram,
+    }
 
 
 def combine(parts: Any) -> dict[str, Any]:
@@ -52,17 +60,26 @@ def _block_cell(block: np.ndarray, value_range: tuple[float, float], bins: int) 
     return cell
 
 
-def lazy_statistics(values: da.Array, value_range: tuple[float, float] = (-1.0, 1.0), bins: int = 2000) -> da.Array:
+def lazy_statistics(
+    values: da.Array, value_range: tuple[float, float] = (-1.0, 1.0), bins: int = 2000
+) -> da.Array:
     """Per-block statistics as a Dask object array, to compute together with the product.
 
     Its computed value goes to :func:`summarise` (which adds the blocks up).
     """
-    return da.map_blocks(_block_cell, values, value_range=value_range, bins=bins, dtype=object,
-                         chunks=tuple((1,) * len(c) for c in values.chunks))
+    return da.map_blocks(
+        _block_cell,
+        values,
+        value_range=value_range,
+        bins=bins,
+        dtype=object,
+        chunks=tuple((1,) * len(c) for c in values.chunks),
+    )
 
 
-def summarise(computed: dict[str, Any], value_range: tuple[float, float] = (-1.0, 1.0),
-              histogram_bins: int = 100) -> dict[str, Any]:
+def summarise(
+    computed: dict[str, Any], value_range: tuple[float, float] = (-1.0, 1.0), histogram_bins: int = 100
+) -> dict[str, Any]:
     """JSON-ready statistics from :func:`lazy_statistics` results (per block, or already combined)."""
     if not isinstance(computed, dict):
         computed = combine(computed)

@@ -15,7 +15,9 @@ def log_to_file(path: str) -> logging.Logger:
     stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the job
     sys.stdout = sys.stderr = stream
     logging.basicConfig(
-        stream=stream, level=logging.INFO, force=True,
+        stream=stream,
+        level=logging.INFO,
+        force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # distributed's INFO chatter (worker start/stop) would bury the job's own

@@ -4,19 +4,35 @@ import platform
 import sys
 from importlib import metadata
 
-import yaml
-
-PACKAGES = ("snakemake", "snakemake-executor-plugin-slurm", "dask", "distributed", "pandas", "pyarrow",
-            "numpy", "xarray", "rioxarray", "rasterio", "rio-cogeo", "pyproj", "chardet", "requests",
-            "matplotlib", "jsonschema")
+PACKAGES = (
+    "snakemake",
+    "snakemake-executor-plugin-slurm",
+    "dask",
+    "distributed",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "xarray",
+    "rioxarray",
+    "rasterio",
+    "rio-cogeo",
+    "pyproj",
+    "chardet",
+    "requests",
+    "matplotlib",
+    "jsonschema",
+)
 
 
 def software_versions() -> str:
     """One line per package, plus Python, the platform and GDAL."""
     import rasterio
 
-    lines = [f"python {platform.python_version()} ({sys.executable})", f"platform {platform.platform()}",
-             f"GDAL {rasterio.__gdal_version__} (bundled with rasterio)"]
+    lines = [
+        f"python {platform.python_version()} ({sys.executable})",
+        f"platform {platform.platform()}",
+        f"GDAL {rasterio.__gdal_version__} (bundled with rasterio)",
+    ]
     for name in PACKAGES:
         try:
             lines.append(f"{name} {metadata.version(name)}")

@@ -44,8 +44,15 @@ def dask_setup(scheduler) -> None:
 
 
 class SharedCluster:
-    def __init__(self, folder: Path, threads: int, memory_limit: str = "auto", host: str = "127.0.0.1",
-                 dashboard_address: str = "127.0.0.1:0", timeout: float = 60):
+    def __init__(
+        self,
+        folder: Path,
+        threads: int,
+        memory_limit: str = "auto",
+        host: str = "127.0.0.1",
+        dashboard_address: str = "127.0.0.1:0",
+        timeout: float = 60,
+    ):
         self.folder = Path(folder)
         self.threads, self.memory_limit = threads, memory_limit
         self.host, self.dashboard_address, self.timeout = host, dashboard_address, timeout
@@ -68,12 +75,39 @@ class SharedCluster:
         self.folder.mkdir(parents=True, exist_ok=True)
         scheduler_file = self.folder / f"scheduler-{os.getpid()}.json"
         scheduler_file.unlink(missing_ok=True)
-        self._dask("scheduler", "--host", self.host, "--port", "0", "--dashboard-address", self.dashboard_address,
-                   "--scheduler-file", str(scheduler_file), "--preload", __name__, log="scheduler.log")
+        self._dask(
+            "scheduler",
+            "--host",
+            self.host,
+            "--port",
+            "0",
+            "--dashboard-address",
+            self.dashboard_address,
+            "--scheduler-file",
+            str(scheduler_file),
+            "--preload",
+            __name__,
+            log="scheduler.log",
+        )
         # --death-timeout: the worker follows the scheduler out.
-        self._dask("worker", "--scheduler-file", str(scheduler_file), "--nworkers", "1", "--death-timeout", "10",
-                   "--nthreads", str(self.threads), "--memory-limit", str(self.memory_limit),
-                   "--host", self.host, "--dashboard-address", f"{self.host}:0", log="worker.log")
+        self._dask(
+            "worker",
+            "--scheduler-file",
+            str(scheduler_file),
+            "--nworkers",
+            "1",
+            "--death-timeout",
+            "10",
+            "--nthreads",
+            str(self.threads),
+            "--memory-limit",
+            str(self.memory_limit),
+            "--host",
+            self.host,
+            "--dashboard-address",
+            f"{self.host}:0",
+            log="worker.log",
+        )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             for process in self.processes:
@@ -85,7 +119,9 @@ class SharedCluster:
                 return self.address
             time.sleep(0.2)
         self.stop()
-        raise TimeoutError(f"the shared Dask cluster did not start within {self.timeout:g} s; see {self.folder}/*.log")
+        raise TimeoutError(
+            f"the shared Dask cluster did not start within {self.timeout:g} s; see {self.folder}/*.log"
+        )
 
     def stop(self) -> None:
         stop_processes(self.processes)

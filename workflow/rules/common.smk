@@ -11,7 +11,10 @@ def load_schema(schema_path):
     import yaml
 
     # libyaml when present: the pure-Python loader takes a noticeable part of every start-up.
-    return yaml.load(Path(schema_path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(
+        Path(schema_path).read_text(),
+        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
+    )
 
 
 def config_problems(config, schema):
@@ -20,11 +23,17 @@ def config_problems(config, schema):
 
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
-    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(
+        validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))
+    ):
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        expected = error.schema.get("description") if isinstance(error.schema, dict) else None
+        expected = (
+            error.schema.get("description") if isinstance(error.schema, dict) else None
+        )
         line = f"  - {key}: {error.message}"
-        problems.append(line + (f". Expected: {' '.join(expected.split())}" if expected else ""))
+        problems.append(
+            line + (f". Expected: {' '.join(expected.split())}" if expected else "")
+        )
     return problems
 
 
@@ -40,7 +49,9 @@ def fill_defaults(config, schema):
                 instance.setdefault(name, property_schema["default"])
         yield from properties(validator, schema_properties, instance, subschema)
 
-    filler = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": with_defaults})
+    filler = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator, {"properties": with_defaults}
+    )
     filler(schema).validate(config)
 
 
@@ -48,7 +59,9 @@ SCHEMA = load_schema(Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 if problems := config_problems(config, SCHEMA):
     raise WorkflowError(
         "Invalid configuration (config/config.yaml and any --configfile/--config given); "
-        "nothing was run:\n" + "\n".join(problems) + "\nEvery key is described in config/README.md."
+        "nothing was run:\n"
+        + "\n".join(problems)
+        + "\nEvery key is described in config/README.md."
     )
 fill_defaults(config, SCHEMA)
 
@@ -58,6 +71,7 @@ PROJECT_ROOT = Path(workflow.basedir).parent
 from snakedask.cluster import choose_cluster
 from snakedask import products
 from snakedask.download import local_path
+
 ENV = "../../environment.yml"
 BANDS = ("red", "nir")
 # A scene whose red and NIR come from one multi-band file downloads it once, as "stack".
@@ -88,8 +102,12 @@ def compute_threads(wildcards, input):
     settings = config["compute"]
     if not settings["mb_per_thread"]:
         return settings["threads"]
-    size_mb = sum(os.stat(path).st_size for path in set(input) if os.path.exists(path)) / 1e6
-    return max(1, min(settings["threads"], math.ceil(size_mb / settings["mb_per_thread"])))
+    size_mb = (
+        sum(os.stat(path).st_size for path in set(input) if os.path.exists(path)) / 1e6
+    )
+    return max(
+        1, min(settings["threads"], math.ceil(size_mb / settings["mb_per_thread"]))
+    )
 
 
 def table_setting(key):
@@ -134,7 +152,9 @@ def band_pixels(band):
         scene = config["scenes"][wildcards.scene]
         merged = {"nodata": None, "scale": 1.0, "offset": 0.0}
         for source in (scene, scene[band]):
-            merged.update({k: source[k] for k in ("nodata", "scale", "offset") if k in source})
+            merged.update(
+                {k: source[k] for k in ("nodata", "scale", "offset") if k in source}
+            )
         return {"band": scene[band]["band"], **merged}
 
     return pixels

@@ -12,11 +12,6 @@ rule download_table:
             category="Provenance",
             labels={"dataset": "{table}", "file": "raw.csv"},
         ),
-    params:
-        url=source_url,
-        checksum=source_checksum,
-        base=str(PROJECT_ROOT),
-        settings=config["download"],
     log:
         "logs/tables/{table}/download.log",
     benchmark:
@@ -24,12 +19,16 @@ rule download_table:
     localrule: True
     conda:
         ENV
+    params:
+        url=source_url,
+        checksum=source_checksum,
+        base=str(PROJECT_ROOT),
+        settings=config["download"],
     script:
         "../scripts/download.py"
 
 
 use rule download_table as download_band with:
-    localrule: True
     output:
         data="resources/scenes/{scene}/{band}.tif",
         provenance=report(
@@ -42,3 +41,4 @@ use rule download_table as download_band with:
         "logs/scenes/{scene}/download_{band}.log",
     benchmark:
         "benchmarks/scenes/{scene}/download_{band}.tsv"
+    localrule: True

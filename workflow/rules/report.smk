@@ -15,9 +15,6 @@ rule run_info:
             category="About this run",
             labels={"file": "software versions"},
         ),
-    params:
-        # A changed configuration reruns this rule (Snakemake tracks params).
-        config=config,
     log:
         "logs/run_info.log",
     benchmark:
@@ -25,5 +22,8 @@ rule run_info:
     localrule: True
     conda:
         ENV
+    params:
+        # A changed configuration reruns this rule (Snakemake tracks params).
+        config=config,
     script:
         "../scripts/run_info.py"

@@ -19,19 +19,19 @@ rule ndvi:
             category="Dask performance",
             labels={"dataset": "{scene}", "rule": "ndvi"},
         ),
-    params:
-        red=band_pixels("red"),
-        nir=band_pixels("nir"),
-        chunks=scene_setting("chunks"),
-    threads: compute_threads
-    resources:
-        mem_mb=config["compute"]["mem_mb"],
     log:
         "logs/scenes/{scene}/ndvi.log",
     benchmark:
         "benchmarks/scenes/{scene}/ndvi.tsv"
     conda:
         ENV
+    threads: compute_threads
+    resources:
+        mem_mb=config["compute"]["mem_mb"],
+    params:
+        red=band_pixels("red"),
+        nir=band_pixels("nir"),
+        chunks=scene_setting("chunks"),
     script:
         "../scripts/ndvi.py"
 

@@ -6,15 +6,15 @@ rule detect_encoding:
         csv="resources/tables/{table}/raw.csv",
     output:
         json="results/tables/{table}/encoding.json",
-    params:
-        encoding=table_setting("encoding"),
-        detection=config["encoding_detection"],
     log:
         "logs/tables/{table}/detect_encoding.log",
     benchmark:
         "benchmarks/tables/{table}/detect_encoding.tsv"
     conda:
         ENV
+    params:
+        encoding=table_setting("encoding"),
+        detection=config["encoding_detection"],
     script:
         "../scripts/detect_encoding.py"
 
@@ -37,21 +37,21 @@ rule averages:
             category="Dask performance",
             labels={"dataset": "{table}", "rule": "averages"},
         ),
-    params:
-        groupby=table_setting("groupby"),
-        blocksize=table_setting("blocksize"),
-        dtype=table_setting("dtype"),
-        read_options=table_setting("read_options"),
-        engine=table_setting("engine"),
-    threads: compute_threads
-    resources:
-        mem_mb=config["compute"]["mem_mb"],
     log:
         "logs/tables/{table}/averages.log",
     benchmark:
         "benchmarks/tables/{table}/averages.tsv"
     conda:
         ENV
+    threads: compute_threads
+    resources:
+        mem_mb=config["compute"]["mem_mb"],
+    params:
+        groupby=table_setting("groupby"),
+        blocksize=table_setting("blocksize"),
+        dtype=table_setting("dtype"),
+        read_options=table_setting("read_options"),
+        engine=table_setting("engine"),
     script:
         "../scripts/averages.py"
 

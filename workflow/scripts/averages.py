@@ -15,11 +15,18 @@ def main(smk) -> None:
     encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
         ship_package(client)  # workers elsewhere need the block reader
-        with atomic_path(smk.output.dask_report) as report, \
-                performance_report_to(report, smk.config["dask"]["performance_report"]):
+        with (
+            atomic_path(smk.output.dask_report) as report,
+            performance_report_to(report, smk.config["dask"]["performance_report"]),
+        ):
             averages = compute_averages(
-                smk.input.csv, encoding, key=smk.params.groupby, blocksize=smk.params.blocksize,
-                dtype=smk.params.dtype, read_options=smk.params.read_options, engine=smk.params.engine,
+                smk.input.csv,
+                encoding,
+                key=smk.params.groupby,
+                blocksize=smk.params.blocksize,
+                dtype=smk.params.dtype,
+                read_options=smk.params.read_options,
+                engine=smk.params.engine,
             )
         log.info("averages by %s:\n%s", smk.params.groupby, averages)
         with atomic_path(smk.output.csv) as tmp:

@@ -12,8 +12,16 @@ def main(smk) -> None:
 
     settings = smk.params.settings
     log.info("fetching %s", smk.params.url)
-    record = fetch(smk.params.url, smk.output.data, base=smk.params.base, checksum=smk.params.checksum,
-                   timeout=settings["timeout"], attempts=settings["attempts"], backoff=settings["backoff"], log=log)
+    record = fetch(
+        smk.params.url,
+        smk.output.data,
+        base=smk.params.base,
+        checksum=smk.params.checksum,
+        timeout=settings["timeout"],
+        attempts=settings["attempts"],
+        backoff=settings["backoff"],
+        log=log,
+    )
     write_text(smk.output.provenance, json.dumps(record, indent=2) + "\n")
     log.info("wrote %s (%d bytes, verified by %s)", smk.output.data, record["size"], record["verified_by"])
 

@@ -19,16 +19,20 @@ def main(smk) -> None:
     log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
         ship_package(client)  # workers elsewhere need the kernels the tasks call
-        with atomic_path(smk.output.tif) as tmp, atomic_path(smk.output.dask_report) as report:
-            with performance_report_to(report, smk.config["dask"]["performance_report"]):
-                try:
-                    stats = write_ndvi(index, tmp, smk.resources.get("mem_mb"))
-                except (RasterError, DiskFullError):
-                    raise
-                except Exception as err:  # GDAL read errors arrive from the workers re-wrapped
-                    raise RasterError(
-                        f"reading {smk.input.red} / {smk.input.nir} or writing {smk.output.tif} failed: {err}. "
-                        "A truncated or corrupt band file? Delete it and run again.") from err
+        with (
+            atomic_path(smk.output.tif) as tmp,
+            atomic_path(smk.output.dask_report) as report,
+            performance_report_to(report, smk.config["dask"]["performance_report"]),
+        ):
+            try:
+                stats = write_ndvi(index, tmp, smk.resources.get("mem_mb"))
+            except (RasterError, DiskFullError):
+                raise
+            except Exception as err:  # GDAL read errors arrive from the workers re-wrapped
+                raise RasterError(
+                    f"reading {smk.input.red} / {smk.input.nir} or writing {smk.output.tif} failed: {err}. "
+                    "A truncated or corrupt band file? Delete it and run again."
+                ) from err
         write_text(smk.output.stats, json.dumps(stats, indent=2) + "\n")
         log.info("wrote %s (%d valid pixels) and %s", smk.output.tif, stats["count_valid"], smk.output.stats)
 

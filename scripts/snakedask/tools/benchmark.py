@@ -111,7 +111,17 @@ EAGER_BYTES_PER_PIXEL = 28  # the eager NDVI script's peak RSS per pixel, measur
 # (measured at 1/16x, 1x and 16x), and the 1x CSV has 124.3 MB; until a file exists its size is estimated.
 DEFLATE_SHARE = 0.25
 CSV_1X_BYTES = 125_000_000
-VERSIONED = ("snakemake", "dask", "distributed", "pandas", "pyarrow", "rasterio", "numpy", "xarray", "rioxarray")
+VERSIONED = (
+    "snakemake",
+    "dask",
+    "distributed",
+    "pandas",
+    "pyarrow",
+    "rasterio",
+    "numpy",
+    "xarray",
+    "rioxarray",
+)
 
 
 # --------------------------------------------------------------------------- baselines
@@ -189,7 +199,7 @@ if __name__ == "__main__":
         sys.exit(f"unknown mode {mode!r}")
 '''
 
-FLOOR_SOURCE = '''\
+FLOOR_SOURCE = """\
 \"\"\"Floors: the inputs' and output's bytes alone, and the computation alone.
 
 bytes DST SIZE INPUT...  read every input (plain reads, 16 MiB at a time), then write SIZE bytes
@@ -292,14 +302,22 @@ if __name__ == "__main__":
         print(json.dumps({"seconds": seconds}), flush=True)
     else:
         sys.exit(f"unknown mode {mode!r}")
-'''
+"""
 
 # The workflow's product format (scripts/cog_writer.py: a COG of 256-px tiles, ZSTD level 1 with the
 # floating-point predictor, overviews averaged), written by the eager baseline through GDAL's COG driver.
 # The eager baseline holds the array in memory, so the driver makes the overviews itself.
 EAGER_COG_OPTIONS = {
-    "driver": "COG", "dtype": "float32", "compress": "ZSTD", "level": 1, "predictor": "YES", "blocksize": 256,
-    "bigtiff": "IF_SAFER", "num_threads": "ALL_CPUS", "overviews": "AUTO", "overview_resampling": "AVERAGE",
+    "driver": "COG",
+    "dtype": "float32",
+    "compress": "ZSTD",
+    "level": 1,
+    "predictor": "YES",
+    "blocksize": 256,
+    "bigtiff": "IF_SAFER",
+    "num_threads": "ALL_CPUS",
+    "overviews": "AUTO",
+    "overview_resampling": "AVERAGE",
 }
 
 
@@ -384,7 +402,9 @@ class TreeSampler(threading.Thread):
         for pid, process in self.seen.items():
             try:
                 # is_running() also checks the start time, so a reused pid does not count.
-                alive += pid != self.root.pid and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+                alive += (
+                    pid != self.root.pid and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+                )
             except psutil.Error:
                 continue
         return alive
@@ -401,7 +421,9 @@ def run_once(command: list[str], cwd: Path, log: Path, timeout: float) -> Run:
         out.write(f"\n$ {shlex.join(command)}\n".encode())
         out.flush()
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=cwd, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT
+        )
         sampler = TreeSampler(process.pid)
         sampler.start()
         try:
@@ -432,19 +454,19 @@ def failure_excerpt(log: Path, lines: int = 40) -> str:
     profile) with the script's traceback and then its own summary; the traceback says why.
     """
     text = log.read_text(errors="replace")
-    run = text[text.rfind("\n$ ") + 1:].splitlines()
+    run = text[text.rfind("\n$ ") + 1 :].splitlines()
     starts = [i for i, line in enumerate(run) if line.startswith("Traceback")]
     if not starts:
         return "\n".join(run[-lines:])
-    block = run[starts[-1]:]
+    block = run[starts[-1] :]
     ends = [i for i, line in enumerate(block) if line.startswith("=====")]
-    return "\n".join(block[:ends[0] if ends else len(block)][-lines:])
+    return "\n".join(block[: ends[0] if ends else len(block)][-lines:])
 
 
 def reported_seconds(log: Path) -> float | None:
     """``{"seconds": ...}`` from the last JSON line the log's last command printed, if any."""
     text = log.read_text(errors="replace")
-    for line in reversed(text[text.rfind("\n$ ") + 1:].splitlines()):
+    for line in reversed(text[text.rfind("\n$ ") + 1 :].splitlines()):
         if line.startswith("{"):
             try:
                 return float(json.loads(line)["seconds"])
@@ -466,8 +488,16 @@ def warm(paths: Iterable[Path]) -> None:
                 pass
 
 
-def measure_command(label: str, command: list[str], cwd: Path, logs: Path, repeats: int, timeout: float,
-                    inputs: Iterable[Path] = (), in_process: bool = False) -> Measurement:
+def measure_command(
+    label: str,
+    command: list[str],
+    cwd: Path,
+    logs: Path,
+    repeats: int,
+    timeout: float,
+    inputs: Iterable[Path] = (),
+    in_process: bool = False,
+) -> Measurement:
     """Run ``command`` ``repeats`` times, its inputs read just before each run (untimed).
 
     Stops at the first failure and keeps its log's end. ``in_process``: the command prints
@@ -481,7 +511,9 @@ def measure_command(label: str, command: list[str], cwd: Path, logs: Path, repea
         run = run_once(command, cwd, log, timeout)
         reason = None
         if run.returncode != 0:
-            reason = f"timed out after {timeout:g} s" if run.returncode is None else f"exit code {run.returncode}"
+            reason = (
+                f"timed out after {timeout:g} s" if run.returncode is None else f"exit code {run.returncode}"
+            )
         elif in_process:
             run.reported = reported_seconds(log)
             reason = None if run.reported is not None else 'no {"seconds": ...} line on its stdout'
@@ -493,7 +525,9 @@ def measure_command(label: str, command: list[str], cwd: Path, logs: Path, repea
         timed = f"{run.reported:.2f} s in-process, process " if in_process else ""
         progress(f"{timed}{run.seconds:.2f} s, {run.peak_rss / MB:.0f} MB\n")
         if run.leftovers:
-            result.notes.append(f"run {attempt}: {run.leftovers} descendant process(es) still running after exit")
+            result.notes.append(
+                f"run {attempt}: {run.leftovers} descendant process(es) still running after exit"
+            )
     return result
 
 
@@ -527,7 +561,7 @@ class Scene:
 
     @property
     def label(self) -> str:
-        return f"{scale_label(self.scale)}/side ({self.scale ** 2:.3g}x px)"
+        return f"{scale_label(self.scale)}/side ({self.scale**2:.3g}x px)"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -561,14 +595,19 @@ class Scene:
 
 def scenes_to_measure(scales: Iterable[float], layouts: Iterable[str]) -> list[Scene]:
     """Every scale in every layout; scales too big for the eager baseline in BIG_LAYOUT only."""
-    return [Scene(scale, layout) for scale in scales
-            for layout in ([BIG_LAYOUT] if scale > EAGER_MAX_SCALE else layouts)]
+    return [
+        Scene(scale, layout)
+        for scale in scales
+        for layout in ([BIG_LAYOUT] if scale > EAGER_MAX_SCALE else layouts)
+    ]
 
 
 def band_sources(scenes: Iterable[Scene]) -> list[Scene]:
     """The generator's own layout at every scale: the other layouts are copied from it."""
-    return sorted({Scene(scene.scale, make_sample_data.DEFAULT_LAYOUT) for scene in scenes},
-                  key=lambda scene: scene.scale)
+    return sorted(
+        {Scene(scene.scale, make_sample_data.DEFAULT_LAYOUT) for scene in scenes},
+        key=lambda scene: scene.scale,
+    )
 
 
 def csv_path(data: Path, scale: float) -> Path:
@@ -648,10 +687,12 @@ class DiskPlan:
         return self.missing + self.working
 
     def summary(self, data: Path) -> str:
-        return (f"disk: inputs {size_text(self.inputs)} ({size_text(self.missing)} still to generate); up to "
-                f"{size_text(self.working)} more at a time while measuring (the workflow's copy of a dataset's "
-                f"inputs + ~2x their pixel bytes for outputs); needs {size_text(self.needed)} free in {data}, "
-                f"which has {size_text(self.free)} free")
+        return (
+            f"disk: inputs {size_text(self.inputs)} ({size_text(self.missing)} still to generate); up to "
+            f"{size_text(self.working)} more at a time while measuring (the workflow's copy of a dataset's "
+            f"inputs + ~2x their pixel bytes for outputs); needs {size_text(self.needed)} free in {data}, "
+            f"which has {size_text(self.free)} free"
+        )
 
 
 def size_text(size: float) -> str:
@@ -690,10 +731,12 @@ def check_disk(plan: DiskPlan, data: Path) -> None:
     """Refuse to start a run that would fill the disk halfway through."""
     progress(plan.summary(data) + "\n")
     if plan.needed > plan.free:
-        sys.exit(f"not enough free disk space in --data {data}: this run needs about {plan.needed / GB:.1f} GB "
-                 f"but {plan.free / GB:.1f} GB is free (short by {size_text(plan.needed - plan.free)}). "
-                 "Free some space, point --data at a bigger disk, or measure less (fewer --layouts or "
-                 "--raster-scales, no --big).")
+        sys.exit(
+            f"not enough free disk space in --data {data}: this run needs about {plan.needed / GB:.1f} GB "
+            f"but {plan.free / GB:.1f} GB is free (short by {size_text(plan.needed - plan.free)}). "
+            "Free some space, point --data at a bigger disk, or measure less (fewer --layouts or "
+            "--raster-scales, no --big)."
+        )
 
 
 # --------------------------------------------------------------------------- the workflow copy
@@ -714,15 +757,19 @@ def parse_chunks(text: str) -> Any:
     return {"x": int(text), "y": int(text)} if text.isdigit() else text
 
 
-def write_bench_config(checkout: Path, tables: dict[str, Path], scenes: dict[str, dict[str, Path]],
-                       blocksize: str, chunks: Any) -> Path:
+def write_bench_config(
+    checkout: Path, tables: dict[str, Path], scenes: dict[str, dict[str, Path]], blocksize: str, chunks: Any
+) -> Path:
     """The config merged over config/config.yaml: one entry per input, by absolute path."""
     config = {
         "tables": {name: {"url": str(path), "blocksize": blocksize} for name, path in tables.items()},
         "scenes": {
             # A copy each: a shared object would be written as a YAML anchor and aliases.
-            name: {"red": {"url": str(bands["red"])}, "nir": {"url": str(bands["nir"])},
-                   "chunks": copy.copy(chunks)}
+            name: {
+                "red": {"url": str(bands["red"])},
+                "nir": {"url": str(bands["nir"])},
+                "chunks": copy.copy(chunks),
+            }
             for name, bands in scenes.items()
         },
     }
@@ -733,12 +780,22 @@ def write_bench_config(checkout: Path, tables: dict[str, Path], scenes: dict[str
 
 def snakemake_command(cores: int, targets: Iterable[str], *options: str) -> list[str]:
     # Targets before --configfile: it takes every following word as a config file.
-    return [str(SNAKEMAKE), "--cores", str(cores), *targets, *options,
-            "--configfile", "config/config.yaml", BENCH_CONFIG]
+    return [
+        str(SNAKEMAKE),
+        "--cores",
+        str(cores),
+        *targets,
+        *options,
+        "--configfile",
+        "config/config.yaml",
+        BENCH_CONFIG,
+    ]
 
 
 def table_products(name: str) -> list[str]:
-    return [f"results/tables/{name}/{product}" for product in ("encoding.json", "averages.csv", "averages.png")]
+    return [
+        f"results/tables/{name}/{product}" for product in ("encoding.json", "averages.csv", "averages.png")
+    ]
 
 
 def scene_products(name: str) -> list[str]:
@@ -771,8 +828,11 @@ def averages_agree(workflow_csv: Path, eager_csv: Path) -> str:
         theirs = pd.read_csv(eager_csv, index_col=0)
     except FileNotFoundError as err:
         return f"not compared: {err.filename} missing"
-    same = (list(ours.index) == list(theirs.index) and list(ours.columns) == list(theirs.columns)
-            and np.allclose(ours.to_numpy(float), theirs.to_numpy(float), rtol=1e-9, equal_nan=True))
+    same = (
+        list(ours.index) == list(theirs.index)
+        and list(ours.columns) == list(theirs.columns)
+        and np.allclose(ours.to_numpy(float), theirs.to_numpy(float), rtol=1e-9, equal_nan=True)
+    )
     return "workflow and eager averages agree" if same else "workflow and eager averages DIFFER"
 
 
@@ -785,15 +845,20 @@ def ndvi_agree(workflow_tif: Path, eager_tif: Path, size: int = 512) -> str:
     if not (workflow_tif.exists() and eager_tif.exists()):
         return "not compared: a file is missing"
     with rasterio.open(workflow_tif) as ours, rasterio.open(eager_tif) as theirs:
-        if (ours.shape, ours.crs, ours.transform, ours.dtypes) != (theirs.shape, theirs.crs, theirs.transform,
-                                                                    theirs.dtypes):
+        if (ours.shape, ours.crs, ours.transform, ours.dtypes) != (
+            theirs.shape,
+            theirs.crs,
+            theirs.transform,
+            theirs.dtypes,
+        ):
             return "workflow and eager NDVI grids/dtypes DIFFER"
         height, width = ours.shape
         corners = [(0, 0), ((height - size) // 2, (width - size) // 2), (height - size, width - size)]
         for row, col in corners:
             window = Window(max(0, col), max(0, row), min(size, width), min(size, height))
-            if not np.allclose(ours.read(1, window=window), theirs.read(1, window=window),
-                               atol=1e-6, equal_nan=True):
+            if not np.allclose(
+                ours.read(1, window=window), theirs.read(1, window=window), atol=1e-6, equal_nan=True
+            ):
                 return f"workflow and eager NDVI DIFFER in window {window}"
     return "workflow and eager NDVI agree (3 windows, grid, dtype)"
 
@@ -842,10 +907,12 @@ class Bench:
     by_scene: dict[Scene, Comparison] = field(default_factory=dict)
     scaling: list[Scaling] = field(default_factory=list)
 
-    def measure(self, label: str, command: list[str], inputs: Iterable[Path] = (),
-                in_process: bool = False) -> Measurement:
-        return measure_command(label, command, self.checkout, self.logs, self.args.repeats, self.args.timeout,
-                               inputs, in_process)
+    def measure(
+        self, label: str, command: list[str], inputs: Iterable[Path] = (), in_process: bool = False
+    ) -> Measurement:
+        return measure_command(
+            label, command, self.checkout, self.logs, self.args.repeats, self.args.timeout, inputs, in_process
+        )
 
     def snakemake(self, targets: Iterable[str], *options: str) -> list[str]:
         return snakemake_command(self.args.cores, targets, *options)
@@ -891,8 +958,9 @@ def rule_run(bench: Bench, label: str, target: str, rule: str, tsv: str, inputs:
     result = bench.measure(label, bench.snakemake([target], "--forcerun", rule), inputs)
     own = rule_benchmark_seconds(bench.checkout, tsv)
     if own:
-        result.notes.append(f"the job itself (Snakemake `benchmark:`, last run): {own[0]:.2f} s, "
-                            f"max_rss {own[1]:.0f} MB")
+        result.notes.append(
+            f"the job itself (Snakemake `benchmark:`, last run): {own[0]:.2f} s, max_rss {own[1]:.0f} MB"
+        )
     return result
 
 
@@ -901,40 +969,71 @@ def bench_tiny(bench: Bench, only: str) -> None:
     want_csv, want_raster = only in ("csv", "all"), only in ("raster", "all")
     prepare(bench, ["tiny"] if want_csv else [], ["tiny"] if want_raster else [])
     if want_csv:
-        measurement = rule_run(bench, "averages tiny", "results/tables/tiny/averages.csv", "averages",
-                               "tables/tiny/averages.tsv", table_inputs(bench.checkout, "tiny"))
+        measurement = rule_run(
+            bench,
+            "averages tiny",
+            "results/tables/tiny/averages.csv",
+            "averages",
+            "tables/tiny/averages.tsv",
+            table_inputs(bench.checkout, "tiny"),
+        )
         bench.tiny.append((measurement, describe_csv("sample", TINY_CSV)))
     if want_raster:
-        measurement = rule_run(bench, "ndvi tiny", "results/scenes/tiny/ndvi.tif", "ndvi", "scenes/tiny/ndvi.tsv",
-                               scene_inputs(bench.checkout, "tiny"))
+        measurement = rule_run(
+            bench,
+            "ndvi tiny",
+            "results/scenes/tiny/ndvi.tif",
+            "ndvi",
+            "scenes/tiny/ndvi.tsv",
+            scene_inputs(bench.checkout, "tiny"),
+        )
         bench.tiny.append((measurement, describe_raster("sample", TINY_BANDS)))
 
 
-def baseline(bench: Bench, label: str, script: str, *args: str | Path, inputs: Iterable[Path] = (),
-             in_process: bool = False) -> Measurement:
+def baseline(
+    bench: Bench,
+    label: str,
+    script: str,
+    *args: str | Path,
+    inputs: Iterable[Path] = (),
+    in_process: bool = False,
+) -> Measurement:
     """A baseline script run with the venv's python; every argument is one argv word."""
     return bench.measure(label, [str(PYTHON), bench.script(script), *map(str, args)], inputs, in_process)
 
 
-def output_size(workflow: Measurement, product: Path, eager: Measurement | None, eager_product: Path,
-                notes: list[str]) -> int | None:
+def output_size(
+    workflow: Measurement, product: Path, eager: Measurement | None, eager_product: Path, notes: list[str]
+) -> int | None:
     """How many bytes the bytes floor writes: the workflow's product, else (noted) the eager one's."""
     if workflow.ok and product.exists():
         return product.stat().st_size
     if eager is not None and eager.ok and eager_product.exists():
-        notes.append(f"bytes floor: the workflow failed, so it writes as many bytes as the eager "
-                     f"{eager_product.name} ({eager_product.stat().st_size / MB:.1f} MB)")
+        notes.append(
+            f"bytes floor: the workflow failed, so it writes as many bytes as the eager "
+            f"{eager_product.name} ({eager_product.stat().st_size / MB:.1f} MB)"
+        )
         return eager_product.stat().st_size
     notes.append("bytes floor not run: no output to size it by")
     return None
 
 
-def bytes_floor(bench: Bench, label: str, name: str, size: int | None, inputs: list[Path]) -> Measurement | None:
+def bytes_floor(
+    bench: Bench, label: str, name: str, size: int | None, inputs: list[Path]
+) -> Measurement | None:
     """Reading the inputs and writing the product's bytes: what no decoding, compute or compression costs."""
     if size is None:
         return None
-    return baseline(bench, f"{label} bytes floor", "floor.py", "bytes", bench.out_dir(name) / "bytes-floor.out",
-                    size, *inputs, inputs=inputs)
+    return baseline(
+        bench,
+        f"{label} bytes floor",
+        "floor.py",
+        "bytes",
+        bench.out_dir(name) / "bytes-floor.out",
+        size,
+        *inputs,
+        inputs=inputs,
+    )
 
 
 def bench_csv(bench: Bench, scale: float, path: Path) -> None:
@@ -942,15 +1041,24 @@ def bench_csv(bench: Bench, scale: float, path: Path) -> None:
     prepare(bench, tables=[name])
     try:
         product = bench.checkout / f"results/tables/{name}/averages.csv"
-        workflow = rule_run(bench, f"averages {label} workflow", str(product.relative_to(bench.checkout)),
-                            "averages", f"tables/{name}/averages.tsv", table_inputs(bench.checkout, name))
+        workflow = rule_run(
+            bench,
+            f"averages {label} workflow",
+            str(product.relative_to(bench.checkout)),
+            "averages",
+            f"tables/{name}/averages.tsv",
+            table_inputs(bench.checkout, name),
+        )
         eager_csv = bench.out_dir(name) / "averages.csv"
-        eager = baseline(bench, f"averages {label} eager", "eager.py", "averages", path, eager_csv, inputs=[path])
+        eager = baseline(
+            bench, f"averages {label} eager", "eager.py", "averages", path, eager_csv, inputs=[path]
+        )
         row = Comparison("averages", describe_csv(label, path), "—", workflow, eager)
         size = output_size(workflow, product, eager, eager_csv, row.notes)
         row.bytes_floor = bytes_floor(bench, f"averages {label}", name, size, [path])
-        row.compute_floor = baseline(bench, f"averages {label} compute floor", "floor.py", "csv", path,
-                                     inputs=[path], in_process=True)
+        row.compute_floor = baseline(
+            bench, f"averages {label} compute floor", "floor.py", "csv", path, inputs=[path], in_process=True
+        )
         if workflow.ok and eager.ok:
             row.notes.append(averages_agree(product, eager_csv))
         bench.rows.append(row)
@@ -970,8 +1078,14 @@ def bench_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> None:
 
 def workflow_ndvi(bench: Bench, scene: Scene, label: str) -> tuple[Measurement, Path]:
     product = bench.checkout / f"results/scenes/{scene.name}/ndvi.tif"
-    workflow = rule_run(bench, f"{label} workflow", str(product.relative_to(bench.checkout)), "ndvi",
-                        f"scenes/{scene.name}/ndvi.tsv", scene_inputs(bench.checkout, scene.name))
+    workflow = rule_run(
+        bench,
+        f"{label} workflow",
+        str(product.relative_to(bench.checkout)),
+        "ndvi",
+        f"scenes/{scene.name}/ndvi.tsv",
+        scene_inputs(bench.checkout, scene.name),
+    )
     return workflow, product
 
 
@@ -981,18 +1095,30 @@ def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Co
     inputs = [bands["red"], bands["nir"]]
     workflow, product = workflow_ndvi(bench, scene, label)
     eager_tif = bench.out_dir(scene.name) / "ndvi.tif"
-    eager = baseline(bench, f"{label} eager", "eager.py", "ndvi", *inputs, eager_tif,
-                     json.dumps(EAGER_COG_OPTIONS), inputs=inputs)
+    eager = baseline(
+        bench,
+        f"{label} eager",
+        "eager.py",
+        "ndvi",
+        *inputs,
+        eager_tif,
+        json.dumps(EAGER_COG_OPTIONS),
+        inputs=inputs,
+    )
     row = Comparison("ndvi", describe_raster(scene.label, bands), scene.layout, workflow, eager)
-    row.bytes_floor = bytes_floor(bench, label, scene.name, output_size(workflow, product, eager, eager_tif,
-                                                                        row.notes), inputs)
-    row.compute_floor = baseline(bench, f"{label} compute floor", "floor.py", "raster", *inputs, inputs=inputs,
-                                 in_process=True)
+    row.bytes_floor = bytes_floor(
+        bench, label, scene.name, output_size(workflow, product, eager, eager_tif, row.notes), inputs
+    )
+    row.compute_floor = baseline(
+        bench, f"{label} compute floor", "floor.py", "raster", *inputs, inputs=inputs, in_process=True
+    )
     if workflow.ok and eager.ok:
         row.notes.append(ndvi_agree(product, eager_tif))
         # Chunk windows that straddle the output's 256-px tiles make GDAL rewrite compressed tiles.
-        row.notes.append(f"ndvi.tif size: workflow {product.stat().st_size / MB:.1f} MB, "
-                         f"eager {eager_tif.stat().st_size / MB:.1f} MB")
+        row.notes.append(
+            f"ndvi.tif size: workflow {product.stat().st_size / MB:.1f} MB, "
+            f"eager {eager_tif.stat().st_size / MB:.1f} MB"
+        )
     return row
 
 
@@ -1000,8 +1126,14 @@ def bench_big_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comp
     """The workflow alone, compared with the same layout's largest fully measured size."""
     label = f"ndvi {scale_label(scene.scale)} {scene.layout}"
     workflow, product = workflow_ndvi(bench, scene, label)
-    row = Comparison("ndvi", describe_raster(scene.label, bands), scene.layout, workflow, None,
-                     eager_skipped=eager_skipped_reason(bench, scene))
+    row = Comparison(
+        "ndvi",
+        describe_raster(scene.label, bands),
+        scene.layout,
+        workflow,
+        None,
+        eager_skipped=eager_skipped_reason(bench, scene),
+    )
     if workflow.ok:
         row.notes.append(f"ndvi.tif size: workflow {product.stat().st_size / MB:.1f} MB")
     smaller = [s for s in bench.by_scene if s.layout == scene.layout and not s.big and s.scale < scene.scale]
@@ -1021,8 +1153,10 @@ def eager_skipped_reason(bench: Bench, scene: Scene) -> str:
         per_pixel, source = EAGER_BYTES_PER_PIXEL, "its peak measured at 4x/side (16x px), 11.7 GB"
     need = per_pixel * scene.pixel_bytes / 8
     total = psutil.virtual_memory().total
-    return (f"not run: the eager script holds whole bands and the index in memory; scaled from {source} "
-            f"it needs ~{size_text(need)}, and this machine has {size_text(total)}")
+    return (
+        f"not run: the eager script holds whole bands and the index in memory; scaled from {source} "
+        f"it needs ~{size_text(need)}, and this machine has {size_text(total)}"
+    )
 
 
 def everything_inputs(csv_scales: list[float], scenes: list[Scene]) -> tuple[float, Scene] | None:
@@ -1035,8 +1169,9 @@ def everything_inputs(csv_scales: list[float], scenes: list[Scene]) -> tuple[flo
     return min(csv_scales), (default or candidates)[0]
 
 
-def bench_everything(bench: Bench, csv_scale: float, csv_path: Path, scene: Scene,
-                     bands: dict[str, Path]) -> None:
+def bench_everything(
+    bench: Bench, csv_scale: float, csv_path: Path, scene: Scene, bands: dict[str, Path]
+) -> None:
     """The whole workflow for one table and one scene against one eager script making all products."""
     table = dataset_name("csv", csv_scale)
     label = f"all {scale_label(csv_scale)}+{scale_label(scene.scale)} {scene.layout}"
@@ -1045,16 +1180,30 @@ def bench_everything(bench: Bench, csv_scale: float, csv_path: Path, scene: Scen
     targets = [*table_products(table), *scene_products(scene.name)]
     try:
         workflow = bench.measure(f"{label} workflow", bench.snakemake(targets, "--forceall"), inputs)
-        eager = baseline(bench, f"{label} eager", "eager.py", "all", *inputs, bench.out_dir("all"),
-                         json.dumps(EAGER_COG_OPTIONS), inputs=inputs)
-        described = f"{describe_csv(scale_label(csv_scale), csv_path)} + {describe_raster(scene.label, bands)}"
+        eager = baseline(
+            bench,
+            f"{label} eager",
+            "eager.py",
+            "all",
+            *inputs,
+            bench.out_dir("all"),
+            json.dumps(EAGER_COG_OPTIONS),
+            inputs=inputs,
+        )
+        described = (
+            f"{describe_csv(scale_label(csv_scale), csv_path)} + {describe_raster(scene.label, bands)}"
+        )
         row = Comparison("all products", described, scene.layout, workflow, eager)
-        row.notes.append("`--forceall` includes copying the raw inputs into resources/ (with checksums) and "
-                         "detecting the encoding; the eager script reads the inputs in place and is told "
-                         "the encoding")
+        row.notes.append(
+            "`--forceall` includes copying the raw inputs into resources/ (with checksums) and "
+            "detecting the encoding; the eager script reads the inputs in place and is told "
+            "the encoding"
+        )
         if workflow.ok:
-            row.notes.append("jobs (Snakemake `benchmark:` files, last run): "
-                             + rule_breakdown(bench.checkout, table, scene.name))
+            row.notes.append(
+                "jobs (Snakemake `benchmark:` files, last run): "
+                + rule_breakdown(bench.checkout, table, scene.name)
+            )
         bench.rows.append(row)
     finally:
         clean_up(bench, "tables", table)
@@ -1085,6 +1234,7 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def code_version() -> str:
     """The commit measured, and which copied files differ from it (others' edits in progress count)."""
+
     def git(*args: str) -> str:
         result = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False)
         # rstrip only: `status --porcelain` lines start with a space that the file name's offset counts on.
@@ -1116,8 +1266,10 @@ def machine_facts() -> list[str]:
         except metadata.PackageNotFoundError:
             versions.append(f"{package} (not installed)")
     return [
-        (f"- CPUs: {psutil.cpu_count(logical=True)} logical, {psutil.cpu_count(logical=False)} physical; "
-         f"load average at the start {load_average()}"),
+        (
+            f"- CPUs: {psutil.cpu_count(logical=True)} logical, {psutil.cpu_count(logical=False)} physical; "
+            f"load average at the start {load_average()}"
+        ),
         f"- memory: {memory.total / MB:.0f} MB total, {memory.available / MB:.0f} MB available at the start",
         f"- platform: {platform.platform()}",
         f"- Python: {platform.python_version()} ({sys.executable})",
@@ -1130,39 +1282,63 @@ def report_header(bench: Bench, command_line: str, started: dt.datetime, facts: 
     args = bench.args
     minutes = (dt.datetime.now() - started).total_seconds() / 60
     return [
-        "# Workflow benchmark", "",
-        f"Run {started:%Y-%m-%d %H:%M}, {minutes:.1f} min, with:", "",
-        "```", command_line, "```", "",
+        "# Workflow benchmark",
+        "",
+        f"Run {started:%Y-%m-%d %H:%M}, {minutes:.1f} min, with:",
+        "",
+        "```",
+        command_line,
+        "```",
+        "",
         *facts,
         f"- load average at the end: {load_average()}",
-        (f"- settings: {args.repeats} run(s) per command (median time, highest peak), "
-         f"`snakemake --cores {args.cores}`, CSV blocksize {args.blocksize}, raster chunks "
-         f"{parse_chunks(args.chunks)}, raster layouts {', '.join(args.layouts)}, inputs in {args.data}"), "",
-        ("Peak RSS is summed over the whole process tree (Snakemake, its job scripts, Dask workers), sampled "
-         f"every {SAMPLE_INTERVAL:g} s. Before every run of every command its input files are read once "
-         "(untimed), so each command starts with its inputs in the page cache."), "",
-        ("- *workflow* = `snakemake <product> --forcerun <rule>` (the compute rule only; `--forceall` for all "
-         "products);"),
-        ("- *eager* = one plain pandas (pyarrow parser) / rasterio + numpy script holding everything in memory, "
-         "writing the same product format;"),
-        ("- *bytes floor* = read the inputs' bytes (plain reads, 16 MiB at a time) and write as many bytes as the "
-         "workflow's output file has (plain writes of one buffer): no decoding, compute or compression; "
-         "process wall time;"),
-        ("- *compute floor* = the computation alone on all cores, inputs already in memory, timed inside the "
-         "process: NDVI with numpy over row bands in a thread pool per core; for the CSV, pyarrow's "
-         "multithreaded `read_csv` of the file's bytes + `Table.group_by().aggregate()` means."),
-        ("- raster layouts of the same pixels: *tiled* = 256-px tiles, uncompressed; *tiled-deflate* = 256-px "
-         "tiles, DEFLATE + floating-point predictor (the generator's and the lesson's layout); *stripped* = "
-         f"GDAL's default GTiff, uncompressed, no tiles. Sizes above {EAGER_MAX_SCALE}x/side are measured for "
-         f"the workflow only, in {BIG_LAYOUT} only."), "",
+        (
+            f"- settings: {args.repeats} run(s) per command (median time, highest peak), "
+            f"`snakemake --cores {args.cores}`, CSV blocksize {args.blocksize}, raster chunks "
+            f"{parse_chunks(args.chunks)}, raster layouts {', '.join(args.layouts)}, inputs in {args.data}"
+        ),
+        "",
+        (
+            "Peak RSS is summed over the whole process tree (Snakemake, its job scripts, Dask workers), sampled "
+            f"every {SAMPLE_INTERVAL:g} s. Before every run of every command its input files are read once "
+            "(untimed), so each command starts with its inputs in the page cache."
+        ),
+        "",
+        (
+            "- *workflow* = `snakemake <product> --forcerun <rule>` (the compute rule only; `--forceall` for all "
+            "products);"
+        ),
+        (
+            "- *eager* = one plain pandas (pyarrow parser) / rasterio + numpy script holding everything in memory, "
+            "writing the same product format;"
+        ),
+        (
+            "- *bytes floor* = read the inputs' bytes (plain reads, 16 MiB at a time) and write as many bytes as the "
+            "workflow's output file has (plain writes of one buffer): no decoding, compute or compression; "
+            "process wall time;"
+        ),
+        (
+            "- *compute floor* = the computation alone on all cores, inputs already in memory, timed inside the "
+            "process: NDVI with numpy over row bands in a thread pool per core; for the CSV, pyarrow's "
+            "multithreaded `read_csv` of the file's bytes + `Table.group_by().aggregate()` means."
+        ),
+        (
+            "- raster layouts of the same pixels: *tiled* = 256-px tiles, uncompressed; *tiled-deflate* = 256-px "
+            "tiles, DEFLATE + floating-point predictor (the generator's and the lesson's layout); *stripped* = "
+            f"GDAL's default GTiff, uncompressed, no tiles. Sizes above {EAGER_MAX_SCALE}x/side are measured for "
+            f"the workflow only, in {BIG_LAYOUT} only."
+        ),
+        "",
     ]
 
 
 def report_table(bench: Bench) -> list[str]:
     lines = [
-        ("| product | input | layout | workflow time (s) | workflow peak RSS (MB) | eager time (s) "
-         "| eager peak RSS (MB) | workflow / eager time | workflow / eager memory | bytes floor (s) "
-         "| compute floor (s) | workflow / bytes floor | workflow / compute floor |"),
+        (
+            "| product | input | layout | workflow time (s) | workflow peak RSS (MB) | eager time (s) "
+            "| eager peak RSS (MB) | workflow / eager time | workflow / eager memory | bytes floor (s) "
+            "| compute floor (s) | workflow / bytes floor | workflow / compute floor |"
+        ),
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in bench.rows:
@@ -1170,17 +1346,39 @@ def report_table(bench: Bench) -> list[str]:
         time, memory = w.median_seconds, w.peak_rss_mb
         bytes_floor = row.bytes_floor.median_seconds if row.bytes_floor else None
         compute_floor = row.compute_floor.median_seconds if row.compute_floor else None
-        eager = ([fmt(e.median_seconds), fmt(e.peak_rss_mb, 0), ratio(time, e.median_seconds),
-                  ratio(memory, e.peak_rss_mb)] if e else ["not run", "not run", "—", "—"])
-        cells = [row.product, row.input, row.layout, fmt(time), fmt(memory, 0), *eager,
-                 fmt(bytes_floor) if row.bytes_floor else "—", fmt(compute_floor) if row.compute_floor else "—",
-                 ratio(time, bytes_floor), ratio(time, compute_floor)]
+        eager = (
+            [
+                fmt(e.median_seconds),
+                fmt(e.peak_rss_mb, 0),
+                ratio(time, e.median_seconds),
+                ratio(memory, e.peak_rss_mb),
+            ]
+            if e
+            else ["not run", "not run", "—", "—"]
+        )
+        cells = [
+            row.product,
+            row.input,
+            row.layout,
+            fmt(time),
+            fmt(memory, 0),
+            *eager,
+            fmt(bytes_floor) if row.bytes_floor else "—",
+            fmt(compute_floor) if row.compute_floor else "—",
+            ratio(time, bytes_floor),
+            ratio(time, compute_floor),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     for row in bench.rows:
         if row.product == "all products":
-            lines += ["", (f"Whole workflow / one eager script: time "
-                           f"{ratio(row.workflow.median_seconds, row.eager.median_seconds)}x, memory "
-                           f"{ratio(row.workflow.peak_rss_mb, row.eager.peak_rss_mb)}x (goal: time ≤ 2x).")]
+            lines += [
+                "",
+                (
+                    f"Whole workflow / one eager script: time "
+                    f"{ratio(row.workflow.median_seconds, row.eager.median_seconds)}x, memory "
+                    f"{ratio(row.workflow.peak_rss_mb, row.eager.peak_rss_mb)}x (goal: time ≤ 2x)."
+                ),
+            ]
     return lines + report_scaling(bench)
 
 
@@ -1189,17 +1387,21 @@ def report_scaling(bench: Bench) -> list[str]:
     lines = []
     for item in bench.scaling:
         big = item.big.workflow
-        head = (f"- {item.scene.label}, {item.scene.layout}: workflow {fmt(big.median_seconds)} s, "
-                f"peak {fmt(big.peak_rss_mb, 0)} MB")
+        head = (
+            f"- {item.scene.label}, {item.scene.layout}: workflow {fmt(big.median_seconds)} s, "
+            f"peak {fmt(big.peak_rss_mb, 0)} MB"
+        )
         if item.reference is None:
             lines.append(f"{head}; no smaller size of this layout was measured to compare with.")
         else:
             ref = item.reference.workflow
             pixels = item.scene.pixel_bytes / item.reference_scene.pixel_bytes
-            lines.append(f"{head}: {ratio(big.median_seconds, ref.median_seconds)}x the time and "
-                         f"{ratio(big.peak_rss_mb, ref.peak_rss_mb)}x the peak memory of "
-                         f"{item.reference_scene.label} ({fmt(ref.median_seconds)} s, "
-                         f"{fmt(ref.peak_rss_mb, 0)} MB) for {pixels:.3g}x the pixels.")
+            lines.append(
+                f"{head}: {ratio(big.median_seconds, ref.median_seconds)}x the time and "
+                f"{ratio(big.peak_rss_mb, ref.peak_rss_mb)}x the peak memory of "
+                f"{item.reference_scene.label} ({fmt(ref.median_seconds)} s, "
+                f"{fmt(ref.peak_rss_mb, 0)} MB) for {pixels:.3g}x the pixels."
+            )
         lines.append(f"  Eager {item.big.eager_skipped}; floors not run at this size.")
     return ["", "## Beyond the eager baseline's memory", "", *lines] if lines else []
 
@@ -1207,13 +1409,23 @@ def report_scaling(bench: Bench) -> list[str]:
 def report_tiny(bench: Bench) -> list[str]:
     if not bench.tiny:
         return []
-    lines = ["", "## Rule on a tiny input", "",
-             ("The rule through Snakemake on the bundled sample: almost all fixed cost (Snakemake, the job's "
-              "interpreter and imports, a local Dask cluster)."), "",
-             "| rule | input | time (s) | peak RSS (MB) |", "| --- | --- | ---: | ---: |"]
+    lines = [
+        "",
+        "## Rule on a tiny input",
+        "",
+        (
+            "The rule through Snakemake on the bundled sample: almost all fixed cost (Snakemake, the job's "
+            "interpreter and imports, a local Dask cluster)."
+        ),
+        "",
+        "| rule | input | time (s) | peak RSS (MB) |",
+        "| --- | --- | ---: | ---: |",
+    ]
     for measurement, description in bench.tiny:
-        lines.append(f"| {measurement.label.split()[0]} | {description} | {fmt(measurement.median_seconds)} | "
-                     f"{fmt(measurement.peak_rss_mb, 0)} |")
+        lines.append(
+            f"| {measurement.label.split()[0]} | {description} | {fmt(measurement.median_seconds)} | "
+            f"{fmt(measurement.peak_rss_mb, 0)} |"
+        )
     return lines
 
 
@@ -1225,16 +1437,26 @@ def describe_measurement(measurement: Measurement, checkout: Path) -> list[str]:
         lines.append("  - runs: " + ", ".join(runs))
     lines += [f"  - {note}" for note in measurement.notes]
     if measurement.error:
-        lines += ["  - **failed**:", "", "    ```", *(f"    {line}" for line in measurement.error.splitlines()),
-                  "    ```"]
+        lines += [
+            "  - **failed**:",
+            "",
+            "    ```",
+            *(f"    {line}" for line in measurement.error.splitlines()),
+            "    ```",
+        ]
     return lines
 
 
 def report_details(bench: Bench) -> list[str]:
     lines = ["", "## Details"]
     if not all(m.ok for m in all_measurements(bench)) and not bench.args.keep_scratch:
-        lines += ["", ("Some commands failed; rerun with `--keep-scratch` to keep their logs and the "
-                       "scratch checkout (`bench-logs/`, `logs/`).")]
+        lines += [
+            "",
+            (
+                "Some commands failed; rerun with `--keep-scratch` to keep their logs and the "
+                "scratch checkout (`bench-logs/`, `logs/`)."
+            ),
+        ]
     if bench.tiny:
         lines += ["", "### Rules on the bundled sample", ""]
         for measurement, _ in bench.tiny:
@@ -1251,8 +1473,12 @@ def report_details(bench: Bench) -> list[str]:
 
 
 def report(bench: Bench, command_line: str, started: dt.datetime, facts: list[str]) -> str:
-    lines = [*report_header(bench, command_line, started, facts), *report_table(bench), *report_tiny(bench),
-             *report_details(bench)]
+    lines = [
+        *report_header(bench, command_line, started, facts),
+        *report_table(bench),
+        *report_tiny(bench),
+        *report_details(bench),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -1286,48 +1512,84 @@ def parse_layouts(text: str) -> list[str]:
     layouts = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     unknown = [layout for layout in layouts if layout not in make_sample_data.LAYOUTS]
     if not layouts or unknown:
-        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated layouts out of "
-                                         f"{', '.join(make_sample_data.LAYOUTS)}")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give comma-separated layouts out of {', '.join(make_sample_data.LAYOUTS)}"
+        )
     return layouts
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--csv-scales", type=parse_scales, default=parse_scales("1,10"),
-                        help="CSV sizes relative to the lesson's 121 MB file (default: 1,10)")
-    parser.add_argument("--raster-scales", type=parse_scales, default=parse_scales("1,4"),
-                        help="raster sizes per side relative to 3499 x 7443 px; 4 = 16x the pixels (default: 1,4); "
-                             f"sizes above {EAGER_MAX_SCALE} are measured for the workflow only, in {BIG_LAYOUT}")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--csv-scales",
+        type=parse_scales,
+        default=parse_scales("1,10"),
+        help="CSV sizes relative to the lesson's 121 MB file (default: 1,10)",
+    )
+    parser.add_argument(
+        "--raster-scales",
+        type=parse_scales,
+        default=parse_scales("1,4"),
+        help="raster sizes per side relative to 3499 x 7443 px; 4 = 16x the pixels (default: 1,4); "
+        f"sizes above {EAGER_MAX_SCALE} are measured for the workflow only, in {BIG_LAYOUT}",
+    )
     big_shape = Scene(BIG_SCALE, BIG_LAYOUT).shape
-    parser.add_argument("--big", action="store_true",
-                        help=f"also measure {BIG_SCALE} per side ({BIG_SCALE ** 2}x the pixels, "
-                             f"{big_shape[0]} x {big_shape[1]} px): the workflow only, {BIG_LAYOUT} only, "
-                             "as a ratio to its 16x time; "
-                             "generating it takes ~10 min, and the run needs ~43 GB free disk")
-    parser.add_argument("--layouts", type=parse_layouts, default=list(make_sample_data.LAYOUTS),
-                        help="raster input layouts, comma-separated (default: all: "
-                             f"{','.join(make_sample_data.LAYOUTS)})")
-    parser.add_argument("--data", type=Path, default=Path("/tmp/snakemake-dask-bench"),
-                        help="where generated inputs are kept and reused, and the scratch checkout made "
-                             "(default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmark.md",
-                        help="markdown report (default: results/benchmark.md)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="runs per command; the median is reported (default: 3)")
+    parser.add_argument(
+        "--big",
+        action="store_true",
+        help=f"also measure {BIG_SCALE} per side ({BIG_SCALE**2}x the pixels, "
+        f"{big_shape[0]} x {big_shape[1]} px): the workflow only, {BIG_LAYOUT} only, "
+        "as a ratio to its 16x time; "
+        "generating it takes ~10 min, and the run needs ~43 GB free disk",
+    )
+    parser.add_argument(
+        "--layouts",
+        type=parse_layouts,
+        default=list(make_sample_data.LAYOUTS),
+        help=f"raster input layouts, comma-separated (default: all: {','.join(make_sample_data.LAYOUTS)})",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("/tmp/snakemake-dask-bench"),
+        help="where generated inputs are kept and reused, and the scratch checkout made "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "results" / "benchmark.md",
+        help="markdown report (default: results/benchmark.md)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per command; the median is reported (default: 3)"
+    )
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores (default: 2)")
-    parser.add_argument("--blocksize", default="64MB",
-                        help="CSV blocksize for the benchmark tables (default: 64MB)")
-    parser.add_argument("--chunks", default="15MB",
-                        help="raster chunks: a size such as 15MB / auto (shaped to each file's layout, as the "
-                             "config's default), or N for {x: N, y: N} (default: 15MB)")
-    parser.add_argument("--only", choices=("csv", "raster", "all"), default="all",
-                        help="which path to measure")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: only the smallest CSV and raster scale, one run each")
-    parser.add_argument("--timeout", type=float, default=3600,
-                        help="seconds before a command is killed (default: 3600)")
-    parser.add_argument("--keep-scratch", action="store_true",
-                        help="keep the scratch checkout (its path is printed)")
+    parser.add_argument(
+        "--blocksize", default="64MB", help="CSV blocksize for the benchmark tables (default: 64MB)"
+    )
+    parser.add_argument(
+        "--chunks",
+        default="15MB",
+        help="raster chunks: a size such as 15MB / auto (shaped to each file's layout, as the "
+        "config's default), or N for {x: N, y: N} (default: 15MB)",
+    )
+    parser.add_argument(
+        "--only", choices=("csv", "raster", "all"), default="all", help="which path to measure"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: only the smallest CSV and raster scale, one run each",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds before a command is killed (default: 3600)"
+    )
+    parser.add_argument(
+        "--keep-scratch", action="store_true", help="keep the scratch checkout (its path is printed)"
+    )
     args = parser.parse_args(argv)
     if args.big:
         args.raster_scales = sorted({*args.raster_scales, float(BIG_SCALE)})
@@ -1343,7 +1605,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started, facts = dt.datetime.now(), machine_facts()
-    command_line = shlex.join([sys.executable, *(sys.argv if argv is None else ["scripts/benchmark.py", *argv])])
+    command_line = shlex.join(
+        [sys.executable, *(sys.argv if argv is None else ["scripts/benchmark.py", *argv])]
+    )
     want_csv, want_raster = args.only in ("csv", "all"), args.only in ("raster", "all")
     csv_scales = args.csv_scales if want_csv else []
     scenes = scenes_to_measure(args.raster_scales, args.layouts) if want_raster else []

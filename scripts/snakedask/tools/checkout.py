@@ -19,7 +19,9 @@ def copy_checkout(dest: Path, sample: bool = True) -> Path:
     dest = Path(dest)
     for name in COPIED:
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            shutil.copytree(
+                ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
         else:
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / name, dest / name)
@@ -28,7 +30,9 @@ def copy_checkout(dest: Path, sample: bool = True) -> Path:
     return dest
 
 
-def snakemake_environment(checkout: Path | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+def snakemake_environment(
+    checkout: Path | None = None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """This process's environment for a Snakemake run, minus ``DASK_SCHEDULER_ADDRESS``.
 
     Only what the caller sets may point the workflow at a scheduler. With

@@ -26,16 +26,39 @@ import numpy as np
 SITES = ("DAVY", "HDF1", "LBR", "LDF2", "MDF1", "MDF2")
 # Sensor depths in cm (negative = below the surface) of the two ports per site.
 DEPTHS = {
-    "DAVY": (-10, -15), "HDF1": (-8, -20), "LBR": (-12, -14),
-    "LDF2": (-5, -18), "MDF1": (-10, -12), "MDF2": (-6, -22),
+    "DAVY": (-10, -15),
+    "HDF1": (-8, -20),
+    "LBR": (-12, -14),
+    "LDF2": (-5, -18),
+    "MDF1": (-10, -12),
+    "MDF2": (-6, -22),
 }
 # The lesson's groupby("year").mean() of m_soil, which the stand-in follows.
-YEAR_MEANS = {2014: 0.2737, 2015: 0.2637, 2016: 0.2936, 2017: 0.2661,
-              2018: 0.2824, 2019: 0.2222, 2020: 0.2525}
+YEAR_MEANS = {
+    2014: 0.2737,
+    2015: 0.2637,
+    2016: 0.2936,
+    2017: 0.2661,
+    2018: 0.2824,
+    2019: 0.2222,
+    2020: 0.2525,
+}
 START = np.datetime64("2014-07-01T00:00")
 END = np.datetime64("2020-07-01T00:00")  # ~1.26 M rows for 12 series, as the real file
-HEADER = ("timestamp", "year", "doy", "hour", "minute", "site", "logger", "port",
-          "sensor", "sensorZ", "m_soil", "unit")
+HEADER = (
+    "timestamp",
+    "year",
+    "doy",
+    "hour",
+    "minute",
+    "site",
+    "logger",
+    "port",
+    "sensor",
+    "sensorZ",
+    "m_soil",
+    "unit",
+)
 UNIT = "m³/m³ VWC"
 SENSOR = "5TM Moisture/Temp"
 
@@ -81,7 +104,7 @@ def soil_moisture_rows(scale: float = 1.0, seed: int = 42):
             keep = np.ones(len(steps), bool)
             for _ in range(3):
                 start = int(rng.integers(0, len(steps)))
-                keep[start:start + int(rng.integers(0, len(steps) // 40 + 1))] = False
+                keep[start : start + int(rng.integers(0, len(steps) // 40 + 1))] = False
             port = f"Port {3 + port_index}"
             lines = []
             for i in np.flatnonzero(keep):
@@ -136,16 +159,28 @@ def _footprint(rows: np.ndarray, cols: np.ndarray, height: int, width: int) -> n
 # How band files are laid out: real GeoTIFFs come tiled or stripped, compressed or not.
 LAYOUTS = {
     # the sample's and the lesson's layout: 256-px tiles, DEFLATE with the floating-point predictor
-    "tiled-deflate": {"tiled": True, "blockxsize": 256, "blockysize": 256,
-                      "compress": "deflate", "predictor": 3},
+    "tiled-deflate": {
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "predictor": 3,
+    },
     "tiled": {"tiled": True, "blockxsize": 256, "blockysize": 256},  # 256-px tiles, uncompressed
     "stripped": {"tiled": False},  # GDAL's default: uncompressed, one row per strip
 }
 DEFAULT_LAYOUT = "tiled-deflate"
 
 
-def write_band(path: Path, band: str, height: int, width: int, seed: int = 7,
-               pixel: float = PIXEL, layout: str = DEFAULT_LAYOUT) -> Path:
+def write_band(
+    path: Path,
+    band: str,
+    height: int,
+    width: int,
+    seed: int = 7,
+    pixel: float = PIXEL,
+    layout: str = DEFAULT_LAYOUT,
+) -> Path:
     """Write one float32 band as a GeoTIFF in ``layout`` (see LAYOUTS), row block by row block."""
     import rasterio
     from rasterio.transform import from_origin
@@ -154,9 +189,16 @@ def write_band(path: Path, band: str, height: int, width: int, seed: int = 7,
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     profile = dict(
-        driver="GTiff", height=height, width=width, count=1, dtype="float32", crs=CRS,
-        transform=from_origin(ORIGIN[0], ORIGIN[1], pixel, pixel), nodata=RASTER_NODATA,
-        BIGTIFF="IF_SAFER", **LAYOUTS[layout],
+        driver="GTiff",
+        height=height,
+        width=width,
+        count=1,
+        dtype="float32",
+        crs=CRS,
+        transform=from_origin(ORIGIN[0], ORIGIN[1], pixel, pixel),
+        nodata=RASTER_NODATA,
+        BIGTIFF="IF_SAFER",
+        **LAYOUTS[layout],
     )
     cols = np.arange(width)
     with rasterio.open(tmp, "w", **profile) as dst:
@@ -181,15 +223,28 @@ def copy_band(source: Path, path: Path, layout: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder to write into")
-    parser.add_argument("--sample", action="store_true",
-                        help="the small bundled sample (CSV scale 0.005, raster 1/12 per side)")
+    parser.add_argument(
+        "--sample",
+        action="store_true",
+        help="the small bundled sample (CSV scale 0.005, raster 1/12 per side)",
+    )
     parser.add_argument("--csv-scale", type=float, default=1.0, help="rows relative to the lesson's CSV")
-    parser.add_argument("--raster-scale", type=float, default=1.0,
-                        help="pixels per side relative to the lesson's 3499 x 7443 bands")
-    parser.add_argument("--layout", choices=sorted(LAYOUTS), default=DEFAULT_LAYOUT,
-                        help="how the bands are stored (default: %(default)s, as the lesson's files)")
+    parser.add_argument(
+        "--raster-scale",
+        type=float,
+        default=1.0,
+        help="pixels per side relative to the lesson's 3499 x 7443 bands",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=sorted(LAYOUTS),
+        default=DEFAULT_LAYOUT,
+        help="how the bands are stored (default: %(default)s, as the lesson's files)",
+    )
     parser.add_argument("--skip-csv", action="store_true")
     parser.add_argument("--skip-raster", action="store_true")
     args = parser.parse_args(argv)
@@ -199,7 +254,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_raster:
         height, width = round(RASTER_HEIGHT * raster_scale), round(RASTER_WIDTH * raster_scale)
         for band in ("red", "nir"):
-            print(write_band(args.out / f"RU_ANS_TR2_FL005M_{band}.tif", band, height, width, layout=args.layout))
+            print(
+                write_band(
+                    args.out / f"RU_ANS_TR2_FL005M_{band}.tif", band, height, width, layout=args.layout
+                )
+            )
 
 
 if __name__ == "__main__":

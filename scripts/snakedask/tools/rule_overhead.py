@@ -28,7 +28,9 @@ print(t1 - t0, t2 - t1)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     from snakedask.shared_cluster import SharedCluster
@@ -36,12 +38,16 @@ def main() -> None:
     cluster = SharedCluster(Path(tempfile.mkdtemp()), threads=1)
     address = cluster.start()
     try:
-        print("| rule module | imports (s) | distributed + client (s) | both (s) |\n| --- | ---: | ---: | ---: |")
+        print(
+            "| rule module | imports (s) | distributed + client (s) | both (s) |\n| --- | ---: | ---: | ---: |"
+        )
         for module in ("averages", "ndvi"):
             imports, client = [], []
             for _ in range(args.repeats):
                 probe = PROBE.format(module=module, address=address)
-                out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+                out = subprocess.run(
+                    [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+                )
                 first, second = map(float, out.stdout.split())
                 imports.append(first)
                 client.append(second)
