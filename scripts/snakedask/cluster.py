@@ -288,7 +288,7 @@ def performance_report_to(path: str | Path, enabled: bool = True) -> Iterator[No
 
     ``mode="inline"`` embeds Bokeh's JavaScript: the default loads it from a CDN
     and shows a blank page offline. Disabled (``dask.performance_report: false``,
-    ~0.4 s saved per rule), the page only says so.
+    a fixed cost per rule saved), the page only says so.
     """
     if enabled:
         from distributed import performance_report
