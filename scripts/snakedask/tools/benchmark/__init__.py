@@ -1,0 +1,63 @@
+"""Benchmark the workflow's Dask rules against eager baselines and the hardware's floors.
+
+For each input size (and, for rasters, each input layout) this measures, in one run on one machine:
+
+* **workflow**: the rule itself (``averages`` or ``ndvi``) run through
+  ``snakemake --cores N <product> --forcerun <rule>`` in a scratch copy of the
+  checkout, with a benchmark config pointing at generated stand-in inputs. The
+  download and encoding rules run beforehand and are not timed;
+* **eager**: the same product from a plain script that holds everything in
+  memory (``pd.read_csv(engine="pyarrow")`` + ``groupby().mean()``; rasterio +
+  numpy for NDVI, written as the workflow's product: a ZSTD COG);
+* **bytes floor**: read the inputs' bytes and write as many bytes as the
+  workflow's output has (plain reads and writes: no decoding, compute or
+  compression), so the workflow is measured first;
+* **compute floor**: the computation alone, on all cores, inputs already in
+  memory, timed inside the process: the NDVI kernel with numpy over row bands
+  in a thread pool; pyarrow's ``read_csv`` + ``group_by().aggregate()`` means;
+
+and, at the smallest CSV and raster sizes (1x by default), the whole workflow
+(``--forceall`` on the products ``rule all`` makes for one table and one
+scene, downloads included) against one eager script making all products, and
+the rules on the bundled tiny sample, which shows their fixed overhead.
+
+Raster inputs come in three layouts of the same pixels (``--layouts``):
+``tiled`` (256-px tiles, uncompressed), ``tiled-deflate`` (the generator's and
+the lesson's: tiles, DEFLATE + predictor 3) and ``stripped`` (GDAL's default
+GTiff: uncompressed, no tiles). ``--big`` adds 8 per side (64x the pixels,
+27992 x 59544 px), measured for the workflow alone in ``tiled-deflate`` and
+reported as a ratio to its 16x time: the eager script's memory at 16x (see
+results/benchmark.md) does not fit 64x on the benchmark's machine, and the
+report says so instead of running it.
+
+Every command runs ``--repeats`` times, its input files read once just before
+each run (untimed): every command starts with its inputs in the page cache.
+The report gives the median wall time (the compute floors: the in-process
+time they print) and the peak resident memory of the whole process tree (the
+command and all its descendants: Snakemake's job scripts, Dask workers),
+summed and sampled every 0.05 s.
+
+Inputs come from ``snakedask.tools.make_sample_data`` and are kept under ``--data``
+(the larger ones take minutes to generate; later runs reuse them). Before generating
+anything the disk space the run needs is estimated and checked against ``--data``'s
+free space. Each dataset's copies and outputs in the scratch checkout are deleted
+once it is measured.
+
+The benchmark fails (exit code 1, naming the case and the difference) when the
+workflow's product differs from the eager baseline's: the ratios would mean nothing.
+
+Usage (from the checkout, after ``make setup``)::
+
+    make bench                                     # CSV 1x, 10x; raster 1x, 4x per side, 3 layouts; 3 repeats
+    make bench BENCH_ARGS="--big"                  # ... and the workflow at 8x per side (64x the pixels)
+    make bench BENCH_ARGS="--quick"                # smallest sizes, one repeat: a smoke test
+    .venv/bin/python -m snakedask.tools.benchmark --only raster --raster-scales 1,2 --layouts tiled --chunks 1024
+    .venv/bin/python -m snakedask.tools.benchmark --quick --csv-scales 0.1 --raster-scales 0.25
+
+The report is printed and written to ``--out`` (markdown); measurements are in results/benchmark*.md.
+
+Modules: :mod:`.measure` (running commands, sampling process-tree memory), :mod:`.inputs`
+(generated inputs, the disk-space plan), :mod:`.scratch` (the scratch checkout and its config),
+:mod:`.cases` (what is measured), :mod:`.checks` (comparing products), :mod:`.report` (the
+markdown), :mod:`.baselines` (the eager and floor scripts), ``__main__`` (the command line).
+"""

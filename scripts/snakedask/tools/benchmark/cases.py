@@ -1,0 +1,393 @@
+"""The cases: each rule through Snakemake against its eager baseline and the two floors.
+
+* **workflow**: the rule itself (``averages`` or ``ndvi``) run through
+  ``snakemake --cores N <product> --forcerun <rule>`` in the scratch checkout; the download
+  and encoding rules run beforehand and are not timed;
+* **eager**: the same product from :mod:`.baselines.eager`, holding everything in memory;
+* **bytes floor**: :mod:`.baselines.floor` reads the inputs' bytes and writes as many bytes as
+  the workflow's output has, so the workflow is measured first;
+* **compute floor**: :mod:`.baselines.floor` times the computation alone, inputs in memory;
+
+and the whole workflow for the smallest table and scene against one eager script making all
+their products, and the rules on the bundled sample (their fixed overhead). Sizes too big for
+the eager baseline are measured for the workflow alone, as a ratio to a smaller size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from snakedask import products
+from snakedask.tools.benchmark import checks
+from snakedask.tools.benchmark.inputs import (
+    BANDS,
+    TINY_BANDS,
+    TINY_CSV,
+    Scene,
+    dataset_name,
+    describe_csv,
+    describe_raster,
+    scale_label,
+)
+from snakedask.tools.benchmark.measure import (
+    MB,
+    PYTHON,
+    Measurement,
+    failure_excerpt,
+    measure_command,
+    progress,
+    run_once,
+    size_text,
+)
+from snakedask.tools.benchmark.scratch import rule_benchmark_seconds, rule_breakdown, snakemake_command
+
+BASELINES = "snakedask.tools.benchmark.baselines"
+# The eager NDVI script's peak RSS per pixel, measured at 16x (see results/benchmark.md): used for
+# sizes it is not run at when this run measured no eager NDVI to scale from.
+EAGER_BYTES_PER_PIXEL = 28
+
+
+@dataclass
+class Comparison:
+    """One row of the report: the workflow against its eager baseline and the two floors."""
+
+    product: str
+    input: str
+    layout: str
+    workflow: Measurement
+    eager: Measurement | None  # None: not run (see eager_skipped)
+    bytes_floor: Measurement | None = None
+    compute_floor: Measurement | None = None
+    eager_skipped: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def measurements(self) -> list[Measurement]:
+        return [m for m in (self.workflow, self.eager, self.bytes_floor, self.compute_floor) if m is not None]
+
+
+@dataclass
+class Scaling:
+    """A workflow-only size against the same layout's largest fully measured size."""
+
+    big: Comparison
+    scene: Scene
+    reference: Comparison | None
+    reference_scene: Scene | None
+
+
+@dataclass
+class Bench:
+    """Everything a benchmark run needs, and what it found."""
+
+    args: argparse.Namespace
+    checkout: Path
+    logs: Path
+    env: dict[str, str]  # for every command: the copy's own library first on PYTHONPATH
+    rows: list[Comparison] = field(default_factory=list)
+    tiny: list[tuple[Measurement, str]] = field(default_factory=list)
+    by_scene: dict[Scene, Comparison] = field(default_factory=dict)
+    scaling: list[Scaling] = field(default_factory=list)
+
+    def measure(
+        self, label: str, command: list[str], inputs: Iterable[Path] = (), in_process: bool = False
+    ) -> Measurement:
+        args = self.args
+        return measure_command(
+            label, command, self.checkout, self.logs, args.repeats, args.timeout, self.env, inputs, in_process
+        )
+
+    def snakemake(self, targets: Iterable[str], *options: str) -> list[str]:
+        return snakemake_command(self.args.cores, targets, *options)
+
+    def out_dir(self, name: str) -> Path:
+        """Folder for the baselines' outputs of one dataset."""
+        path = self.checkout / "baselines" / "out" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def measurements(self) -> list[Measurement]:
+        found = [m for m, _ in self.tiny]
+        for row in self.rows:
+            found += row.measurements
+        return found
+
+
+def prepare(
+    bench: Bench, tables: Iterable[str] = (), scenes: Iterable[str] = (), warm_up: Iterable[str] = ()
+) -> None:
+    """Download (copy) a dataset's inputs and detect encodings: not what is measured.
+
+    ``warm_up``: products to make first as well, untimed (see bench_tiny).
+    """
+    targets = [path for t in tables for path in products.table_products(t, ("encoding.json",))]
+    targets += [f"resources/scenes/{s}/{band}.tif" for s in scenes for band in BANDS]
+    targets += warm_up
+    progress(f"preparing {', '.join([*tables, *scenes])}: downloads and encoding detection (untimed) ...\n")
+    log = bench.logs / "prepare.log"
+    run = run_once(bench.snakemake(targets), bench.checkout, log, bench.args.timeout, bench.env)
+    if run.returncode != 0:
+        sys.exit(f"preparing the inputs failed:\n{failure_excerpt(log)}")
+
+
+def clean_up(bench: Bench, kind: str, name: str) -> None:
+    """Delete a measured dataset's copies and outputs, so the disk holds one dataset's at a time."""
+    for folder in (f"resources/{kind}/{name}", f"results/{kind}/{name}", f"baselines/out/{name}"):
+        shutil.rmtree(bench.checkout / folder, ignore_errors=True)
+
+
+def table_inputs(checkout: Path, name: str) -> list[Path]:
+    """What the averages rule reads (the workflow's copy of the table)."""
+    return [
+        checkout / f"resources/tables/{name}/raw.csv",
+        *(checkout / path for path in products.table_products(name, ("encoding.json",))),
+    ]
+
+
+def scene_inputs(checkout: Path, name: str) -> list[Path]:
+    """What the ndvi rule reads (the workflow's copies of the bands)."""
+    return [checkout / f"resources/scenes/{name}/{band}.tif" for band in BANDS]
+
+
+def rule_run(bench: Bench, label: str, target: str, rule: str, tsv: str, inputs: list[Path]) -> Measurement:
+    """The rule alone through Snakemake, forced to rerun; notes the rule's own benchmark time."""
+    result = bench.measure(label, bench.snakemake([target], "--forcerun", rule), inputs)
+    own = rule_benchmark_seconds(bench.checkout, tsv)
+    if own:
+        result.notes.append(
+            f"the job itself (Snakemake `benchmark:`, last run): {own[0]:.2f} s, max_rss {own[1]:.0f} MB"
+        )
+    return result
+
+
+def averages_product(name: str) -> str:
+    return products.table_products(name, ("averages.csv",))[0]
+
+
+def ndvi_product(name: str) -> str:
+    return products.scene_products(name, ("ndvi.tif",))[0]
+
+
+def bench_tiny(bench: Bench, only: str) -> None:
+    """The rules on the bundled sample: what a run costs when there is almost nothing to compute."""
+    want_csv, want_raster = only in ("csv", "all"), only in ("raster", "all")
+    # The scratch copy runs its own library, whose numba kernels are not compiled yet: one NDVI,
+    # untimed, writes numba's cache there, so no measured run includes compiling them.
+    warm_up = [ndvi_product("tiny")] if want_raster else []
+    prepare(bench, ["tiny"] if want_csv else [], ["tiny"] if want_raster else [], warm_up)
+    if want_csv:
+        measurement = rule_run(
+            bench,
+            "averages tiny",
+            averages_product("tiny"),
+            "averages",
+            "tables/tiny/averages.tsv",
+            table_inputs(bench.checkout, "tiny"),
+        )
+        bench.tiny.append((measurement, describe_csv("sample", TINY_CSV)))
+    if want_raster:
+        measurement = rule_run(
+            bench,
+            "ndvi tiny",
+            ndvi_product("tiny"),
+            "ndvi",
+            "scenes/tiny/ndvi.tsv",
+            scene_inputs(bench.checkout, "tiny"),
+        )
+        bench.tiny.append((measurement, describe_raster("sample", TINY_BANDS)))
+
+
+def baseline(
+    bench: Bench,
+    label: str,
+    module: str,
+    *args: str | Path,
+    inputs: Iterable[Path] = (),
+    in_process: bool = False,
+) -> Measurement:
+    """A baseline module (``eager`` or ``floor``) run as its own process with the venv's python."""
+    command = [str(PYTHON), "-m", f"{BASELINES}.{module}", *map(str, args)]
+    return bench.measure(label, command, inputs, in_process)
+
+
+def output_size(
+    workflow: Measurement, product: Path, eager: Measurement | None, eager_product: Path, notes: list[str]
+) -> int | None:
+    """How many bytes the bytes floor writes: the workflow's product, else (noted) the eager one's."""
+    if workflow.ok and product.exists():
+        return product.stat().st_size
+    if eager is not None and eager.ok and eager_product.exists():
+        notes.append(
+            f"bytes floor: the workflow failed, so it writes as many bytes as the eager "
+            f"{eager_product.name} ({eager_product.stat().st_size / MB:.1f} MB)"
+        )
+        return eager_product.stat().st_size
+    notes.append("bytes floor not run: no output to size it by")
+    return None
+
+
+def bytes_floor(
+    bench: Bench, label: str, name: str, size: int | None, inputs: list[Path]
+) -> Measurement | None:
+    """Reading the inputs and writing the product's bytes: what no decoding, compute or compression costs."""
+    if size is None:
+        return None
+    out = bench.out_dir(name) / "bytes-floor.out"
+    return baseline(bench, f"{label} bytes floor", "floor", "bytes", out, size, *inputs, inputs=inputs)
+
+
+def bench_csv(bench: Bench, scale: float, path: Path) -> None:
+    name, label = dataset_name("csv", scale), scale_label(scale)
+    prepare(bench, tables=[name])
+    try:
+        product = bench.checkout / averages_product(name)
+        workflow = rule_run(
+            bench,
+            f"averages {label} workflow",
+            averages_product(name),
+            "averages",
+            f"tables/{name}/averages.tsv",
+            table_inputs(bench.checkout, name),
+        )
+        eager_csv = bench.out_dir(name) / "averages.csv"
+        eager = baseline(
+            bench, f"averages {label} eager", "eager", "averages", path, eager_csv, inputs=[path]
+        )
+        row = Comparison("averages", describe_csv(label, path), "—", workflow, eager)
+        size = output_size(workflow, product, eager, eager_csv, row.notes)
+        row.bytes_floor = bytes_floor(bench, f"averages {label}", name, size, [path])
+        row.compute_floor = baseline(
+            bench, f"averages {label} compute floor", "floor", "csv", path, inputs=[path], in_process=True
+        )
+        if workflow.ok and eager.ok:
+            row.notes.append(checks.averages_agree(product, eager_csv))
+        bench.rows.append(row)
+    finally:
+        clean_up(bench, "tables", name)
+
+
+def bench_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> None:
+    prepare(bench, scenes=[scene.name])
+    try:
+        row = (bench_big_raster if scene.big else bench_raster_fully)(bench, scene, bands)
+        bench.rows.append(row)
+        bench.by_scene[scene] = row
+    finally:
+        clean_up(bench, "scenes", scene.name)
+
+
+def workflow_ndvi(bench: Bench, scene: Scene, label: str) -> tuple[Measurement, Path]:
+    workflow = rule_run(
+        bench,
+        f"{label} workflow",
+        ndvi_product(scene.name),
+        "ndvi",
+        f"scenes/{scene.name}/ndvi.tsv",
+        scene_inputs(bench.checkout, scene.name),
+    )
+    return workflow, bench.checkout / ndvi_product(scene.name)
+
+
+def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comparison:
+    """Workflow first (the bytes floor writes as many bytes as its ndvi.tif), then eager and the floors."""
+    label = f"ndvi {scale_label(scene.scale)} {scene.layout}"
+    inputs = [bands["red"], bands["nir"]]
+    workflow, product = workflow_ndvi(bench, scene, label)
+    eager_tif = bench.out_dir(scene.name) / "ndvi.tif"
+    eager = baseline(bench, f"{label} eager", "eager", "ndvi", *inputs, eager_tif, inputs=inputs)
+    row = Comparison("ndvi", describe_raster(scene.label, bands), scene.layout, workflow, eager)
+    row.bytes_floor = bytes_floor(
+        bench, label, scene.name, output_size(workflow, product, eager, eager_tif, row.notes), inputs
+    )
+    row.compute_floor = baseline(
+        bench, f"{label} compute floor", "floor", "raster", *inputs, inputs=inputs, in_process=True
+    )
+    if workflow.ok and eager.ok:
+        row.notes.append(checks.ndvi_agree(product, eager_tif))
+        # Chunk windows that straddle the output's 256-px tiles make GDAL rewrite compressed tiles.
+        row.notes.append(
+            f"ndvi.tif size: workflow {product.stat().st_size / MB:.1f} MB, "
+            f"eager {eager_tif.stat().st_size / MB:.1f} MB"
+        )
+    return row
+
+
+def bench_big_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comparison:
+    """The workflow alone, compared with the same layout's largest fully measured size."""
+    label = f"ndvi {scale_label(scene.scale)} {scene.layout}"
+    workflow, product = workflow_ndvi(bench, scene, label)
+    row = Comparison(
+        "ndvi",
+        describe_raster(scene.label, bands),
+        scene.layout,
+        workflow,
+        None,
+        eager_skipped=eager_skipped_reason(bench, scene),
+    )
+    if workflow.ok:
+        row.notes.append(f"ndvi.tif size: workflow {product.stat().st_size / MB:.1f} MB")
+    smaller = [s for s in bench.by_scene if s.layout == scene.layout and not s.big and s.scale < scene.scale]
+    reference = max(smaller, key=lambda s: s.scale, default=None)
+    bench.scaling.append(Scaling(row, scene, bench.by_scene.get(reference), reference))
+    return row
+
+
+def eager_skipped_reason(bench: Bench, scene: Scene) -> str:
+    """Why the eager script is not run at this size: the memory it would need, from a measured peak."""
+    measured = [(s, row.eager) for s, row in bench.by_scene.items() if row.eager is not None and row.eager.ok]
+    if measured:
+        basis, eager = max(measured, key=lambda item: item[0].scale)
+        per_pixel = eager.peak_rss_mb * MB / (basis.pixel_bytes / 8)
+        source = f"its peak at {basis.label} {basis.layout} in this run ({eager.peak_rss_mb:.0f} MB)"
+    else:
+        per_pixel = EAGER_BYTES_PER_PIXEL
+        source = f"its peak measured at 4x/side (16x px), {EAGER_BYTES_PER_PIXEL} bytes per pixel"
+    need = per_pixel * scene.pixel_bytes / 8
+    total = psutil.virtual_memory().total
+    return (
+        f"not run: the eager script holds whole bands and the index in memory; scaled from {source} "
+        f"it needs ~{size_text(need)}, and this machine has {size_text(total)}"
+    )
+
+
+def bench_everything(
+    bench: Bench, csv_scale: float, csv_path: Path, scene: Scene, bands: dict[str, Path]
+) -> None:
+    """The whole workflow for one table and one scene against one eager script making all products."""
+    table = dataset_name("csv", csv_scale)
+    label = f"all {scale_label(csv_scale)}+{scale_label(scene.scale)} {scene.layout}"
+    inputs = [csv_path, bands["red"], bands["nir"]]
+    # Named targets rather than `rule all`: config/config.yaml's sample stays in the merged config.
+    targets = [*products.table_products(table), *products.scene_products(scene.name)]
+    try:
+        workflow = bench.measure(f"{label} workflow", bench.snakemake(targets, "--forceall"), inputs)
+        eager = baseline(
+            bench, f"{label} eager", "eager", "all", *inputs, bench.out_dir("all"), inputs=inputs
+        )
+        described = (
+            f"{describe_csv(scale_label(csv_scale), csv_path)} + {describe_raster(scene.label, bands)}"
+        )
+        row = Comparison("all products", described, scene.layout, workflow, eager)
+        row.notes.append(
+            "`--forceall` includes copying the raw inputs into resources/ (with checksums) and "
+            "detecting the encoding; the eager script reads the inputs in place and is told "
+            "the encoding"
+        )
+        if workflow.ok:
+            row.notes.append(
+                "jobs (Snakemake `benchmark:` files, last run): "
+                + rule_breakdown(bench.checkout, table, scene.name)
+            )
+        bench.rows.append(row)
+    finally:
+        clean_up(bench, "tables", table)
+        clean_up(bench, "scenes", scene.name)
+        shutil.rmtree(bench.out_dir("all"), ignore_errors=True)
