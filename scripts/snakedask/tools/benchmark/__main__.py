@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from snakedask.tools import benchmark, make_sample_data
-from snakedask.tools.benchmark import cases, report
+from snakedask.tools.benchmark import cases, checks, report
 from snakedask.tools.benchmark.cases import Bench
 from snakedask.tools.benchmark.inputs import (
     BIG_LAYOUT,
@@ -178,6 +178,12 @@ def main(argv: list[str] | None = None) -> None:
             cases.bench_everything(bench, csv_scale, csvs[csv_scale], scene, rasters[scene])
 
         text = report.report(bench, command_line, started, facts)
+    except checks.ProductMismatch as mismatch:
+        kept = f"kept in {scratch}" if args.keep_scratch else "rerun with --keep-scratch to keep them"
+        sys.exit(
+            f"benchmark FAILED: {mismatch}\n"
+            f"No report written: its ratios would compare different results (the products: {kept})."
+        )
     finally:
         if args.keep_scratch:
             progress(f"kept {scratch}\n")

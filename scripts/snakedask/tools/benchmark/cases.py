@@ -16,9 +16,10 @@ the eager baseline are measured for the workflow alone, as a ratio to a smaller 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,10 +139,27 @@ def prepare(
         sys.exit(f"preparing the inputs failed:\n{failure_excerpt(log)}")
 
 
-def clean_up(bench: Bench, kind: str, name: str) -> None:
-    """Delete a measured dataset's copies and outputs, so the disk holds one dataset's at a time."""
-    for folder in (f"resources/{kind}/{name}", f"results/{kind}/{name}", f"baselines/out/{name}"):
-        shutil.rmtree(bench.checkout / folder, ignore_errors=True)
+def dataset_folders(kind: str, name: str) -> list[str]:
+    """A dataset's copies and outputs in the scratch checkout: the workflow's and the baselines'."""
+    return [f"resources/{kind}/{name}", f"results/{kind}/{name}", f"baselines/out/{name}"]
+
+
+@contextlib.contextmanager
+def dataset_space(bench: Bench, folders: list[str]) -> Iterator[None]:
+    """Delete a measured dataset's ``folders`` afterwards, so the disk holds one dataset's at a time.
+
+    With ``--keep-scratch`` they stay after a product mismatch, so the products can be compared.
+    """
+    keep = False
+    try:
+        yield
+    except checks.ProductMismatch:
+        keep = bench.args.keep_scratch
+        raise
+    finally:
+        if not keep:
+            for folder in folders:
+                shutil.rmtree(bench.checkout / folder, ignore_errors=True)
 
 
 def table_inputs(checkout: Path, name: str) -> list[Path]:
@@ -247,7 +265,7 @@ def bytes_floor(
 def bench_csv(bench: Bench, scale: float, path: Path) -> None:
     name, label = dataset_name("csv", scale), scale_label(scale)
     prepare(bench, tables=[name])
-    try:
+    with dataset_space(bench, dataset_folders("tables", name)):
         product = bench.checkout / averages_product(name)
         workflow = rule_run(
             bench,
@@ -262,26 +280,23 @@ def bench_csv(bench: Bench, scale: float, path: Path) -> None:
             bench, f"averages {label} eager", "eager", "averages", path, eager_csv, inputs=[path]
         )
         row = Comparison("averages", describe_csv(label, path), "—", workflow, eager)
+        if workflow.ok and eager.ok:
+            checks.check_averages(f"averages {label}", product, eager_csv)
+            row.notes.append("workflow and eager averages agree")
         size = output_size(workflow, product, eager, eager_csv, row.notes)
         row.bytes_floor = bytes_floor(bench, f"averages {label}", name, size, [path])
         row.compute_floor = baseline(
             bench, f"averages {label} compute floor", "floor", "csv", path, inputs=[path], in_process=True
         )
-        if workflow.ok and eager.ok:
-            row.notes.append(checks.averages_agree(product, eager_csv))
         bench.rows.append(row)
-    finally:
-        clean_up(bench, "tables", name)
 
 
 def bench_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> None:
     prepare(bench, scenes=[scene.name])
-    try:
+    with dataset_space(bench, dataset_folders("scenes", scene.name)):
         row = (bench_big_raster if scene.big else bench_raster_fully)(bench, scene, bands)
         bench.rows.append(row)
         bench.by_scene[scene] = row
-    finally:
-        clean_up(bench, "scenes", scene.name)
 
 
 def workflow_ndvi(bench: Bench, scene: Scene, label: str) -> tuple[Measurement, Path]:
@@ -304,19 +319,20 @@ def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Co
     eager_tif = bench.out_dir(scene.name) / "ndvi.tif"
     eager = baseline(bench, f"{label} eager", "eager", "ndvi", *inputs, eager_tif, inputs=inputs)
     row = Comparison("ndvi", describe_raster(scene.label, bands), scene.layout, workflow, eager)
+    if workflow.ok and eager.ok:
+        checks.check_ndvi(label, product, eager_tif)
+        row.notes.append("workflow and eager NDVI agree (3 windows, grid, dtype)")
+        # Chunk windows that straddle the output's 256-px tiles make GDAL rewrite compressed tiles.
+        row.notes.append(
+            f"ndvi.tif size: workflow {product.stat().st_size / MB:.1f} MB, "
+            f"eager {eager_tif.stat().st_size / MB:.1f} MB"
+        )
     row.bytes_floor = bytes_floor(
         bench, label, scene.name, output_size(workflow, product, eager, eager_tif, row.notes), inputs
     )
     row.compute_floor = baseline(
         bench, f"{label} compute floor", "floor", "raster", *inputs, inputs=inputs, in_process=True
     )
-    if workflow.ok and eager.ok:
-        row.notes.append(checks.ndvi_agree(product, eager_tif))
-        # Chunk windows that straddle the output's 256-px tiles make GDAL rewrite compressed tiles.
-        row.notes.append(
-            f"ndvi.tif size: workflow {product.stat().st_size / MB:.1f} MB, "
-            f"eager {eager_tif.stat().st_size / MB:.1f} MB"
-        )
     return row
 
 
@@ -367,15 +383,19 @@ def bench_everything(
     inputs = [csv_path, bands["red"], bands["nir"]]
     # Named targets rather than `rule all`: config/config.yaml's sample stays in the merged config.
     targets = [*products.table_products(table), *products.scene_products(scene.name)]
-    try:
+    folders = [*dataset_folders("tables", table), *dataset_folders("scenes", scene.name), "baselines/out/all"]
+    with dataset_space(bench, folders):
         workflow = bench.measure(f"{label} workflow", bench.snakemake(targets, "--forceall"), inputs)
-        eager = baseline(
-            bench, f"{label} eager", "eager", "all", *inputs, bench.out_dir("all"), inputs=inputs
-        )
+        out = bench.out_dir("all")
+        eager = baseline(bench, f"{label} eager", "eager", "all", *inputs, out, inputs=inputs)
         described = (
             f"{describe_csv(scale_label(csv_scale), csv_path)} + {describe_raster(scene.label, bands)}"
         )
         row = Comparison("all products", described, scene.layout, workflow, eager)
+        if workflow.ok and eager.ok:
+            checks.check_averages(label, bench.checkout / averages_product(table), out / "averages.csv")
+            checks.check_ndvi(label, bench.checkout / ndvi_product(scene.name), out / "ndvi.tif")
+            row.notes.append("workflow and eager averages and NDVI agree")
         row.notes.append(
             "`--forceall` includes copying the raw inputs into resources/ (with checksums) and "
             "detecting the encoding; the eager script reads the inputs in place and is told "
@@ -387,7 +407,3 @@ def bench_everything(
                 + rule_breakdown(bench.checkout, table, scene.name)
             )
         bench.rows.append(row)
-    finally:
-        clean_up(bench, "tables", table)
-        clean_up(bench, "scenes", scene.name)
-        shutil.rmtree(bench.out_dir("all"), ignore_errors=True)

@@ -1,11 +1,34 @@
 """Whether the workflow made the same product as the eager baseline: else the ratios mean nothing.
 
-Each check returns None when the two products agree, else what differs, in words.
+``*_difference`` returns None when the two products agree, else what differs, in words;
+``check_*`` raises ProductMismatch (naming the case and the difference), which fails the benchmark.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+
+class ProductMismatch(Exception):
+    """The workflow's product differs from the eager baseline's: the benchmark fails."""
+
+    def __init__(self, case: str, product: str, difference: str):
+        super().__init__(f"{case}: the workflow's {product} differs from the eager baseline's: {difference}")
+        self.case, self.product, self.difference = case, product, difference
+
+
+def check_averages(case: str, workflow_csv: Path, eager_csv: Path) -> None:
+    """Raise ProductMismatch unless both files hold the same per-year means."""
+    difference = averages_difference(workflow_csv, eager_csv)
+    if difference is not None:
+        raise ProductMismatch(case, Path(workflow_csv).name, difference)
+
+
+def check_ndvi(case: str, workflow_tif: Path, eager_tif: Path) -> None:
+    """Raise ProductMismatch unless both files hold the same NDVI on the same grid."""
+    difference = ndvi_difference(workflow_tif, eager_tif)
+    if difference is not None:
+        raise ProductMismatch(case, Path(workflow_tif).name, difference)
 
 
 def averages_difference(workflow_csv: Path, eager_csv: Path) -> str | None:
@@ -15,7 +38,7 @@ def averages_difference(workflow_csv: Path, eager_csv: Path) -> str | None:
 
     missing = [str(path) for path in (workflow_csv, eager_csv) if not Path(path).exists()]
     if missing:
-        return f"not compared: {', '.join(missing)} missing"
+        return f"{' and '.join(missing)} missing"
     ours = pd.read_csv(workflow_csv, index_col=0)
     theirs = pd.read_csv(eager_csv, index_col=0)
     if list(ours.index) != list(theirs.index):
@@ -28,7 +51,7 @@ def averages_difference(workflow_csv: Path, eager_csv: Path) -> str | None:
         return None
     rows, cols = np.nonzero(~close)
     first = [
-        f"{ours.columns[c]} in {ours.index[r]}: workflow {a[r, c]!r}, eager {b[r, c]!r}"
+        f"{ours.columns[c]} in {ours.index[r]}: workflow {float(a[r, c])!r}, eager {float(b[r, c])!r}"
         for r, c in zip(rows[:3], cols[:3], strict=True)
     ]
     return f"{len(rows)} of {close.size} means differ (rtol 1e-9), e.g. " + "; ".join(first)
@@ -42,7 +65,7 @@ def ndvi_difference(workflow_tif: Path, eager_tif: Path, size: int = 512) -> str
 
     missing = [str(path) for path in (workflow_tif, eager_tif) if not Path(path).exists()]
     if missing:
-        return f"not compared: {', '.join(missing)} missing"
+        return f"{' and '.join(missing)} missing"
     with rasterio.open(workflow_tif) as ours, rasterio.open(eager_tif) as theirs:
         for what in ("shape", "crs", "transform", "dtypes"):
             if getattr(ours, what) != getattr(theirs, what):
@@ -58,20 +81,8 @@ def ndvi_difference(workflow_tif: Path, eager_tif: Path, size: int = 512) -> str
             rows, cols = np.nonzero(~close)
             r, c = rows[0], cols[0]
             return (
-                f"{len(rows)} of {close.size} pixels differ (atol 1e-6) in window {window}, e.g. at row "
-                f"{window.row_off + r}, column {window.col_off + c}: workflow {a[r, c]!r}, eager {b[r, c]!r}"
+                f"{len(rows)} of {close.size} pixels differ (atol 1e-6) in window {window}, e.g. at "
+                f"row {window.row_off + r}, column {window.col_off + c}: "
+                f"workflow {float(a[r, c])!r}, eager {float(b[r, c])!r}"
             )
     return None
-
-
-def averages_agree(workflow_csv: Path, eager_csv: Path) -> str:
-    """The report's note on the comparison."""
-    difference = averages_difference(workflow_csv, eager_csv)
-    return "workflow and eager averages agree" if difference is None else f"averages DIFFER: {difference}"
-
-
-def ndvi_agree(workflow_tif: Path, eager_tif: Path) -> str:
-    difference = ndvi_difference(workflow_tif, eager_tif)
-    if difference is None:
-        return "workflow and eager NDVI agree (3 windows, grid, dtype)"
-    return f"NDVI DIFFERS: {difference}"
