@@ -1,58 +1,13 @@
 """End to end: snakemake on a copy of the checkout, products checked independently."""
 
-import json
 import re
 
-import numpy as np
-import pandas as pd
 import pytest
-import rasterio
 import yaml
-from conftest import copy_workflow, run_snakemake
-from PIL import Image
+
+from tests.helpers import SCENE, TABLE, check_products, copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
-
-TABLE, SCENE = "dg_soil_moisture", "RU_ANS_TR2_FL005M"
-PRODUCTS = [
-    f"resources/tables/{TABLE}/raw.csv",
-    f"resources/scenes/{SCENE}/red.tif",
-    f"resources/scenes/{SCENE}/nir.tif",
-    f"results/tables/{TABLE}/encoding.json",
-    f"results/tables/{TABLE}/averages.csv",
-    f"results/tables/{TABLE}/averages.png",
-    f"results/scenes/{SCENE}/ndvi.tif",
-    f"results/scenes/{SCENE}/ndvi.png",
-]
-
-
-def check_products(workdir, sample):
-    for product in PRODUCTS:
-        assert (workdir / product).stat().st_size > 0, product
-    assert (workdir / PRODUCTS[0]).read_bytes() == sample["csv"].read_bytes()
-
-    encoding = json.loads((workdir / f"results/tables/{TABLE}/encoding.json").read_text())
-    assert encoding["encoding"] == "iso8859-1" and encoding["method"] == "candidate"
-
-    averages = pd.read_csv(workdir / f"results/tables/{TABLE}/averages.csv", index_col="year")
-    expected = pd.read_csv(sample["csv"], encoding="latin-1").groupby("year").mean(numeric_only=True)
-    pd.testing.assert_frame_equal(averages, expected, check_dtype=False, rtol=1e-12)
-
-    with (
-        rasterio.open(workdir / f"results/scenes/{SCENE}/ndvi.tif") as out,
-        rasterio.open(sample["red"]) as red,
-        rasterio.open(sample["nir"]) as nir,
-    ):
-        assert out.transform == red.transform and out.crs == red.crs
-        assert out.dtypes == ("float32",) and np.isnan(out.nodata)
-        r, n = red.read(1).astype(np.float64), nir.read(1).astype(np.float64)
-        valid = (r != red.nodata) & (n != nir.nodata) & (r + n != 0)
-        expected_ndvi = np.where(valid, (n - r) / np.where(valid, n + r, 1), np.nan).astype(np.float32)
-        np.testing.assert_allclose(out.read(1), expected_ndvi, rtol=2e-7, equal_nan=True)
-
-    for png in (f"results/tables/{TABLE}/averages.png", f"results/scenes/{SCENE}/ndvi.png"):
-        image = np.asarray(Image.open(workdir / png).convert("RGB"))
-        assert image.shape[0] > 300 and image.shape[1] > 600 and image.std() > 10, png
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
-from conftest import run_snakemake
-from http_server import FlakyServer, Route
 from rasterio.transform import from_origin
+
+from tests.helpers import run_snakemake
+from tests.services.http_server import FlakyServer, Route
 
 pytestmark = pytest.mark.workflow
 

@@ -17,7 +17,8 @@ import socket
 import subprocess
 from pathlib import Path
 
-from conftest import stop_processes, wait_until
+from snakedask.shared_cluster import stop_processes
+from tests.helpers import wait_until
 
 DAEMONS = ("munged", "slurmctld", "slurmd", "sinfo", "sbatch")
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")

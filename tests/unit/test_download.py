@@ -5,10 +5,10 @@ import json
 import logging
 
 import pytest
-from http_server import FlakyServer, Route
 
 from snakedask.download import fetch
 from snakedask.errors import DownloadError
+from tests.services.http_server import FlakyServer, Route
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 MD5 = hashlib.md5(DATA).hexdigest()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import dask_cluster_processes
 
 from snakedask.cluster import (
     ClusterConfigError,
@@ -19,6 +18,7 @@ from snakedask.cluster import (
     local_cluster_kwargs,
     ship_package,
 )
+from tests.services.dask_processes import dask_cluster_processes
 
 
 def test_one_function_decides_the_cluster_in_documented_precedence():

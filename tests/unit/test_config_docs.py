@@ -1,7 +1,8 @@
 """config/README.md documents every key of the schema, and the default config is valid."""
 
 import yaml
-from conftest import ROOT
+
+from tests.helpers import ROOT
 
 
 def schema_keys(node: dict, defs: dict, seen: set[str] | None = None) -> set[str]:

@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
-from conftest import SNAKEMAKE, copy_workflow, dask_cluster_processes, run_snakemake, wait_until
 
 from snakedask.tools.make_sample_data import RASTER_HEIGHT, RASTER_WIDTH, write_band, write_soil_moisture_csv
+from tests.helpers import SNAKEMAKE, copy_workflow, run_snakemake, wait_until
+from tests.services.dask_processes import dask_cluster_processes
 
 pytestmark = pytest.mark.workflow
 

@@ -3,7 +3,8 @@
 import re
 
 import yaml
-from conftest import ROOT
+
+from tests.helpers import ROOT
 
 # PyPI name -> conda-forge name where they differ.
 CONDA_NAME = {"dask[dataframe]": "dask"}

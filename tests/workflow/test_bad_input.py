@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
-from conftest import run_snakemake
 from rasterio.transform import Affine
+
+from tests.helpers import run_snakemake
 
 pytestmark = pytest.mark.workflow
 

@@ -9,8 +9,9 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import copy_workflow, run_snakemake
 from PIL import Image
+
+from tests.helpers import copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
 

@@ -1,6 +1,6 @@
 """The workflow submitted through the SLURM profile, and Dask started as a SLURM job.
 
-Runs against a real single-node SLURM on localhost (tests/local_slurm.py);
+Runs against a real single-node SLURM on localhost (tests/services/local_slurm.py);
 skipped, with the reason, where SLURM is not installed.
 """
 
@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
-from conftest import ROOT, SNAKEMAKE, copy_workflow, run_snakemake
-from local_slurm import local_slurm, missing_reason
+
+from tests.helpers import ROOT, SNAKEMAKE, check_products, copy_workflow, run_snakemake
+from tests.services.local_slurm import local_slurm, missing_reason
 
 pytestmark = [
     pytest.mark.workflow,
@@ -127,8 +128,6 @@ def test_dask_cluster_as_a_slurm_job_through_a_scheduler_file(tmp_path, slurm, s
         run_snakemake(workdir, "--configfile", "config/config.yaml", "hpc.yaml")
         for rule_log in ("tables/dg_soil_moisture/averages.log", "scenes/RU_ANS_TR2_FL005M/ndvi.log"):
             assert f"Dask scheduler: {address}" in (workdir / "logs" / rule_log).read_text()
-        from test_workflow import check_products
-
         check_products(workdir, sample)
     finally:
         subprocess.run(["scancel", job_id], env=slurm, check=False)

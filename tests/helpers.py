@@ -1,0 +1,103 @@
+"""Helpers the tests import (fixtures live in the conftest.py files).
+
+``from tests.helpers import run_snakemake`` works because ``tests`` is a package:
+pytest puts the checkout's root on ``sys.path`` for it, no path edits needed.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from PIL import Image
+
+from snakedask.tools.checkout import copy_checkout, snakemake_environment
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+RULE_SCRIPTS = ROOT / "workflow" / "scripts"
+SAMPLE = ROOT / "resources" / "sample"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A fresh copy of the checkout's workflow, config, library and sample data."""
+    return copy_checkout(dest)
+
+
+def run_snakemake(
+    workdir: Path, *args: str, env: dict | None = None, timeout: float = 600, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir``; on unexpected failure show its output."""
+    full_env = snakemake_environment(extra=env)  # the installed library: its numba cache is warm
+    result = subprocess.run(
+        [str(SNAKEMAKE), "--cores", "2", *args],
+        cwd=workdir,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def wait_until(condition, timeout: float, message: str, interval: float = 0.2) -> None:
+    """Poll ``condition()`` until true; TimeoutError(message) after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError(message)
+
+
+TABLE, SCENE = "dg_soil_moisture", "RU_ANS_TR2_FL005M"
+PRODUCTS = [
+    f"resources/tables/{TABLE}/raw.csv",
+    f"resources/scenes/{SCENE}/red.tif",
+    f"resources/scenes/{SCENE}/nir.tif",
+    f"results/tables/{TABLE}/encoding.json",
+    f"results/tables/{TABLE}/averages.csv",
+    f"results/tables/{TABLE}/averages.png",
+    f"results/scenes/{SCENE}/ndvi.tif",
+    f"results/scenes/{SCENE}/ndvi.png",
+]
+
+
+def check_products(workdir, sample):
+    """The products of a run on the bundled sample, checked against pandas and numpy."""
+    for product in PRODUCTS:
+        assert (workdir / product).stat().st_size > 0, product
+    assert (workdir / PRODUCTS[0]).read_bytes() == sample["csv"].read_bytes()
+
+    encoding = json.loads((workdir / f"results/tables/{TABLE}/encoding.json").read_text())
+    assert encoding["encoding"] == "iso8859-1" and encoding["method"] == "candidate"
+
+    averages = pd.read_csv(workdir / f"results/tables/{TABLE}/averages.csv", index_col="year")
+    expected = pd.read_csv(sample["csv"], encoding="latin-1").groupby("year").mean(numeric_only=True)
+    pd.testing.assert_frame_equal(averages, expected, check_dtype=False, rtol=1e-12)
+
+    with (
+        rasterio.open(workdir / f"results/scenes/{SCENE}/ndvi.tif") as out,
+        rasterio.open(sample["red"]) as red,
+        rasterio.open(sample["nir"]) as nir,
+    ):
+        assert out.transform == red.transform and out.crs == red.crs
+        assert out.dtypes == ("float32",) and np.isnan(out.nodata)
+        r, n = red.read(1).astype(np.float64), nir.read(1).astype(np.float64)
+        valid = (r != red.nodata) & (n != nir.nodata) & (r + n != 0)
+        expected_ndvi = np.where(valid, (n - r) / np.where(valid, n + r, 1), np.nan).astype(np.float32)
+        np.testing.assert_allclose(out.read(1), expected_ndvi, rtol=2e-7, equal_nan=True)
+
+    for png in (f"results/tables/{TABLE}/averages.png", f"results/scenes/{SCENE}/ndvi.png"):
+        image = np.asarray(Image.open(workdir / png).convert("RGB"))
+        assert image.shape[0] > 300 and image.shape[1] > 600 and image.std() > 10, png

@@ -1,0 +1,94 @@
+"""A real `dask scheduler` and `dask worker` on 127.0.0.1, as separate processes."""
+
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from snakedask.shared_cluster import stop_processes
+from tests.helpers import wait_until
+
+
+def _wait_for_json(path: Path, timeout: float = 60) -> dict:
+    def readable():
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    wait_until(readable, timeout, f"{path} was not written within {timeout} s")
+    return readable()
+
+
+def _wait_for_worker(log: Path, workers: int = 1, timeout: float = 60) -> None:
+    wait_until(
+        lambda: log.read_text().count("Registered to:") >= workers,
+        timeout,
+        f"the Dask worker did not register within {timeout} s; see {log}",
+    )
+
+
+@contextlib.contextmanager
+def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
+    """A real `dask scheduler` and `dask worker` (``workers`` nanny-managed processes) on
+    127.0.0.1, stopped afterwards.
+
+    Yields ``(address, scheduler_file)``; ``tls_args`` (``--tls-ca-file`` etc.)
+    make both use TLS.
+    """
+    scheduler_file = folder / "scheduler.json"
+    dask = str(Path(sys.executable).with_name("dask"))
+    logs = [open(folder / name, "w") for name in ("scheduler.log", "worker.log")]  # noqa: SIM115 - closed below
+    protocol = ["--protocol", "tls"] if tls_args else []
+    processes = [
+        subprocess.Popen(
+            [
+                dask,
+                "scheduler",
+                *protocol,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(scheduler_file),
+                *tls_args,
+            ],
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        )
+    ]
+    try:
+        address = _wait_for_json(scheduler_file)["address"]
+        processes.append(
+            subprocess.Popen(
+                [
+                    dask,
+                    "worker",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                    "--nthreads",
+                    str(max(1, 2 // workers)),
+                    "--nworkers",
+                    str(workers),
+                    "--host",
+                    "127.0.0.1",
+                    "--dashboard-address",
+                    "127.0.0.1:0",
+                    "--memory-limit",
+                    "4GB",
+                    *tls_args,
+                ],
+                stdout=logs[1],
+                stderr=subprocess.STDOUT,
+            )
+        )
+        _wait_for_worker(folder / "worker.log", workers)
+        yield address, scheduler_file
+    finally:
+        stop_processes(processes)
+        for log in logs:
+            log.close()

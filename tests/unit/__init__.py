@@ -1,0 +1,1 @@
+"""Unit tests, one file per library module (and the repository checks); `make test-fast` runs them."""

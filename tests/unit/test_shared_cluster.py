@@ -1,0 +1,32 @@
+"""The shared cluster (snakedask.shared_cluster) exits by itself when the process that started it dies."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+
+
+def test_shared_cluster_exits_when_its_owner_is_killed(tmp_path):
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from snakedask.shared_cluster import SharedCluster; "
+            "print(SharedCluster(sys.argv[1], threads=1).start(), flush=True); time.sleep(600)",
+            str(tmp_path / "cluster"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout.readline().startswith("tcp://127.0.0.1:")
+        children = [p for p in psutil.Process(owner.pid).children() if "dask" in " ".join(p.cmdline())]
+        assert len(children) == 2
+        os.kill(owner.pid, signal.SIGKILL)  # as a killed Snakemake would be
+        owner.wait(timeout=10)
+        _gone, alive = psutil.wait_procs(children, timeout=60)
+        assert alive == [], f"still running after their owner died: {alive}"
+    finally:
+        owner.kill()

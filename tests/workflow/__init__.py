@@ -1,0 +1,1 @@
+"""End-to-end tests: snakemake runs in copies of the checkout (marked `workflow`)."""
