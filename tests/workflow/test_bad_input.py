@@ -15,7 +15,7 @@ import rasterio
 import yaml
 from rasterio.transform import Affine
 
-from tests.helpers import run_snakemake
+from tests.helpers import SCENE, TABLE, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -149,7 +149,9 @@ CASES = {
     ),
 }
 
+# Every bad config the tests try, in one table: the run must stop before any job, naming the key.
 CONFIG_CASES = {
+    # name: (config given with --configfile, pattern the user must see)
     "unknown config key": (
         {"tables": {"bad": {"url": "x.csv", "group_by": "year"}}},
         r"- tables.bad: Additional properties are not allowed \('group_by' was unexpected\)",
@@ -178,6 +180,30 @@ CONFIG_CASES = {
         {"tables": {"bad": {"url": "x.csv", "checksum": "md5:xyz"}}},
         r"- tables.bad.checksum: 'md5:xyz' does not match",
     ),
+    "unknown dask key": (
+        {"dask": {"adress": "tcp://127.0.0.1:8786"}},
+        r"- dask: Additional properties .*'adress' was unexpected.*Expected: ",
+    ),
+    "blocksize a bare number": (
+        {"tables": {TABLE: {"blocksize": 3.5}}},
+        r"3\.5 is not valid under any of the given schemas.*Expected: ",
+    ),
+    "blocksize not a size": (
+        {"tables": {TABLE: {"blocksize": "twenty"}}},
+        r"'twenty' is not valid under any of the given schemas.*Expected: ",
+    ),
+    "dataset name with ../": (
+        {"tables": {"../escape": {"url": "x.csv"}}},
+        r"'\.\./escape' does not match.*Expected: ",
+    ),
+    "forbidden URL scheme for a band": (
+        {"scenes": {SCENE: {"red": {"url": "ftp://example.org/red.tif"}, "nir": {"url": "n.tif"}}}},
+        r"'ftp://example.org/red.tif' does not match.*Expected: ",
+    ),
+    "scheduler address without a scheme": (
+        {"dask": {"address": "localhost:8786"}},
+        r"'localhost:8786' does not match.*Expected: ",
+    ),
 }
 
 
@@ -205,12 +231,32 @@ def test_bad_input_is_refused_clearly(workdir, tmp_path, sample, case):
     assert partial_files(workdir) == []
 
 
+def test_missing_groupby_column_names_the_columns_and_leaves_no_product(workdir):
+    # The sample's own table, grouped by a column it lacks: the rule's log says so.
+    (workdir / "key.yaml").write_text(yaml.safe_dump({"tables": {TABLE: {"groupby": "Year"}}}))
+    # Targets first: --configfile takes every word after it.
+    result = run_snakemake(
+        workdir,
+        f"results/tables/{TABLE}/averages.csv",
+        "--configfile",
+        "config/config.yaml",
+        "key.yaml",
+        check=False,
+    )
+    assert result.returncode != 0
+    log = (workdir / f"logs/tables/{TABLE}/averages.log").read_text()
+    assert "has no column 'Year' to group by; columns found: ['timestamp', 'year'" in log
+    assert not (workdir / f"results/tables/{TABLE}/averages.csv").exists()
+    assert not list((workdir / f"results/tables/{TABLE}").glob("*.partial*"))
+
+
 @pytest.mark.parametrize("case", list(CONFIG_CASES))
 def test_bad_config_is_refused_before_any_job(workdir, case):
     config, pattern = CONFIG_CASES[case]
     (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
     result = run_snakemake(workdir, "--configfile", "config/config.yaml", "bad.yaml", check=False)
     output = result.stdout + result.stderr
-    assert result.returncode != 0 and "nothing was run" in output, output
+    assert result.returncode != 0
+    assert "Invalid configuration" in output and "nothing was run" in output, output
     assert re.search(pattern, output), output
     assert not (workdir / "resources" / "tables").exists() and not (workdir / "results").exists()

@@ -90,57 +90,6 @@ def test_environment_variable_points_rules_at_the_scheduler(tmp_path, dask_sched
     assert f"Dask scheduler: {address}" in (workdir / f"logs/tables/{TABLE}/averages.log").read_text()
 
 
-@pytest.mark.parametrize(
-    "extra, pattern",
-    [
-        (
-            {"dask": {"adress": "tcp://127.0.0.1:8786"}},
-            r"- dask: Additional properties .*'adress' was unexpected",
-        ),
-        ({"tables": {TABLE: {"blocksize": 3.5}}}, r"3\.5 is not valid under any of the given schemas"),
-        (
-            {"tables": {TABLE: {"blocksize": "twenty"}}},
-            r"'twenty' is not valid under any of the given schemas",
-        ),
-        ({"tables": {"../escape": {"url": "x.csv"}}}, r"'\.\./escape' does not match"),
-        (
-            {"scenes": {SCENE: {"red": {"url": "ftp://example.org/red.tif"}, "nir": {"url": "n.tif"}}}},
-            r"'ftp://example.org/red.tif' does not match",
-        ),
-        ({"dask": {"address": "localhost:8786"}}, r"'localhost:8786' does not match"),
-    ],
-    ids=["unknown-key", "wrong-type", "bad-size", "bad-name", "bad-scheme", "bad-address"],
-)
-def test_bad_config_fails_before_any_job_naming_the_key(workdir, extra, pattern):
-    (workdir / "bad.yaml").write_text(yaml.safe_dump(extra))
-    result = run_snakemake(
-        workdir, "--configfile", "config/config.yaml", "bad.yaml", "--dry-run", check=False
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "Invalid configuration" in output and "nothing was run" in output, output
-    assert re.search(pattern, output) and "Expected: " in output, output
-    assert not (workdir / "resources" / "tables").exists()
-
-
-def test_missing_groupby_column_names_the_columns_and_leaves_no_product(workdir):
-    (workdir / "key.yaml").write_text(yaml.safe_dump({"tables": {TABLE: {"groupby": "Year"}}}))
-    # Targets first: --configfile takes every word after it.
-    result = run_snakemake(
-        workdir,
-        f"results/tables/{TABLE}/averages.csv",
-        "--configfile",
-        "config/config.yaml",
-        "key.yaml",
-        check=False,
-    )
-    assert result.returncode != 0
-    log = (workdir / f"logs/tables/{TABLE}/averages.log").read_text()
-    assert "has no column 'Year' to group by; columns found: ['timestamp', 'year'" in log
-    assert not (workdir / f"results/tables/{TABLE}/averages.csv").exists()
-    assert not list((workdir / f"results/tables/{TABLE}").glob("*.partial*"))
-
-
 def test_tls_scheduler_from_config(tmp_path, sample, tls_scheduler):
     address, certs = tls_scheduler
     workdir = copy_workflow(tmp_path / "checkout")
