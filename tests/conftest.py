@@ -6,7 +6,7 @@ import them from there (``from tests.helpers import run_snakemake``).
 
 import pytest
 
-from tests.helpers import SAMPLE, copy_workflow
+from tests.helpers import SAMPLE, copy_workflow, require_service
 from tests.services import certificates
 from tests.services.dask_processes import dask_cluster_processes
 
@@ -36,6 +36,7 @@ def dask_scheduler(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tls_scheduler(tmp_path_factory):
     """A TLS-only scheduler and worker: ``(address, security config)``."""
+    require_service(certificates.missing_reason())
     folder = tmp_path_factory.mktemp("dask-tls")
     certs = certificates.make_certificates(folder)
     tls = ["--tls-ca-file", certs["ca_file"], "--tls-cert", certs["cert"], "--tls-key", certs["key"]]

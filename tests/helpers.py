@@ -5,6 +5,7 @@ pytest puts the checkout's root on ``sys.path`` for it, no path edits needed.
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,6 +24,21 @@ SCRIPTS = ROOT / "scripts"
 RULE_SCRIPTS = ROOT / "workflow" / "scripts"
 SAMPLE = ROOT / "resources" / "sample"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def require_service(missing: str | None) -> None:
+    """Skip the calling test (or fixture) because a service is missing: ``missing`` says which and why.
+
+    ``None`` means it is there, and nothing happens. In CI (``CI=true``) the test
+    fails instead: README says SLURM, TLS, the browser checks and the full-disk
+    fault are tested, and ``.ci/run`` installs what they need, so there a missing
+    service is a broken CI run, not a skip.
+    """
+    if missing is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{missing}; CI must run this test (.ci/run installs what it needs)", pytrace=False)
+    pytest.skip(missing)
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -1,7 +1,15 @@
 """A test CA and one certificate for 127.0.0.1 signed by it, made with openssl (for TLS schedulers)."""
 
+import shutil
 import subprocess
 from pathlib import Path
+
+
+def missing_reason() -> str | None:
+    """Why certificates cannot be made here, or None if they can."""
+    if shutil.which("openssl") is None:
+        return "openssl is not installed (apt-get install openssl)"
+    return None
 
 
 def make_certificates(folder: Path) -> dict[str, str]:

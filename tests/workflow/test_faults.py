@@ -18,7 +18,7 @@ import rasterio
 import yaml
 
 from snakedask.tools.make_sample_data import RASTER_HEIGHT, RASTER_WIDTH, write_band, write_soil_moisture_csv
-from tests.helpers import SNAKEMAKE, copy_workflow, run_snakemake, wait_until
+from tests.helpers import SNAKEMAKE, copy_workflow, require_service, run_snakemake, wait_until
 from tests.services.dask_processes import dask_cluster_processes
 
 pytestmark = pytest.mark.workflow
@@ -201,7 +201,7 @@ def _children_of(pid: int):
 
 def test_disk_full_while_writing(tmp_path, inputs):
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
+        require_service("mounting a small tmpfs needs root")
     workdir = copy_workflow(tmp_path / "checkout")
     results = workdir / "results"
     results.mkdir()
@@ -209,7 +209,7 @@ def test_disk_full_while_writing(tmp_path, inputs):
         ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(results)], capture_output=True
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        require_service(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         result = run_snakemake(workdir, NDVI, *configure(workdir, inputs)[2:], check=False)
         output = result.stdout + result.stderr

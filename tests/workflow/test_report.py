@@ -1,7 +1,7 @@
 """The HTML report and the Dask performance reports: self-contained, and they render offline.
 
 The browser checks use Debian's Chromium, headless, with no network; they skip,
-saying so, where Chromium is not installed (`.ci/run` installs it).
+saying so, where Chromium is not installed, and fail in CI (`.ci/run` installs it).
 """
 
 import shutil
@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import copy_workflow, run_snakemake
+from tests.helpers import copy_workflow, require_service, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
-)
 SCENE, TABLE = "RU_ANS_TR2_FL005M", "dg_soil_moisture"
+
+
+@pytest.fixture
+def browser():
+    require_service(None if CHROMIUM else "Chromium is not installed (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +75,7 @@ def test_dask_reports_are_inline(reported):
         assert "cdn.bokeh.org" not in html, f"{path} loads Bokeh from a CDN: blank offline"
 
 
-@needs_chromium
-def test_report_renders_in_a_browser(reported, tmp_path):
+def test_report_renders_in_a_browser(reported, tmp_path, browser):
     url = (reported / "results/report.html").as_uri()
     shot = tmp_path / "report.png"
     chromium(url, tmp_path, f"--screenshot={shot}")
@@ -84,11 +85,10 @@ def test_report_renders_in_a_browser(reported, tmp_path):
         assert text in dom, f"{text!r} not rendered"
 
 
-@needs_chromium
 @pytest.mark.parametrize(
     "path", [f"results/scenes/{SCENE}/dask-report.html", f"results/tables/{TABLE}/dask-report.html"]
 )
-def test_dask_report_renders_in_a_browser(reported, tmp_path, path):
+def test_dask_report_renders_in_a_browser(reported, tmp_path, browser, path):
     url = (reported / path).as_uri()
     shot = tmp_path / "dask.png"
     chromium(url, tmp_path, f"--screenshot={shot}")
