@@ -89,6 +89,9 @@ def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
         _wait_for_worker(folder / "worker.log", workers)
         yield address, scheduler_file
     finally:
-        stop_processes(processes)
+        # The workers first, then the scheduler: a worker whose scheduler closes while it
+        # closes itself hangs until its nanny kills it (8 s).
+        for process in reversed(processes):
+            stop_processes([process])
         for log in logs:
             log.close()
