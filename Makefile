@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 BENCH_ARGS ?=
 
-.PHONY: setup run test bench lint format report sample clean
+.PHONY: setup run test test-fast bench lint format report sample clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
@@ -26,6 +26,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The unit tests alone (tests/unit, under a minute): no snakemake runs, and not the few marked
+# slow, which start separate Dask scheduler and worker processes.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -m "not slow"
 
 # Workflow vs eager baselines and the bytes/compute floors on generated lesson-size and larger
 # inputs, three raster layouts (slow: ~30 min; checks free disk first); report in results/benchmark.md.

@@ -155,6 +155,7 @@ def test_a_failing_close_does_not_fail_the_job(caplog):
     assert fine.closed and "scheduler went away during shutdown" in caplog.text
 
 
+@pytest.mark.slow  # separate dask scheduler and worker processes: out of `make test-fast`
 def test_tls_scheduler_accepts_certificates_and_refuses_plain_tcp(tls_scheduler):
     from distributed import Client
 
@@ -184,6 +185,7 @@ def _tasks_of_this_file_by_value():
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
+@pytest.mark.slow  # separate dask scheduler and worker processes: out of `make test-fast`
 def test_package_reaches_workers_that_import_another_copy(tmp_path, monkeypatch):
     # Workers elsewhere may have no copy, or an older one: they get this one, zipped.
     import shutil
@@ -205,6 +207,7 @@ def test_package_reaches_workers_that_import_another_copy(tmp_path, monkeypatch)
             assert files and all("snakedask.zip" in path for path in files.values()), files
 
 
+@pytest.mark.slow  # separate dask scheduler and worker processes: out of `make test-fast`
 def test_package_is_not_uploaded_to_workers_that_import_the_same_files(dask_scheduler):
     from distributed import Client
 

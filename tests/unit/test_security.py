@@ -6,6 +6,7 @@ The end-to-end half (dataset names kept in their folders) is tests/workflow/test
 import re
 
 import psutil
+import pytest
 
 from tests.helpers import ROOT, RULE_SCRIPTS, SCRIPTS
 
@@ -25,6 +26,7 @@ def test_scripts_never_use_a_shell():
         assert "shell=True" not in text and "os.system(" not in text, script
 
 
+@pytest.mark.slow  # separate dask scheduler and worker processes: out of `make test-fast`
 def test_shared_cluster_listens_on_loopback_only(tmp_path):
     from snakedask.shared_cluster import SharedCluster
 

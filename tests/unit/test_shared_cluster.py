@@ -6,8 +6,10 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 
 
+@pytest.mark.slow  # separate dask scheduler and worker processes: out of `make test-fast`
 def test_shared_cluster_exits_when_its_owner_is_killed(tmp_path):
     owner = subprocess.Popen(
         [
