@@ -115,7 +115,12 @@ def test_killed_worker_mid_computation(tmp_path, inputs, expected):
     with dask_cluster_processes(folder, workers=2) as (address, _):
         workdir = copy_workflow(tmp_path / "checkout")
         process = start_snakemake(workdir, configure(workdir, inputs, address=address))
-        killed = []
+        killed, dead = [], set()
+
+        def busy_workers():
+            # A killed worker stays listed, with its tasks, until the scheduler notices it died.
+            return [w for w, tasks in client.processing().items() if tasks and w not in dead]
+
         with Client(address, timeout=30) as client:
             for rule_log in (f"tables/{TABLE}/averages.log", f"scenes/{SCENE}/ndvi.log"):
                 wait_until(
@@ -124,11 +129,12 @@ def test_killed_worker_mid_computation(tmp_path, inputs, expected):
                     f"{rule_log} to start computing",
                     interval=0.05,
                 )
-                wait_until(lambda: any(client.processing().values()), 60, "tasks in flight", interval=0.05)
-                busy = [worker for worker, tasks in client.processing().items() if tasks]
+                wait_until(busy_workers, 60, "tasks in flight", interval=0.05)
+                busy = busy_workers()
                 pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
                 os.kill(pid, signal.SIGKILL)  # the nanny starts a fresh worker
                 killed.append(pid)
+                dead.add(busy[0])
         output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output
     assert len(killed) == 2
