@@ -27,7 +27,8 @@ import xarray as xr
 from snakedask.atomic_output import final_path, raise_if_disk_full
 from snakedask.cog_writer import TILE, write_cog
 from snakedask.errors import GridMismatch, RasterError
-from snakedask.raster_kernels import nodata_in, normalized_difference
+from snakedask.indices import REGISTRY, SpectralIndex
+from snakedask.raster_kernels import nodata_in, normalized_difference, reflectance
 from snakedask.raster_stats import lazy_statistics, summarise
 
 OUTPUT_NODATA = np.float32(np.nan)
@@ -142,13 +143,30 @@ def ndvi_kernel(
     so ``nir - red`` cannot wrap around nor ``nir + red`` overflow. One compiled
     pass (:func:`raster_kernels.normalized_difference`).
     """
-    settings = []
-    for raw, pixels in ((red_raw, red), (nir_raw, nir)):
-        has_nodata, nodata = nodata_in(raw.dtype, pixels.get("nodata"))
-        scale, offset = pixels.get("scale", 1.0), pixels.get("offset", 0.0)
-        settings += [has_nodata, nodata, scale != 1.0 or offset != 0.0, np.float32(scale), np.float32(offset)]
+    settings = [*_pixel_settings(red_raw, red), *_pixel_settings(nir_raw, nir)]
     out = np.empty(red_raw.shape, np.float32)
     return normalized_difference(red_raw, nir_raw, *settings, out)
+
+
+def _pixel_settings(raw: np.ndarray, pixels: dict[str, Any]) -> list:
+    has_nodata, nodata = nodata_in(raw.dtype, pixels.get("nodata"))
+    scale, offset = pixels.get("scale", 1.0), pixels.get("offset", 0.0)
+    return [has_nodata, nodata, scale != 1.0 or offset != 0.0, np.float32(scale), np.float32(offset)]
+
+
+def index_kernel(
+    *raws: np.ndarray, bands: tuple[str, ...], pixels: tuple[dict, ...], index_name: str
+) -> np.ndarray:
+    """Spectral index ``index_name`` of one block from its bands' raw blocks (in ``bands`` order).
+
+    Each band becomes float32 reflectance (NaN where nodata), then the
+    registry's formula; NaN where a band is nodata or the denominator is 0.
+    """
+    values = {}
+    for band, raw, settings in zip(bands, raws, pixels, strict=True):
+        out = np.empty(raw.shape, np.float32)
+        values[band] = reflectance(raw, *_pixel_settings(raw, settings), out)
+    return REGISTRY[index_name].function(**values)
 
 
 def describe_grid(raster: xr.DataArray) -> str:
@@ -157,21 +175,82 @@ def describe_grid(raster: xr.DataArray) -> str:
 
 
 def check_same_grid(
-    red: xr.DataArray, nir: xr.DataArray, red_name: str = "red", nir_name: str = "nir"
+    first: xr.DataArray,
+    other: xr.DataArray,
+    first_name: str = "red",
+    other_name: str = "nir",
+    bands: str = "red and NIR",
+    index: str = "NDVI",
 ) -> None:
     """Raise :class:`GridMismatch` naming both grids unless CRS, shape and transform agree."""
-    same_shape = red.shape == nir.shape
-    same_crs = red.rio.crs == nir.rio.crs
+    same_shape = first.shape == other.shape
+    same_crs = first.rio.crs == other.rio.crs
     # Tolerate only float noise: a hundred-millionth of a pixel.
-    same_transform = red.rio.transform().almost_equals(
-        nir.rio.transform(), precision=abs(red.rio.transform().a) * 1e-8
+    same_transform = first.rio.transform().almost_equals(
+        other.rio.transform(), precision=abs(first.rio.transform().a) * 1e-8
     )
     if not (same_shape and same_crs and same_transform):
         raise GridMismatch(
-            f"red and NIR bands are on different grids:\n  {red_name}: {describe_grid(red)}\n"
-            f"  {nir_name}: {describe_grid(nir)}\nNDVI needs both on one grid: "
+            f"{bands} bands are on different grids:\n  {first_name}: {describe_grid(first)}\n"
+            f"  {other_name}: {describe_grid(other)}\n{index} needs its bands on one grid: "
             "reproject one band onto the other (e.g. `gdalwarp` or `rio.reproject_match`) first."
         )
+
+
+def compute_index(
+    index: SpectralIndex | str,
+    paths: dict[str, str | Path],
+    pixels: dict[str, dict] | None = None,
+    chunks: Any = "15MB",
+) -> xr.DataArray:
+    """Lazy spectral index of a scene's band files, after checking that they share one grid.
+
+    ``paths`` maps each band the index needs to its file (one file may hold
+    several bands); ``pixels`` holds each band's :func:`open_band` settings:
+    ``band``, ``nodata``, ``scale``, ``offset``. Every band is read in the
+    chunks that suit the first band's file layout.
+    """
+    index = REGISTRY[index] if isinstance(index, str) else index
+    pixels = pixels or {}
+    first = paths[index.bands[0]]
+    chunks = layout_chunks(first, chunks)
+    raws, settings = [], []
+    for band in index.bands:
+        raw, band_settings = open_band(paths[band], chunks=chunks, **(pixels.get(band) or {}))
+        if raws:
+            names = (
+                "red and NIR" if {index.bands[0], band} == {"red", "nir"} else f"{index.bands[0]} and {band}"
+            )
+            check_same_grid(raws[0], raw, str(first), str(paths[band]), names, index.name.upper())
+        raws.append(raw)
+        settings.append(band_settings)
+    # An explicit meta: inferring it would call the kernel on an empty array, a new
+    # signature that numba compiles (or loads) just for that.
+    meta = np.empty((0, 0), np.float32)
+    if index.name == "ndvi":  # one fused pass; equal to the registry's formula (tested)
+        red, nir = raws
+        data = da.map_blocks(
+            ndvi_kernel, red.data, nir.data, red=settings[0], nir=settings[1], dtype=np.float32, meta=meta
+        )
+    else:
+        data = da.map_blocks(
+            index_kernel,
+            *(raw.data for raw in raws),
+            bands=index.bands,
+            pixels=tuple(settings),
+            index_name=index.name,  # not `name`: map_blocks takes that for the graph's keys
+            dtype=np.float32,
+            meta=meta,
+        )
+    label = index.name.upper()
+    result = xr.DataArray(
+        data,
+        coords=raws[0].coords,
+        dims=raws[0].dims,
+        name=index.name,
+        attrs={"long_name": label, "units": "1"},
+    )
+    return result.rio.write_nodata(OUTPUT_NODATA, encoded=False)
 
 
 def compute_ndvi(
@@ -181,67 +260,59 @@ def compute_ndvi(
     nir: dict | None = None,
     chunks: Any = "15MB",
 ) -> xr.DataArray:
-    """Lazy NDVI of the two files, after checking that they share one grid.
-
-    ``red``/``nir`` hold :func:`open_band` settings: ``band``, ``nodata``, ``scale``, ``offset``.
-    Both bands are read in the chunks that suit the red file's layout.
-    """
-    chunks = layout_chunks(red_path, chunks)
-    red_raw, red_pixels = open_band(red_path, chunks=chunks, **(red or {}))
-    nir_raw, nir_pixels = open_band(nir_path, chunks=chunks, **(nir or {}))
-    check_same_grid(red_raw, nir_raw, str(red_path), str(nir_path))
-    # An explicit meta: inferring it would call the kernel on an empty array, a new
-    # signature that numba compiles (or loads) just for that.
-    data = da.map_blocks(
-        ndvi_kernel,
-        red_raw.data,
-        nir_raw.data,
-        red=red_pixels,
-        nir=nir_pixels,
-        dtype=np.float32,
-        meta=np.empty((0, 0), np.float32),
-    )
-    index = xr.DataArray(
-        data, coords=red_raw.coords, dims=red_raw.dims, name="ndvi", attrs={"long_name": "NDVI", "units": "1"}
-    )
-    return index.rio.write_nodata(OUTPUT_NODATA, encoded=False)
+    """Lazy NDVI of the two files (:func:`compute_index` for ``ndvi``)."""
+    return compute_index("ndvi", {"red": red_path, "nir": nir_path}, {"red": red, "nir": nir}, chunks)
 
 
-def write_ndvi(index: xr.DataArray, path: str | Path, memory_mb: int | None = None) -> dict[str, Any]:
-    """Write NDVI as a Cloud-Optimized GeoTIFF and return its statistics (see raster_stats).
+def write_index(
+    values: xr.DataArray,
+    path: str | Path,
+    memory_mb: int | None = None,
+    index: SpectralIndex | str = "ndvi",
+) -> dict[str, Any]:
+    """Write an index as a Cloud-Optimized GeoTIFF and return its statistics (see raster_stats).
 
     One Dask pass computes each block once: its tiles, its overview pixels and
-    its statistics; the transform is kept exactly as read. A result without a
-    single valid pixel is an error. Encoded tiles wait in memory up to a
-    quarter of ``memory_mb`` (the job's memory) per worker, then on disk.
+    its statistics (histogram over the index's nominal value range); the
+    transform is kept exactly as read. A result without a single valid pixel is
+    an error. Encoded tiles wait in memory up to a quarter of ``memory_mb``
+    (the job's memory) per worker, then on disk.
     """
+    index = REGISTRY[index] if isinstance(index, str) else index
+    label = index.name.upper()
     path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
     # Named like atomic_path's temporary files, so a killed run's stage is cleaned up as theirs are.
     stage = path.with_name(f".{final_path(path).stem}.{os.getpid()}-stage.partial{path.suffix}")
     try:
         computed = write_cog(
-            index.data,
+            values.data,
             path,
-            crs=index.rio.crs,
-            transform=index.rio.transform(recalc=False),
-            tags={"long_name": "NDVI", "units": "1"},
-            description="NDVI",
-            compute_with=lazy_statistics(index.data),
+            crs=values.rio.crs,
+            transform=values.rio.transform(recalc=False),
+            tags={"long_name": label, "units": "1"},
+            description=label,
+            compute_with=lazy_statistics(values.data, value_range=index.value_range),
             stage=stage,
             memory_budget=int((memory_mb or 4000) * 1e6 / 4),
         )
     except Exception as err:
         raise_if_disk_full(path, err)  # while the failed files still fill the disk
         raise
-    stats = summarise(computed)
+    stats = summarise(computed, value_range=index.value_range)
     if stats["count_valid"] == 0:
         path.unlink(missing_ok=True)
         raise RasterError(
-            "NDVI has no valid pixel: every pixel is nodata in red or NIR (or NIR + red = 0). "
-            "Check the bands' `nodata:` and `band:` settings and that they cover the same area."
+            f"{label} has no valid pixel: every pixel is nodata in one of {', '.join(index.bands)} "
+            "(or the formula's denominator is 0). Check the bands' `nodata:` and `band:` settings "
+            "and that they cover the same area."
         )
     return stats
+
+
+def write_ndvi(values: xr.DataArray, path: str | Path, memory_mb: int | None = None) -> dict[str, Any]:
+    """Write NDVI (:func:`write_index` for ``ndvi``)."""
+    return write_index(values, path, memory_mb, "ndvi")
 
 
 def set_gdal_reading_options() -> None:

@@ -1,4 +1,7 @@
-"""Map of an NDVI GeoTIFF: diverging colours, robust limits, nodata transparent.
+"""Map and histogram of a spectral index GeoTIFF (NDVI and its siblings).
+
+Diverging colours from the index's registry entry, robust limits, nodata
+transparent; the histogram spans the index's nominal value range.
 
 The map is drawn from a decimated read (GDAL's overviews when the file has
 them, else an averaged subsample read block by block), so plotting never holds
@@ -15,6 +18,8 @@ import numpy as np
 import rasterio
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from rasterio.enums import Resampling
+
+from snakedask.indices import REGISTRY, SpectralIndex
 
 
 def read_overview(
@@ -54,24 +59,26 @@ def crs_label(crs) -> str:
     return f"{name} ({crs.to_string()})" if crs.to_epsg() else name
 
 
-def plot_ndvi(tif: str | Path, png: str | Path, title: str) -> None:
-
+def plot_ndvi(tif: str | Path, png: str | Path, title: str, index: SpectralIndex | str = "ndvi") -> None:
+    """The index's map (the function keeps its first index's name; any registry index works)."""
+    index = REGISTRY[index] if isinstance(index, str) else index
+    label = index.name.upper()
     data, extent, crs = read_overview(tif)
     vmin, vmax = robust_limits(data)
     # Centre the diverging colours on 0 (bare/water vs vegetation) when both occur.
     norm = TwoSlopeNorm(0.0, vmin, vmax) if vmin < 0 < vmax else Normalize(vmin, vmax)
-    cmap = plt.get_cmap("RdYlGn").copy()
+    cmap = plt.get_cmap(index.colormap).copy()
     cmap.set_bad(alpha=0.0)
     height, width = data.shape
     fig, ax = plt.subplots(figsize=(10, max(3.0, 10 * height / width + 1)), constrained_layout=True)
     image = ax.imshow(data, extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
-    fig.colorbar(image, ax=ax, label="NDVI (2–98 % limits)", shrink=0.8)
+    fig.colorbar(image, ax=ax, label=f"{label} (2–98 % limits)", shrink=0.8)
     unit = crs.linear_units if crs and crs.is_projected else "degrees"
     crs_name = crs_label(crs)
     ax.set_xlabel(f"Easting ({unit})")
     ax.set_ylabel(f"Northing ({unit})")
     ax.ticklabel_format(useOffset=False, style="plain")
-    ax.set_title(f"NDVI — {title}\n{crs_name}")
+    ax.set_title(f"{label} — {title}\n{crs_name}")
     if crs and crs.is_projected:
         add_scale_bar(ax, extent[1] - extent[0], unit)
     fig.savefig(png, dpi=120)
@@ -97,14 +104,17 @@ def add_scale_bar(ax, span: float, unit: str) -> None:
     )
 
 
-def plot_histogram(stats: dict, png: str | Path, title: str) -> None:
-    """Histogram of the valid NDVI values, with the summary statistics beside it."""
+def plot_histogram(stats: dict, png: str | Path, title: str, index: SpectralIndex | str = "ndvi") -> None:
+    """Histogram of the index's valid values, with the summary statistics beside it."""
+    index = REGISTRY[index] if isinstance(index, str) else index
+    label = index.name.upper()
+    low, high = index.value_range
 
     edges = np.asarray(stats["histogram"]["edges"])
     counts = np.asarray(stats["histogram"]["counts"])
     fig, ax = plt.subplots(figsize=(9, 4.5), constrained_layout=True)
     centres = (edges[:-1] + edges[1:]) / 2
-    colours = plt.get_cmap("RdYlGn")((centres + 1) / 2)
+    colours = plt.get_cmap(index.colormap)((centres - low) / (high - low))
     ax.bar(centres, counts, width=np.diff(edges), color=colours, edgecolor="none")
     percentiles = stats["percentiles"]
     summary = "\n".join(
@@ -126,9 +136,9 @@ def plot_histogram(stats: dict, png: str | Path, title: str) -> None:
         fontsize=8,
         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.8"},
     )
-    ax.set_xlim(-1, 1)
-    ax.set_xlabel("NDVI")
+    ax.set_xlim(low, high)
+    ax.set_xlabel(label)
     ax.set_ylabel("pixels")
-    ax.set_title(f"NDVI of valid pixels — {title}")
+    ax.set_title(f"{label} of valid pixels — {title}")
     fig.savefig(png, dpi=110)
     plt.close(fig)

@@ -44,6 +44,16 @@ def _reflectance(raw, has_nodata, nodata, scaled, scale, offset):
 
 
 @jit
+def reflectance(raw, has_nodata, nodata, scaled, scale, offset, out):
+    """``out = raw * scale + offset`` in float32, NaN where ``raw`` is nodata or not finite."""
+    rows, cols = out.shape
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = _reflectance(raw[i, j], has_nodata, nodata, scaled, scale, offset)
+    return out
+
+
+@jit
 def normalized_difference(
     a_raw,
     b_raw,

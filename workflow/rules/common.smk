@@ -69,27 +69,77 @@ fill_defaults(config, SCHEMA)
 PROJECT_ROOT = Path(workflow.basedir).parent
 # The workflow's library (scripts/snakedask, installed into .venv by `make setup`).
 from snakedask.cluster import choose_cluster
-from snakedask import products
+from snakedask import indices, products
 from snakedask.download import local_path
 
 ENV = "../../environment.yml"
-BANDS = ("red", "nir")
-# A scene whose red and NIR come from one multi-band file downloads it once, as "stack".
+BANDS = indices.BANDS
+# Bands that share one file (a multi-band stack) download it once, as stack.tif (stack2.tif, ...).
 STACK = "stack"
 
 TABLES = list(config["tables"])
 SCENES = list(config["scenes"])
 
 
+def index_problems(scenes):
+    """An unknown index or a band an index needs but the scene lacks, one line each."""
+    problems = []
+    for name, scene in scenes.items():
+        for index in scene["indices"]:
+            if index not in indices.REGISTRY:
+                problems.append(
+                    f"  - scenes.{name}.indices: unknown index {index!r}; "
+                    f"known: {', '.join(indices.REGISTRY)} (scripts/snakedask/indices.py)"
+                )
+                continue
+            for band in indices.REGISTRY[index].bands:
+                if band not in scene:
+                    problems.append(
+                        f"  - scenes.{name}: index {index!r} needs band {band!r}, which the scene does not "
+                        f"set. Add `{band}: {{url: ...}}` to the scene, or remove {index} from its `indices`."
+                    )
+    return problems
+
+
+if problems := index_problems(config["scenes"]):
+    raise WorkflowError(
+        "Invalid configuration (config/config.yaml and any --configfile/--config given); "
+        "nothing was run:\n" + "\n".join(problems)
+    )
+
+
+def scene_files(name):
+    """{file stem: [bands in it]} of the raw files a scene's indices need, in BANDS order."""
+    scene = config["scenes"][name]
+    needed = {
+        band for index in scene["indices"] for band in indices.REGISTRY[index].bands
+    }
+    groups = {}
+    for band in BANDS:
+        if band in needed:
+            key = (scene[band]["url"], scene[band].get("checksum"))
+            groups.setdefault(key, []).append(band)
+    files, stacks = {}, 0
+    for bands in groups.values():
+        if len(bands) == 1:
+            files[bands[0]] = bands
+        else:
+            stacks += 1
+            files[STACK if stacks == 1 else f"{STACK}{stacks}"] = bands
+    return files
+
+
 wildcard_constraints:
     table="[A-Za-z0-9_-]+",
     scene="[A-Za-z0-9_-]+",
-    band="|".join((*BANDS, STACK)),
+    band="|".join(BANDS) + f"|{STACK}[0-9]*",
+    index="[a-z][a-z0-9_]*",
 
 
 def all_products():
-    """Every final product of every configured table and scene."""
-    return products.all_products(TABLES, SCENES)
+    """Every final product of every configured table and scene (each scene's indices)."""
+    scenes = {name: config["scenes"][name]["indices"] for name in SCENES}
+    return products.all_products(TABLES, scenes)
 
 
 def compute_threads(wildcards, input):
@@ -131,32 +181,43 @@ def scene_setting(*keys):
     return setting
 
 
-def shares_one_file(scene):
-    red, nir = scene["red"], scene["nir"]
-    return red["url"] == nir["url"] and red.get("checksum") == nir.get("checksum")
+def index_name(wildcards):
+    """The index a job computes: its {index} wildcard; the `ndvi` rule has none."""
+    return wildcards.index if "index" in wildcards.keys() else "ndvi"
+
+
+def index_info(key):
+    """Param function: `label` (NDVI) or `description` of the job's index, for captions."""
+
+    def info(wildcards):
+        index = indices.REGISTRY[index_name(wildcards)]
+        return index.name.upper() if key == "label" else index.description
+
+    return info
 
 
 def scene_rasters(wildcards):
-    """{red: path, nir: path} of a scene's raw files (one path twice for a stack)."""
-    scene = config["scenes"][wildcards.scene]
+    """{band: path} of the raw files holding the bands of the job's index (one path per stack)."""
     folder = f"resources/scenes/{wildcards.scene}"
-    if shares_one_file(scene):
-        return {band: f"{folder}/{STACK}.tif" for band in BANDS}
-    return {band: f"{folder}/{band}.tif" for band in BANDS}
+    where = {
+        band: f"{folder}/{stem}.tif"
+        for stem, bands in scene_files(wildcards.scene).items()
+        for band in bands
+    }
+    return {band: where[band] for band in indices.REGISTRY[index_name(wildcards)].bands}
 
 
-def band_pixels(band):
-    """Input function: band index, nodata, scale and offset of `band` (band keys over scene keys)."""
-
-    def pixels(wildcards):
-        scene = config["scenes"][wildcards.scene]
+def index_pixels(wildcards):
+    """{band: {band, nodata, scale, offset}} of the job's index (band keys over scene keys)."""
+    scene = config["scenes"][wildcards.scene]
+    pixels = {}
+    for band in indices.REGISTRY[index_name(wildcards)].bands:
         merged = {"nodata": None, "scale": 1.0, "offset": 0.0}
         for source in (scene, scene[band]):
             merged.update(
                 {k: source[k] for k in ("nodata", "scale", "offset") if k in source}
             )
-        return {"band": scene[band]["band"], **merged}
-
+        pixels[band] = {"band": scene[band]["band"], **merged}
     return pixels
 
 
@@ -164,7 +225,7 @@ def source(wildcards):
     """The config entry ({url, checksum, ...}) a raw file comes from."""
     if "table" in wildcards.keys():
         return config["tables"][wildcards.table]
-    band = BANDS[0] if wildcards.band == STACK else wildcards.band
+    band = scene_files(wildcards.scene)[wildcards.band][0]
     return config["scenes"][wildcards.scene][band]
 
 

@@ -1,4 +1,5 @@
-"""Rule ndvi: NDVI of a scene as a Cloud-Optimized GeoTIFF plus its statistics, on the configured Dask cluster."""
+"""Rules ndvi and index: a spectral index of a scene as a Cloud-Optimized GeoTIFF plus its statistics,
+on the configured Dask cluster."""
 
 import json
 
@@ -13,10 +14,12 @@ def main(smk) -> None:
     from snakedask.atomic_output import atomic_path, write_text
     from snakedask.cluster import dask_client, performance_report_to, ship_package
     from snakedask.errors import DiskFullError, RasterError
-    from snakedask.ndvi import compute_ndvi, describe_grid, write_ndvi
+    from snakedask.ndvi import compute_index, describe_grid, write_index
 
-    index = compute_ndvi(smk.input.red, smk.input.nir, smk.params.red, smk.params.nir, smk.params.chunks)
-    log.info("NDVI %s, chunks %s", describe_grid(index), index.chunks)
+    index = smk.params.index
+    bands = {band: smk.input[band] for band in smk.params.pixels}
+    values = compute_index(index, bands, smk.params.pixels, smk.params.chunks)
+    log.info("%s %s, chunks %s", index.upper(), describe_grid(values), values.chunks)
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
         ship_package(client)  # workers elsewhere need the kernels the tasks call
         with (
@@ -25,12 +28,13 @@ def main(smk) -> None:
             performance_report_to(report, smk.config["dask"]["performance_report"]),
         ):
             try:
-                stats = write_ndvi(index, tmp, smk.resources.get("mem_mb"))
+                stats = write_index(values, tmp, smk.resources.get("mem_mb"), index)
             except (RasterError, DiskFullError):
                 raise
             except Exception as err:  # GDAL read errors arrive from the workers re-wrapped
+                files = " / ".join(sorted(set(bands.values())))
                 raise RasterError(
-                    f"reading {smk.input.red} / {smk.input.nir} or writing {smk.output.tif} failed: {err}. "
+                    f"reading {files} or writing {smk.output.tif} failed: {err}. "
                     "A truncated or corrupt band file? Delete it and run again."
                 ) from err
         write_text(smk.output.stats, json.dumps(stats, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""Rule plot_ndvi: the NDVI map and histogram of a scene."""
+"""Rule plot_index: the map and histogram of a scene's spectral index (NDVI and its siblings)."""
 
 import json
 from pathlib import Path
@@ -12,10 +12,10 @@ def main(smk) -> None:
     from snakedask.plot_ndvi import plot_histogram, plot_ndvi
 
     with atomic_path(smk.output.png) as tmp:
-        plot_ndvi(smk.input.tif, tmp, smk.wildcards.scene)
+        plot_ndvi(smk.input.tif, tmp, smk.wildcards.scene, smk.params.index)
     stats = json.loads(Path(smk.input.stats).read_text())
     with atomic_path(smk.output.histogram) as tmp:
-        plot_histogram(stats, tmp, smk.wildcards.scene)
+        plot_histogram(stats, tmp, smk.wildcards.scene, smk.params.index)
 
 
 if __name__ == "__main__":
