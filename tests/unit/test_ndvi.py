@@ -20,7 +20,11 @@ def threaded_dask():
         yield
 
 
-def write_tif(path, data, nodata, transform=TRANSFORM, crs="EPSG:32657"):
+TILED_16 = {"tiled": True, "blockxsize": 16, "blockysize": 16}
+
+
+def write_tif(path, data, nodata, transform=TRANSFORM, crs="EPSG:32657", layout=None):
+    """A GeoTIFF of ``data``; ``layout``: GDAL creation options (default 16-px tiles; {} for stripped)."""
     data = np.atleast_3d(data) if data.ndim == 3 else data[np.newaxis]
     profile = {
         "driver": "GTiff",
@@ -31,9 +35,7 @@ def write_tif(path, data, nodata, transform=TRANSFORM, crs="EPSG:32657"):
         "crs": crs,
         "transform": transform,
         "nodata": nodata,
-        "tiled": True,
-        "blockxsize": 16,
-        "blockysize": 16,
+        **(TILED_16 if layout is None else layout),
     }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
@@ -148,20 +150,9 @@ def test_byte_size_chunks_follow_the_file_layout(tmp_path):
     assert layout_chunks(tmp_path / "b.tif", "4KB") == {"band": 1, "y": 256, "x": 256}
     assert layout_chunks(tmp_path / "b.tif", {"x": 7, "y": 9}) == {"x": 7, "y": 9}
     # Stripped (GDAL's default): full-width bands of at least 256 rows, whole strips.
-    with rasterio.open(
-        tmp_path / "s.tif",
-        "w",
-        driver="GTiff",
-        height=3000,
-        width=1000,
-        count=1,
-        dtype="float32",
-        nodata=-1.0,
-        crs="EPSG:32657",
-        transform=TRANSFORM,
-    ) as dst:
-        dst.write(np.ones((1, 3000, 1000), np.float32))
-        assert dst.block_shapes[0] == (2, 1000)
+    write_tif(tmp_path / "s.tif", np.ones((3000, 1000), np.float32), -1.0, layout={})
+    with rasterio.open(tmp_path / "s.tif") as src:
+        assert src.block_shapes[0] == (2, 1000)
     assert layout_chunks(tmp_path / "s.tif", "1MB") == {"band": 1, "y": 256, "x": -1}
     assert layout_chunks(tmp_path / "s.tif", "8MB") == {"band": 1, "y": 2048, "x": -1}
     assert layout_chunks(tmp_path / "s.tif", "1GB") == {"band": 1, "y": 3000, "x": -1}
@@ -191,20 +182,7 @@ def test_any_chunks_and_layout_give_the_same_cog(tmp_path, chunks, layout):
         "stripped": {},
     }[layout]
     for name, band in (("red", red), ("nir", nir)):
-        with rasterio.open(
-            tmp_path / f"{name}.tif",
-            "w",
-            driver="GTiff",
-            height=700,
-            width=900,
-            count=1,
-            dtype="float32",
-            nodata=-10000.0,
-            crs="EPSG:32657",
-            transform=TRANSFORM,
-            **tiled,
-        ) as dst:
-            dst.write(band, 1)
+        write_tif(tmp_path / f"{name}.tif", band, -10000.0, layout=tiled)
     write_ndvi(compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif", chunks=chunks), tmp_path / "ndvi.tif")
     expected = numpy_ndvi(red, nir, -10000.0, -10000.0)
     assert cog_validate(str(tmp_path / "ndvi.tif"))[:2] == (True, [])

@@ -201,26 +201,16 @@ def bench_tiny(bench: Bench, only: str) -> None:
     # untimed, writes numba's cache there, so no measured run includes compiling them.
     warm_up = [ndvi_product("tiny")] if want_raster else []
     prepare(bench, ["tiny"] if want_csv else [], ["tiny"] if want_raster else [], warm_up)
-    if want_csv:
-        measurement = rule_run(
-            bench,
-            "averages tiny",
-            averages_product("tiny"),
-            "averages",
-            "tables/tiny/averages.tsv",
-            table_inputs(bench.checkout, "tiny"),
-        )
-        bench.tiny.append((measurement, describe_csv("sample", TINY_CSV)))
-    if want_raster:
-        measurement = rule_run(
-            bench,
-            "ndvi tiny",
-            ndvi_product("tiny"),
-            "ndvi",
-            "scenes/tiny/ndvi.tsv",
-            scene_inputs(bench.checkout, "tiny"),
-        )
-        bench.tiny.append((measurement, describe_raster("sample", TINY_BANDS)))
+    rules = [
+        ("averages", averages_product, "tables/tiny/averages.tsv", table_inputs, describe_csv, TINY_CSV, want_csv),
+        ("ndvi", ndvi_product, "scenes/tiny/ndvi.tsv", scene_inputs, describe_raster, TINY_BANDS, want_raster),
+    ]  # fmt: skip
+    for rule, product, tsv, inputs, describe, sample, wanted in rules:
+        if wanted:
+            measurement = rule_run(
+                bench, f"{rule} tiny", product("tiny"), rule, tsv, inputs(bench.checkout, "tiny")
+            )
+            bench.tiny.append((measurement, describe("sample", sample)))
 
 
 def baseline(
