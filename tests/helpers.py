@@ -17,12 +17,10 @@ import pytest
 import rasterio
 from PIL import Image
 
-from snakedask.tools.checkout import copy_checkout, snakemake_environment
+from snakedask.tools.checkout import ROOT, copy_checkout, snakemake_environment
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 RULE_SCRIPTS = ROOT / "workflow" / "scripts"
-SAMPLE = ROOT / "resources" / "sample"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 

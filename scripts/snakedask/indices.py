@@ -78,6 +78,11 @@ class SpectralIndex:
 REGISTRY: dict[str, SpectralIndex] = {}
 
 
+def lookup(index: "SpectralIndex | str") -> SpectralIndex:
+    """The registry entry of ``index`` (a name), or ``index`` itself."""
+    return REGISTRY[index] if isinstance(index, str) else index
+
+
 def register(index: SpectralIndex) -> SpectralIndex:
     """Add ``index`` to :data:`REGISTRY` (its bands must be among :data:`BANDS`)."""
     unknown = set(index.bands) - set(BANDS)

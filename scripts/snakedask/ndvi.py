@@ -27,7 +27,7 @@ import xarray as xr
 from snakedask.atomic_output import final_path, raise_if_disk_full
 from snakedask.cog_writer import TILE, write_cog
 from snakedask.errors import GridMismatch, RasterError
-from snakedask.indices import REGISTRY, SpectralIndex
+from snakedask.indices import REGISTRY, SpectralIndex, lookup
 from snakedask.raster_kernels import nodata_in, normalized_difference, reflectance
 from snakedask.raster_stats import lazy_statistics, summarise
 
@@ -210,7 +210,7 @@ def compute_index(
     ``band``, ``nodata``, ``scale``, ``offset``. Every band is read in the
     chunks that suit the first band's file layout.
     """
-    index = REGISTRY[index] if isinstance(index, str) else index
+    index = lookup(index)
     pixels = pixels or {}
     first = paths[index.bands[0]]
     chunks = layout_chunks(first, chunks)
@@ -278,7 +278,7 @@ def write_index(
     an error. Encoded tiles wait in memory up to a quarter of ``memory_mb``
     (the job's memory) per worker, then on disk.
     """
-    index = REGISTRY[index] if isinstance(index, str) else index
+    index = lookup(index)
     label = index.name.upper()
     path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import rasterio
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from rasterio.enums import Resampling
 
-from snakedask.indices import REGISTRY, SpectralIndex
+from snakedask.indices import SpectralIndex, lookup
 
 
 def read_overview(
@@ -61,7 +61,7 @@ def crs_label(crs) -> str:
 
 def plot_ndvi(tif: str | Path, png: str | Path, title: str, index: SpectralIndex | str = "ndvi") -> None:
     """The index's map (the function keeps its first index's name; any registry index works)."""
-    index = REGISTRY[index] if isinstance(index, str) else index
+    index = lookup(index)
     label = index.name.upper()
     data, extent, crs = read_overview(tif)
     vmin, vmax = robust_limits(data)
@@ -106,7 +106,7 @@ def add_scale_bar(ax, span: float, unit: str) -> None:
 
 def plot_histogram(stats: dict, png: str | Path, title: str, index: SpectralIndex | str = "ndvi") -> None:
     """Histogram of the index's valid values, with the summary statistics beside it."""
-    index = REGISTRY[index] if isinstance(index, str) else index
+    index = lookup(index)
     label = index.name.upper()
     low, high = index.value_range
 

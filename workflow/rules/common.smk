@@ -55,14 +55,19 @@ def fill_defaults(config, schema):
     filler(schema).validate(config)
 
 
+def refuse_config(problems):
+    """Stop before any job, listing every problem, if there are any."""
+    if problems:
+        raise WorkflowError(
+            "Invalid configuration (config/config.yaml and any --configfile/--config given); "
+            "nothing was run:\n"
+            + "\n".join(problems)
+            + "\nEvery key is described in config/README.md."
+        )
+
+
 SCHEMA = load_schema(Path(workflow.basedir) / "schemas" / "config.schema.yaml")
-if problems := config_problems(config, SCHEMA):
-    raise WorkflowError(
-        "Invalid configuration (config/config.yaml and any --configfile/--config given); "
-        "nothing was run:\n"
-        + "\n".join(problems)
-        + "\nEvery key is described in config/README.md."
-    )
+refuse_config(config_problems(config, SCHEMA))
 fill_defaults(config, SCHEMA)
 
 # Relative dataset paths in config are relative to the checkout, not the shell's cwd.
@@ -101,11 +106,7 @@ def index_problems(scenes):
     return problems
 
 
-if problems := index_problems(config["scenes"]):
-    raise WorkflowError(
-        "Invalid configuration (config/config.yaml and any --configfile/--config given); "
-        "nothing was run:\n" + "\n".join(problems)
-    )
+refuse_config(index_problems(config["scenes"]))
 
 
 def scene_files(name):
