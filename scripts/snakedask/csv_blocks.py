@@ -63,7 +63,9 @@ def _options(
     read_options: dict[str, Any],
     columns: list[str] | None,
     types: dict[str, pa.DataType] | None,
+    names: list[str] | None = None,
 ) -> tuple:
+    """pyarrow's read, parse and convert options; ``names`` given: the data has no header line."""
     parse = pacsv.ParseOptions(
         delimiter=read_options.get("sep", ","), quote_char=read_options.get("quotechar", '"')
     )
@@ -75,7 +77,8 @@ def _options(
         column_types=types,
     )
     # One thread per block: Dask already runs a block per core.
-    return pacsv.ReadOptions(encoding=encoding, block_size=1 << 24, use_threads=False), parse, convert
+    read = pacsv.ReadOptions(encoding=encoding, block_size=1 << 24, use_threads=False, column_names=names)
+    return read, parse, convert
 
 
 def _header_and_start(path: Path) -> tuple[bytes, int]:
@@ -93,13 +96,19 @@ def _line_start(stream: Any, position: int, data_start: int) -> int:
     return stream.tell()
 
 
-def _block_bytes(path: Path, start: int, end: int, data_start: int, header: bytes = b"") -> bytes:
-    """``header`` and the whole lines whose first byte lies in ``[start, end)``, read in one piece."""
+def _line_range(path: Path, start: int, end: int, data_start: int) -> tuple[int, int]:
+    """Byte range of the whole lines whose first byte lies in ``[start, end)``."""
     end = min(end, path.stat().st_size)
     with open(path, "rb") as stream:
-        first, stop = _line_start(stream, start, data_start), _line_start(stream, end, data_start)
-        if first >= stop:
-            return header
+        return _line_start(stream, start, data_start), _line_start(stream, end, data_start)
+
+
+def _block_bytes(path: Path, start: int, end: int, data_start: int, header: bytes = b"") -> bytes:
+    """``header`` and the whole lines whose first byte lies in ``[start, end)``, read in one piece."""
+    first, stop = _line_range(path, start, end, data_start)
+    if first >= stop:
+        return header
+    with open(path, "rb") as stream:
         data = bytearray(len(header) + stop - first)
         data[: len(header)] = header
         stream.seek(first)
@@ -115,13 +124,24 @@ def read_block(
     read_options: dict[str, Any],
     columns: list[str],
     types: dict[str, pa.DataType],
+    names: list[str],
 ) -> pd.DataFrame:
-    """Parse one byte range of the CSV into a pandas frame of ``columns``."""
+    """Parse one byte range of the CSV (whose columns are ``names``) into a pandas frame of ``columns``.
+
+    The lines are parsed where they lie in the page cache (a memory map, no
+    copy), with the column names given instead of a header line to prepend.
+    """
     path = Path(path)
-    header, data_start = _header_and_start(path)
-    data = _block_bytes(path, start, end, data_start, header)
-    table = pacsv.read_csv(pa.py_buffer(data), *_options(encoding, read_options, columns, types))
-    return table.to_pandas()
+    _, data_start = _header_and_start(path)
+    first, stop = _line_range(path, start, end, data_start)
+    if first >= stop:
+        return pa.schema([(name, types[name]) for name in columns]).empty_table().to_pandas()
+    with pa.memory_map(str(path)) as source:
+        source.seek(first)
+        lines = pa.BufferReader(source.read_buffer(stop - first))
+        table = pacsv.read_csv(lines, *_options(encoding, read_options, columns, types, names))
+    # split_blocks: a pandas block per column, without copying them into one 2-D block.
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def _arrow_type(name: str) -> pa.DataType:
@@ -193,6 +213,7 @@ def read_csv_blocks(
     path = Path(path).absolute()  # workers of an existing cluster run elsewhere
     read_options = dict(read_options or {})
     types = infer_types(path, encoding, read_options, dtype)
+    names = list(types)
     columns = list(columns or types)
     types = {name: types[name] for name in columns}
     size = path.stat().st_size
@@ -208,6 +229,7 @@ def read_csv_blocks(
         read_options=read_options,
         columns=columns,
         types=types,
+        names=names,
         meta=meta,
         label="read-csv-pyarrow",
         enforce_metadata=False,

@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import numpy as np
 import rasterio
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from rasterio.enums import Resampling
 
@@ -115,7 +116,14 @@ def plot_histogram(stats: dict, png: str | Path, title: str, index: SpectralInde
     fig, ax = plt.subplots(figsize=(9, 4.5), constrained_layout=True)
     centres = (edges[:-1] + edges[1:]) / 2
     colours = plt.get_cmap(index.colormap)((centres - low) / (high - low))
-    ax.bar(centres, counts, width=np.diff(edges), color=colours, edgecolor="none")
+    # One artist for the 2000 bins (ax.bar would draw 2000 patches, about ten times slower).
+    left, right = edges[:-1], edges[1:]
+    bars = np.stack(
+        [np.c_[left, 0 * counts], np.c_[left, counts], np.c_[right, counts], np.c_[right, 0 * counts]], 1
+    )
+    ax.add_collection(PolyCollection(bars, facecolors=colours, edgecolors="none"))
+    ax.autoscale_view()
+    ax.set_ylim(bottom=0)
     percentiles = stats["percentiles"]
     summary = "\n".join(
         [

@@ -21,10 +21,12 @@ def log_to_file(path: str) -> logging.Logger:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # distributed's INFO chatter (worker start/stop) would bury the job's own
-    # lines; it reads this setting when it is first imported.
-    import dask.config
-
-    dask.config.set({"logging.distributed": "warning"})
+    # lines; it reads this setting when it is first imported. Through the
+    # environment, so that jobs without Dask (plots, downloads) skip importing it.
+    if "dask.config" in sys.modules:
+        sys.modules["dask.config"].set({"logging.distributed": "warning"})
+    else:
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     log = logging.getLogger("workflow")
     if os.environ.get("SLURM_JOB_ID"):
         log.info("running in SLURM job %s on %s", os.environ["SLURM_JOB_ID"], socket.gethostname())
