@@ -528,6 +528,18 @@ def stage_folder(path: Path) -> Path:
     return path.with_name(f".{path.name.split('.')[0]}.{os.getpid()}-{uuid.uuid4().hex[:6]}-stage.partial")
 
 
+class CogProduct(NamedTuple):
+    """One product of :func:`write_cogs`: its pixels (2-D float32, NaN = nodata), file and metadata."""
+
+    values: da.Array
+    path: str | Path
+    crs: Any
+    transform: Any
+    tags: dict[str, str] | None = None
+    description: str | None = None
+    stage: str | Path | None = None
+
+
 def write_cog(
     values: da.Array,
     path: str | Path,
@@ -542,48 +554,83 @@ def write_cog(
 ) -> Any:
     """Write ``values`` (2-D float32, NaN = nodata) as a COG at ``path``; return ``compute_with`` computed.
 
-    ``compute_with`` (any Dask collection, e.g. statistics of ``values``) is
-    computed in the same pass, so the pixels are computed only once. Encoded
-    tiles wait in the workers' memory, up to ``memory_budget`` bytes per
-    worker process, and past that in ``stage`` (a new folder, by default
-    hidden beside ``path``, removed afterwards whatever happens); then each
-    block's tiles are written once, straight to their place in the file.
-    A failure removes what was written.
+    :func:`write_cogs` for one product.
     """
-    path = Path(path).absolute()
-    height, width = values.shape
-    stage = Path(stage) if stage else stage_folder(path)
-    stage.mkdir(parents=True)
+    product = CogProduct(values, path, crs, transform, tags, description, stage)
+    return write_cogs([product], compute_with, memory_budget, bigtiff)
+
+
+def write_cogs(
+    products: list[CogProduct],
+    compute_with: Any = None,
+    memory_budget: int = 1 << 30,
+    bigtiff: bool | None = None,
+) -> Any:
+    """Write each product as a COG, all in one Dask pass; return ``compute_with`` computed.
+
+    ``compute_with`` (any Dask collection, e.g. statistics of the products) is
+    computed in the same pass, so pixels and the inputs they share (several
+    indices of one scene's bands) are computed and read only once. Encoded
+    tiles wait in the workers' memory, up to ``memory_budget`` bytes per
+    worker process in all, and past that in each product's ``stage`` (a new
+    folder, by default hidden beside its file, removed afterwards whatever
+    happens); then each block's tiles are written once, straight to their
+    place in the file. A failure removes what was written.
+    """
+    paths = [Path(product.path).absolute() for product in products]
+    stages = [
+        Path(p.stage) if p.stage else stage_folder(path) for p, path in zip(products, paths, strict=True)
+    ]
+    budget = memory_budget // max(1, len(products))
+    made: list[Path] = []  # only the stage folders made here are removed
     try:
-        levels = [values, *overview_levels(values, len(overview_factors(height, width)))]
-        encoded = [lazy_encoded(level, index, stage, memory_budget) for index, level in enumerate(levels)]
-        georeferencing = gdal_template_tags(crs, transform, tags, description)
-        *encoded, extra = dask.persist(*encoded, compute_with)
-        extra, *runs = dask.compute(extra, *[array.map_blocks(_runs_only, dtype=object) for array in encoded])
-        blocks = [cell for array in runs for cell in array.ravel()]
-        header, places, size = plan([level.shape for level in levels], blocks, georeferencing, bigtiff)
-        with open(path, "wb") as out:
-            out.write(header)
-            out.truncate(size)
+        for stage in stages:
+            stage.mkdir(parents=True)
+            made.append(stage)
+        levels, encoded = [], []
+        for product, stage in zip(products, stages, strict=True):
+            height, width = product.values.shape
+            count = len(overview_factors(height, width))
+            levels.append([product.values, *overview_levels(product.values, count)])
+            encoded.append([lazy_encoded(level, i, stage, budget) for i, level in enumerate(levels[-1])])
+        flat = [array for arrays in encoded for array in arrays]
+        *flat, extra = dask.persist(*flat, compute_with)
+        extra, *runs = dask.compute(extra, *[array.map_blocks(_runs_only, dtype=object) for array in flat])
         writes = []
-        for array, level_runs in zip(encoded, runs, strict=False):
-            offsets = np.empty(level_runs.shape, dtype=object)
-            for index, block in np.ndenumerate(level_runs):
-                offsets[index] = [places[run[:3]] for run in block.runs]
-            writes.append(
-                da.map_blocks(
-                    _write_cell, array, da.from_array(offsets, chunks=1), path=str(path), dtype=np.int64
-                )
+        for product, path, product_levels in zip(products, paths, levels, strict=True):
+            product_encoded, flat = flat[: len(product_levels)], flat[len(product_levels) :]
+            product_runs, runs = runs[: len(product_levels)], runs[len(product_levels) :]
+            georeferencing = gdal_template_tags(
+                product.crs, product.transform, product.tags, product.description
             )
+            blocks = [cell for array in product_runs for cell in array.ravel()]
+            header, places, size = plan(
+                [level.shape for level in product_levels], blocks, georeferencing, bigtiff
+            )
+            with open(path, "wb") as out:
+                out.write(header)
+                out.truncate(size)
+            for array, level_runs in zip(product_encoded, product_runs, strict=True):
+                offsets = np.empty(level_runs.shape, dtype=object)
+                for index, block in np.ndenumerate(level_runs):
+                    offsets[index] = [places[run[:3]] for run in block.runs]
+                writes.append(
+                    da.map_blocks(
+                        _write_cell, array, da.from_array(offsets, chunks=1), path=str(path), dtype=np.int64
+                    )
+                )
         dask.compute(*writes)
-        del encoded, writes
+        del encoded, flat, writes
     except BaseException:
-        path.unlink(missing_ok=True)
+        if len(made) == len(stages):  # past the stages: the files may be ours
+            for path in paths:
+                path.unlink(missing_ok=True)
         raise
     finally:
-        with _held_lock:
-            _held.pop(str(stage), None)
-        shutil.rmtree(stage, ignore_errors=True)
+        for stage in made:
+            with _held_lock:
+                _held.pop(str(stage), None)
+            shutil.rmtree(stage, ignore_errors=True)
     return extra
 
 

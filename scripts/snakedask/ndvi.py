@@ -25,7 +25,7 @@ import rioxarray
 import xarray as xr
 
 from snakedask.atomic_output import final_path, raise_if_disk_full
-from snakedask.cog_writer import TILE, write_cog
+from snakedask.cog_writer import TILE, CogProduct, write_cogs
 from snakedask.errors import GridMismatch, RasterError
 from snakedask.indices import REGISTRY, SpectralIndex, lookup
 from snakedask.raster_kernels import nodata_in, normalized_difference, reflectance
@@ -270,40 +270,60 @@ def write_index(
     memory_mb: int | None = None,
     index: SpectralIndex | str = "ndvi",
 ) -> dict[str, Any]:
-    """Write an index as a Cloud-Optimized GeoTIFF and return its statistics (see raster_stats).
+    """Write an index as a Cloud-Optimized GeoTIFF and return its statistics (:func:`write_indices`)."""
+    return write_indices([values], [path], memory_mb, [index])[0]
+
+
+def write_indices(
+    values: list[xr.DataArray],
+    paths: list[str | Path],
+    memory_mb: int | None = None,
+    indices: list[SpectralIndex | str] | None = None,
+) -> list[dict[str, Any]]:
+    """Write indices of one scene as Cloud-Optimized GeoTIFFs; return their statistics (see raster_stats).
 
     One Dask pass computes each block once: its tiles, its overview pixels and
-    its statistics (histogram over the index's nominal value range); the
-    transform is kept exactly as read. A result without a single valid pixel is
-    an error. Encoded tiles wait in memory up to a quarter of ``memory_mb``
-    (the job's memory) per worker, then on disk.
+    its statistics (histogram over the index's nominal value range), for every
+    index together, so the bands they share are read once. The transform is
+    kept exactly as read. An index without a single valid pixel is an error.
+    Encoded tiles wait in memory up to a quarter of ``memory_mb`` (the job's
+    memory) per worker, then on disk.
     """
-    index = lookup(index)
-    label = index.name.upper()
-    path = Path(path).absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Named like atomic_path's temporary files, so a killed run's stage is cleaned up as theirs are.
-    stage = path.with_name(f".{final_path(path).stem}.{os.getpid()}-stage.partial{path.suffix}")
-    try:
-        computed = write_cog(
-            values.data,
-            path,
-            crs=values.rio.crs,
-            transform=values.rio.transform(recalc=False),
-            tags={"long_name": label, "units": "1"},
-            description=label,
-            compute_with=lazy_statistics(values.data, value_range=index.value_range),
-            stage=stage,
-            memory_budget=int((memory_mb or 4000) * 1e6 / 4),
+    indices = [lookup(index) for index in indices or ["ndvi"] * len(values)]
+    products, lazy_stats = [], []
+    for array, path, index in zip(values, paths, indices, strict=True):
+        label = index.name.upper()
+        path = Path(path).absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Named like atomic_path's temporary files, so a killed run's stage is cleaned up as theirs are.
+        stage = path.with_name(f".{final_path(path).stem}.{os.getpid()}-stage.partial{path.suffix}")
+        products.append(
+            CogProduct(
+                array.data,
+                path,
+                crs=array.rio.crs,
+                transform=array.rio.transform(recalc=False),
+                tags={"long_name": label, "units": "1"},
+                description=label,
+                stage=stage,
+            )
         )
+        lazy_stats.append(lazy_statistics(array.data, value_range=index.value_range))
+    try:
+        computed = write_cogs(products, lazy_stats, memory_budget=int((memory_mb or 4000) * 1e6 / 4))
     except Exception as err:
-        raise_if_disk_full(path, err)  # while the failed files still fill the disk
+        raise_if_disk_full(products[0].path, err)  # while the failed files still fill the disk
         raise
-    stats = summarise(computed, value_range=index.value_range)
-    if stats["count_valid"] == 0:
-        path.unlink(missing_ok=True)
+    stats = [
+        summarise(part, value_range=index.value_range) for part, index in zip(computed, indices, strict=True)
+    ]
+    empty = [index for index, result in zip(indices, stats, strict=True) if result["count_valid"] == 0]
+    if empty:
+        for product in products:
+            Path(product.path).unlink(missing_ok=True)
+        index = empty[0]
         raise RasterError(
-            f"{label} has no valid pixel: every pixel is nodata in one of {', '.join(index.bands)} "
+            f"{index.name.upper()} has no valid pixel: every pixel is nodata in one of {', '.join(index.bands)} "
             "(or the formula's denominator is 0). Check the bands' `nodata:` and `band:` settings "
             "and that they cover the same area."
         )

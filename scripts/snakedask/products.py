@@ -9,9 +9,15 @@ RUN_INFO = ("results/run_info/config.yaml", "results/run_info/software_versions.
 
 
 def index_products(index: str) -> tuple[str, ...]:
-    """A spectral index's files in its scene's folder, the GeoTIFF first (NDVI's Dask report keeps its name)."""
+    """A spectral index's files in its scene's folder when it is the scene's only index, the GeoTIFF
+    first (NDVI's Dask report keeps its name)."""
     report = "dask-report.html" if index == "ndvi" else f"{index}_dask-report.html"
-    return (f"{index}.tif", f"{index}_stats.json", f"{index}.png", f"{index}_histogram.png", report)
+    return (*index_files(index), report)
+
+
+def index_files(index: str) -> tuple[str, ...]:
+    """The files of one index, without the Dask report of the job that makes it."""
+    return (f"{index}.tif", f"{index}_stats.json", f"{index}.png", f"{index}_histogram.png")
 
 
 def table_products(table: str, products: tuple[str, ...] = TABLE_PRODUCTS) -> list[str]:
@@ -19,8 +25,18 @@ def table_products(table: str, products: tuple[str, ...] = TABLE_PRODUCTS) -> li
 
 
 def scene_products(scene: str, indices: tuple[str, ...] = ("ndvi",)) -> list[str]:
-    """Every product of each of ``indices`` of the scene."""
-    return [f"results/scenes/{scene}/{name}" for index in indices for name in index_products(index)]
+    """Every product of each of ``indices`` of the scene.
+
+    Several indices are made by one job, in one Dask pass: its performance
+    report is the scene's ``dask-report.html``.
+    """
+    folder = f"results/scenes/{scene}"
+    if len(set(indices)) == 1:
+        return [f"{folder}/{name}" for name in index_products(indices[0])]
+    unique = dict.fromkeys(indices)
+    return [f"{folder}/{name}" for index in unique for name in index_files(index)] + [
+        f"{folder}/dask-report.html"
+    ]
 
 
 def all_products(tables: list[str], scenes: dict[str, list[str]]) -> list[str]:

@@ -196,3 +196,39 @@ def test_a_failed_computation_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="lost its input"):
         cog_writer.write_cog(array, tmp_path / "out.tif", crs="EPSG:32657", transform=TRANSFORM)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_several_products_in_one_pass_are_the_files_each_would_be_alone(tmp_path):
+    # Two products of one input (as two indices of one scene's bands), with statistics of both.
+    source = da.from_array(smooth((700, 900)), chunks=(256, 512))
+    first, second = source * 2, (source - 0.25).map_blocks(np.negative)
+    computed = cog_writer.write_cogs(
+        [
+            cog_writer.CogProduct(first, tmp_path / "together/a.tif", "EPSG:32657", TRANSFORM),
+            cog_writer.CogProduct(second, tmp_path / "together/b.tif", "EPSG:32657", TRANSFORM),
+        ],
+        compute_with=[lazy_statistics(first), lazy_statistics(second)],
+        memory_budget=1 << 14,  # some blocks held in memory, the rest staged on disk
+    )
+    for name, array, part in zip("ab", (first, second), computed, strict=True):
+        alone = tmp_path / f"alone/{name}.tif"
+        alone.parent.mkdir(exist_ok=True)
+        cog_writer.write_cog(array, alone, crs="EPSG:32657", transform=TRANSFORM)
+        assert (tmp_path / f"together/{name}.tif").read_bytes() == alone.read_bytes()
+        assert summarise(part) == summarise(lazy_statistics(array).compute())
+    assert sorted(p.name for p in (tmp_path / "together").iterdir()) == ["a.tif", "b.tif"]  # no stages
+
+
+def test_a_failure_in_one_of_several_products_leaves_none(tmp_path):
+    def explode(block):
+        raise RuntimeError("a worker lost its input")
+
+    good = da.from_array(smooth((600, 600)), chunks=256)
+    bad = good.map_blocks(explode, dtype=np.float32)
+    products = [
+        cog_writer.CogProduct(good, tmp_path / "good.tif", "EPSG:32657", TRANSFORM),
+        cog_writer.CogProduct(bad, tmp_path / "bad.tif", "EPSG:32657", TRANSFORM),
+    ]
+    with pytest.raises(RuntimeError, match="lost its input"):
+        cog_writer.write_cogs(products)
+    assert list(tmp_path.iterdir()) == []

@@ -71,9 +71,13 @@ def test_four_indices_from_a_four_band_stack_equal_numpy(tmp_path, workdir):
         for png in (f"{name}.png", f"{name}_histogram.png"):
             image = np.asarray(Image.open(workdir / "results/scenes/s2" / png).convert("RGB"))
             assert image.std() > 10, png
-    # NDVI's products keep their names; the others' Dask reports are named after them.
+    # One job made all four in one Dask pass: one Dask report, the scene's, and one log.
     assert (workdir / "results/scenes/s2/dask-report.html").is_file()
-    assert (workdir / "results/scenes/s2/evi_dask-report.html").is_file()
+    assert not list((workdir / "results/scenes/s2").glob("*_dask-report.html"))
+    assert sorted(p.name for p in (workdir / "logs/scenes/s2").glob("*.log") if "plot" not in p.name) == [
+        "download_stack.log",
+        "indices.log",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -170,6 +171,17 @@ def table_setting(key):
     return setting
 
 
+def table_read_option(key, default):
+    """Input function giving the table's `read_options[key]`, or `default`."""
+
+    def option(wildcards):
+        return (config["tables"][wildcards.table].get("read_options") or {}).get(
+            key, default
+        )
+
+    return option
+
+
 def scene_setting(*keys):
     """Input function giving a (nested) key of the scene entry named by {scene}."""
 
@@ -183,8 +195,36 @@ def scene_setting(*keys):
 
 
 def index_name(wildcards):
-    """The index a job computes: its {index} wildcard; the `ndvi` rule has none."""
+    """The one index a job computes: its {index} wildcard; the `ndvi` rule has none."""
     return wildcards.index if "index" in wildcards.keys() else "ndvi"
+
+
+def ordered_indices(names):
+    """Index names in registry order, each once: one rule per set, whatever order config lists them in."""
+    return tuple(name for name in indices.REGISTRY if name in set(names))
+
+
+# Scenes with several indices get one job each (an `indices_...` rule per set of
+# indices): one Dask pass computes them all, reading the shared bands once.
+SCENE_INDEX_SETS = {
+    name: ordered_indices(config["scenes"][name]["indices"]) for name in SCENES
+}
+INDEX_SETS = sorted({found for found in SCENE_INDEX_SETS.values() if len(found) > 1})
+
+
+def scenes_with(index_set):
+    """Wildcard constraint matching exactly the scenes whose indices are `index_set`."""
+    names = [name for name, found in SCENE_INDEX_SETS.items() if found == index_set]
+    return "|".join(re.escape(name) for name in names)
+
+
+def job_indices(wildcards):
+    """The indices a Dask job computes: its {index}, NDVI (`ndvi` rule) or (`indices_...`
+    rules) all of the scene's."""
+    if "index" in wildcards.keys():
+        return [wildcards.index]
+    found = SCENE_INDEX_SETS[wildcards.scene]
+    return list(found) if len(found) > 1 else ["ndvi"]
 
 
 def index_info(key):
@@ -197,22 +237,30 @@ def index_info(key):
     return info
 
 
+def job_bands(wildcards):
+    """The bands the job's indices need, in BANDS order."""
+    needed = {
+        band for name in job_indices(wildcards) for band in indices.REGISTRY[name].bands
+    }
+    return [band for band in BANDS if band in needed]
+
+
 def scene_rasters(wildcards):
-    """{band: path} of the raw files holding the bands of the job's index (one path per stack)."""
+    """{band: path} of the raw files holding the bands of the job's indices (one path per stack)."""
     folder = f"resources/scenes/{wildcards.scene}"
     where = {
         band: f"{folder}/{stem}.tif"
         for stem, bands in scene_files(wildcards.scene).items()
         for band in bands
     }
-    return {band: where[band] for band in indices.REGISTRY[index_name(wildcards)].bands}
+    return {band: where[band] for band in job_bands(wildcards)}
 
 
 def index_pixels(wildcards):
-    """{band: {band, nodata, scale, offset}} of the job's index (band keys over scene keys)."""
+    """{band: {band, nodata, scale, offset}} of the job's bands (band keys over scene keys)."""
     scene = config["scenes"][wildcards.scene]
     pixels = {}
-    for band in indices.REGISTRY[index_name(wildcards)].bands:
+    for band in job_bands(wildcards):
         merged = {"nodata": None, "scale": 1.0, "offset": 0.0}
         for source in (scene, scene[band]):
             merged.update(

@@ -29,13 +29,14 @@ rule ndvi:
     resources:
         mem_mb=config["compute"]["mem_mb"],
     params:
+        indices=job_indices,
         index=index_name,
         label=index_info("label"),
         description=index_info("description"),
         pixels=index_pixels,
         chunks=scene_setting("chunks"),
     script:
-        "../scripts/ndvi.py"
+        "../scripts/indices.py"
 
 
 # Every other index: the same job, named after the index.
@@ -63,6 +64,61 @@ use rule ndvi as index with:
 
 # ndvi.tif matches both rules: the ndvi rule makes it (with NDVI's own report name).
 ruleorder: ndvi > index
+
+
+# A scene with several indices: one job makes them all in one Dask pass, which reads
+# the bands they share once (README, "Spectral indices"). One rule per set of indices
+# in the config, named after them and limited to the scenes that have that set.
+for index_set in INDEX_SETS:
+    index_rule = "indices_" + "_".join(index_set)
+
+    rule:
+        name:
+            index_rule
+        input:
+            unpack(scene_rasters),
+        output:
+            tif=[f"results/scenes/{{scene}}/{name}.tif" for name in index_set],
+            stats=[
+                report(
+                    f"results/scenes/{{scene}}/{name}_stats.json",
+                    caption="../report/indices_stats.rst",
+                    category="Scenes",
+                    subcategory="{scene}",
+                    labels={"scene": "{scene}", "product": f"{name} statistics"},
+                )
+                for name in index_set
+            ],
+            dask_report=report(
+                "results/scenes/{scene}/dask-report.html",
+                caption="../report/dask_report.rst",
+                category="Dask performance",
+                labels={"dataset": "{scene}", "rule": index_rule},
+            ),
+        log:
+            "logs/scenes/{scene}/indices.log",
+        benchmark:
+            "benchmarks/scenes/{scene}/indices.tsv"
+        wildcard_constraints:
+            scene=scenes_with(index_set),
+        conda:
+            ENV
+        threads: compute_threads
+        resources:
+            mem_mb=config["compute"]["mem_mb"],
+        params:
+            indices=job_indices,
+            described=[
+                f"{name.upper()}: {indices.REGISTRY[name].description}"
+                for name in index_set
+            ],
+            pixels=index_pixels,
+            chunks=scene_setting("chunks"),
+        script:
+            "../scripts/indices.py"
+
+    # Its products also match the rules for one index: this rule makes them.
+    workflow.ruleorder(index_rule, "ndvi", "index")
 
 
 rule plot_index:
