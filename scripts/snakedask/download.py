@@ -21,6 +21,7 @@ checksum DataONE servers declare, which the lesson's data rely on.
 
 import datetime as dt
 import hashlib
+import os
 import platform
 import shutil
 import time
@@ -35,6 +36,10 @@ CHUNK = 1 << 16  # small enough that a cut-off body keeps most of what arrived
 ALGORITHMS = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256", "sha-256": "sha256"}
 HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64}
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+WEAK_VERIFICATION = (
+    "verified by its size only: nothing proves these are the source's bytes. Set the entry's "
+    "`checksum:` (e.g. sha256:...) to verify it."
+)
 
 
 class _Transient(Exception):
@@ -78,6 +83,7 @@ class Fetched:
     attempts: int = 1
     resumed: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    warning: str | None = None
 
     def provenance(self) -> dict[str, Any]:
         import requests
@@ -87,6 +93,7 @@ class Fetched:
             "final_url": self.final_url,
             "size": self.size,
             "verified_by": self.verified_by,
+            "warning": self.warning,
             "checksum": None
             if self.checksum is None
             else {
@@ -131,6 +138,27 @@ def _progress(log, written: int, total: int | None, started: float) -> None:
     log.info("%d bytes%s, %.1f MB/s", written, share, rate)
 
 
+def _validator(response) -> str | None:
+    """The response's strong ETag, else its Last-Modified: what identifies this version of the file."""
+    etag = response.headers.get("ETag", "")
+    return etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+
+
+def _splice_problem(response, offset: int, validator: str | None) -> str | None:
+    """Why a 206 answer cannot be appended to the ``offset`` bytes held, or None if it can."""
+    content_range = response.headers.get("Content-Range", "")
+    unit, _, spec = content_range.partition(" ")
+    first = spec.partition("-")[0]
+    if unit != "bytes" or not first.isdigit() or int(first) != offset:
+        return f"the server answered bytes={offset}- with Content-Range {content_range!r}"
+    if validator is None or _validator(response) != validator:
+        return (
+            f"the file changed on the server between attempts (validator {validator!r}, "
+            f"now {_validator(response)!r})"
+        )
+    return None
+
+
 def _get(url: str, tmp: Path, offset: int, state: dict[str, Any], timeout: float, log) -> tuple[Any, bool]:
     """One HTTP attempt, appending from ``offset`` if the server honours Range. Returns (response, resumed).
 
@@ -160,11 +188,13 @@ def _get(url: str, tmp: Path, offset: int, state: dict[str, Any], timeout: float
         if response.status_code >= 400:
             raise DownloadError(f"could not download {url}: HTTP {response.status_code} {response.reason}")
         resumed = offset > 0 and response.status_code == 206
+        if resumed and (problem := _splice_problem(response, offset, state.get("validator"))):
+            # Appending would splice two versions (or the wrong bytes): throw the part away.
+            tmp.unlink(missing_ok=True)
+            state.clear()
+            raise _Transient(f"{problem}; starting over from byte 0", retry_after=0)
         if not resumed:
-            etag = response.headers.get("ETag", "")
-            state["validator"] = (
-                etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
-            )
+            state["validator"] = _validator(response)
         if offset and not resumed and log:
             log.info("server ignored the Range request (HTTP %d): starting over", response.status_code)
         length = response.headers.get("Content-Length")
@@ -203,7 +233,8 @@ def _fetch_http(url: str, tmp: Path, timeout: float, attempts: int, backoff: flo
                     "attempt %d/%d for %s failed (%s); retrying in %.1f s", attempt, attempts, url, err, delay
                 )
             time.sleep(delay)
-            offset = tmp.stat().st_size if tmp.exists() else 0
+            # Resume only what can be proven to be the same version: the first answer had a validator.
+            offset = tmp.stat().st_size if tmp.exists() and state.get("validator") else 0
             continue
         resumed_any |= resumed
         headers = {
@@ -244,11 +275,53 @@ def _verify(fetched: Fetched, tmp: Path, configured: Checksum | None, url: str, 
         fetched.verified_by = "size against the local source file"
     elif "Content-Length" in fetched.headers:
         fetched.verified_by = "size against Content-Length"  # short bodies are caught while streaming
+        fetched.warning = WEAK_VERIFICATION
     else:
         fetched.verified_by = "nothing (no checksum configured or declared, no Content-Length)"
+        fetched.warning = WEAK_VERIFICATION
     fetched.sha256 = (
         expected.value if expected and expected.algorithm == "sha256" else file_digest(tmp, "sha256")
     )
+
+
+# Magic bytes of the compressed formats a table may come in (whatever its name says).
+COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
+
+
+def compression_of(path: Path) -> str | None:
+    """``gzip``, ``bz2``, ``xz`` or ``zip`` by the file's first bytes; None for anything else."""
+    with open(path, "rb") as stream:
+        head = stream.read(8)
+    return next((name for magic, name in COMPRESSIONS.items() if head.startswith(magic)), None)
+
+
+def decompress(source: Path, dest: Path, kind: str, url: str) -> None:
+    """Write the plain content of ``source`` (``kind`` from :func:`compression_of`) to ``dest``."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(source) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir()]
+                if len(members) != 1:
+                    raise DownloadError(
+                        f"{url} is a zip archive of {len(members)} files ({', '.join(m.filename for m in members)}); "
+                        "a table needs one. Point `url:` at the CSV itself (or unpack it and add a table per file)."
+                    )
+                with archive.open(members[0]) as stream, open(dest, "wb") as out:
+                    shutil.copyfileobj(stream, out, 1 << 20)
+            return
+        opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind]
+        with opener(source, "rb") as stream, open(dest, "wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as err:
+        raise DownloadError(
+            f"{url} starts like a {kind} file but does not decompress ({type(err).__name__}: {err}). "
+            "A truncated or corrupt download? Nothing was kept; check the source."
+        ) from None
 
 
 def fetch(
@@ -260,8 +333,15 @@ def fetch(
     attempts: int = 5,
     backoff: float = 1.0,
     log=None,
+    plain: bool = False,
 ) -> dict[str, Any]:
-    """Fetch ``url`` to ``dest`` atomically and verified; return the provenance record."""
+    """Fetch ``url`` to ``dest`` atomically and verified; return the provenance record.
+
+    ``plain``: a gzip, bz2, xz or single-file zip source (known by its magic
+    bytes) is decompressed once it is verified; ``dest`` is the plain file,
+    and the record describes both (``compressed``: the source's format, size
+    and sha256; ``size``/``sha256``: the plain file's).
+    """
     from snakedask.atomic_output import atomic_path
 
     dest = Path(dest)
@@ -280,4 +360,20 @@ def fetch(
         else:
             fetched = _fetch_http(url, tmp, timeout, max(1, attempts), backoff, log)
         _verify(fetched, tmp, configured, url, local=source is not None)
-    return fetched.provenance()
+        record = fetched.provenance()
+        kind = compression_of(tmp) if plain else None
+        if kind:
+            # Beside the download, named like it (a killed run's leftovers are cleaned up alike).
+            unpacked = tmp.with_name(tmp.name.replace(".partial", "-plain.partial"))
+            try:
+                decompress(tmp, unpacked, kind, url)
+                os.replace(unpacked, tmp)  # the compressed bytes are not kept
+            finally:
+                unpacked.unlink(missing_ok=True)
+            record["compressed"] = {"format": kind, "size": record["size"], "sha256": record["sha256"]}
+            record["size"], record["sha256"] = tmp.stat().st_size, file_digest(tmp, "sha256")
+            if log:
+                log.info("decompressed %s (%s) to %d bytes", url, kind, record["size"])
+    if fetched.warning and log:
+        log.warning("%s: %s", url, fetched.warning)
+    return record

@@ -17,6 +17,10 @@ class Route:
     headers: dict = field(default_factory=dict)
     redirect: str | None = None  # 302 to this path
     seen: list = field(default_factory=list)  # (Range header or None) per request
+    changes_to: bytes | None = None  # after the first request the file is these bytes (ETag "v2")
+    ignore_if_range: bool = False  # answer 206 even when If-Range names an older version
+    range_starts_at: int | None = None  # a Content-Range (and body) starting here, whatever was asked
+    etag: bool = True  # send an ETag (no validator at all without it)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -41,19 +45,26 @@ class _Handler(BaseHTTPRequestHandler):
         if route.fail_first > 0:
             route.fail_first -= 1
             return self._error(route.fail_status)
-        data, start = route.data, 0
+        data, start, etag = route.data, 0, '"v1"'
+        if route.changes_to is not None and len(route.seen) > 1:
+            data, etag = route.changes_to, '"v2"'
         wanted = self.headers.get("Range")
-        if route.ranges and wanted and wanted.startswith("bytes="):
+        if_range = self.headers.get("If-Range")
+        current = if_range in (None, etag) or route.ignore_if_range
+        if route.ranges and wanted and wanted.startswith("bytes=") and current:
             start = int(wanted[len("bytes=") :].split("-")[0])
             if start >= len(data):
                 return self._error(416)
+            if route.range_starts_at is not None:
+                start = route.range_starts_at
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
             self.send_response(200)
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("ETag", '"v1"')
+        if route.etag:
+            self.send_header("ETag", etag)
         if route.ranges:
             self.send_header("Accept-Ranges", "bytes")
         for name, value in route.headers.items():

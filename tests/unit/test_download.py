@@ -145,3 +145,37 @@ def test_malformed_checksums_are_refused(tmp_path, spec):
     (tmp_path / "a").write_bytes(b"x")
     with pytest.raises(DownloadError, match="is not <algorithm>:<hex>"):
         fetch(str(tmp_path / "a"), tmp_path / "b", checksum=spec)
+
+
+NEW = bytes(reversed(DATA))  # the same size: only a checksum or the validator tells them apart
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        Route(DATA, drop_first=1, changes_to=NEW, ignore_if_range=True),
+        Route(DATA, drop_first=1, range_starts_at=0),
+    ],
+    ids=["file changed, If-Range ignored", "Content-Range disagrees with the request"],
+)
+def test_a_resumed_download_that_would_splice_starts_over(server, tmp_path, caplog, route):
+    server.routes["/a.csv"] = route
+    with caplog.at_level(logging.INFO):
+        record = fetch(server.url("/a.csv"), tmp_path / "a.csv", log=logging.getLogger("t"), **FAST)
+    whole = NEW if route.changes_to else DATA  # one version, whole, never half of each
+    assert (tmp_path / "a.csv").read_bytes() == whole
+    assert record["sha256"] == hashlib.sha256(whole).hexdigest()
+    assert server.routes["/a.csv"].seen == [None, f"bytes={len(DATA) // 2}-", None]
+    assert not record["resumed"] and record["attempts"] == 3
+    assert "starting over from byte 0" in caplog.text
+    # Verified by its size only: said in the provenance and, as a warning, in the log.
+    assert record["verified_by"] == "size against Content-Length" and "size only" in record["warning"]
+    assert any(r.levelname == "WARNING" and "checksum:" in r.getMessage() for r in caplog.records)
+
+
+def test_without_a_validator_a_download_is_not_resumed(server, tmp_path):
+    # Nothing identifies the version the first part came from: appending could splice two.
+    server.routes["/a.csv"] = Route(DATA, drop_first=1, etag=False)
+    fetch(server.url("/a.csv"), tmp_path / "a.csv", checksum=f"md5:{MD5}", **FAST)
+    assert (tmp_path / "a.csv").read_bytes() == DATA
+    assert server.routes["/a.csv"].seen == [None, None]

@@ -24,6 +24,8 @@ rule download_table:
         checksum=source_checksum,
         base=str(PROJECT_ROOT),
         settings=config["download"],
+        # A gzip/bz2/xz/zip table is decompressed on arrival: raw.csv is the plain table.
+        plain=True,
     script:
         "../scripts/download.py"
 
@@ -42,3 +44,9 @@ use rule download_table as download_band with:
     benchmark:
         "benchmarks/scenes/{scene}/download_{band}.tsv"
     localrule: True
+    params:
+        url=source_url,
+        checksum=source_checksum,
+        base=str(PROJECT_ROOT),
+        settings=config["download"],
+        plain=False,  # GeoTIFFs compress inside the file

@@ -21,6 +21,7 @@ def main(smk) -> None:
         attempts=settings["attempts"],
         backoff=settings["backoff"],
         log=log,
+        plain=smk.params.plain,
     )
     write_text(smk.output.provenance, json.dumps(record, indent=2) + "\n")
     log.info("wrote %s (%d bytes, verified by %s)", smk.output.data, record["size"], record["verified_by"])
