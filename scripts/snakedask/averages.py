@@ -12,6 +12,9 @@ gains ``NA`` further down raises at compute time. ``assume_missing=True``
 from config keep that from happening.
 """
 
+import difflib
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,10 @@ import pandas as pd
 import pyarrow as pa
 
 from snakedask.csv_blocks import pyarrow_can_read, read_csv_blocks
+from snakedask.csv_records import record_index
 from snakedask.errors import TableError
+
+log = logging.getLogger("workflow.averages")
 
 # read_csv options a table entry may set: they change parsing, never what is read.
 SAFE_READ_OPTIONS = ("sep", "decimal", "na_values", "comment", "quotechar", "thousands")
@@ -58,20 +64,29 @@ def read_table(
     read_options: dict[str, Any] | None = None,
     engine: str = "pyarrow",
     columns: list[str] | None = None,
+    records: dict[str, Any] | None = None,
 ) -> dd.DataFrame:
     """Lazily read the CSV in blocks; integer-looking columns come in as float (NA-safe).
 
     ``engine="pyarrow"`` parses blocks with pyarrow (see :mod:`csv_blocks`);
     ``"pandas"``, or options pyarrow lacks (``comment``, ``thousands``), use
-    ``dask.dataframe.read_csv`` as the lesson does.
+    ``dask.dataframe.read_csv`` as the lesson does. Blocks start only where a
+    record starts (``records``, the file's :func:`csv_records.record_index`);
+    ``dask.dataframe.read_csv`` splits at any line break, so there a file
+    with line breaks inside quoted fields, or that cannot be split, is read
+    in one piece.
     """
     unknown = set(read_options or {}) - set(SAFE_READ_OPTIONS)
     if unknown:
         raise TableError(
             f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}"
         )
+    quotechar = (read_options or {}).get("quotechar", '"')
+    records = records or record_index(path, encoding, quotechar)
     if engine == "pyarrow" and pyarrow_can_read(read_options):
-        return read_csv_blocks(path, encoding, blocksize or "64MB", read_options, dtype, columns)
+        return read_csv_blocks(path, encoding, blocksize or "64MB", read_options, dtype, columns, records)
+    if not records["splittable"] or records["quoted_line_breaks"]:
+        blocksize = None
     return dd.read_csv(
         # Absolute: workers of an existing cluster run in other folders (or on other nodes).
         Path(path).absolute(),
@@ -82,6 +97,63 @@ def read_table(
         usecols=columns,
         **(read_options or {}),
     )
+
+
+# A number as loggers and spreadsheets write it, perhaps with a decimal comma or a detection-limit sign.
+_NUMBER_LIKE = re.compile(r"^\s*[<>~≤≥]?\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
+
+
+def numeric_looking_text(
+    path: str | Path, encoding: str, read_options: dict[str, Any] | None, text_columns: list[str]
+) -> dict[str, list[str]]:
+    """Text columns most of whose first values look like numbers (``<0.01``, ``0,25``): up to 3 examples each."""
+    if not text_columns:
+        return {}
+    head = pd.read_csv(
+        path, encoding=encoding, nrows=1000, dtype=str, usecols=text_columns, **(read_options or {})
+    )
+    found = {}
+    for column in text_columns:
+        values = head[column].dropna()
+        matches = values[values.str.match(_NUMBER_LIKE)]
+        if len(values) and len(matches) >= 0.5 * len(values):
+            odd = [v for v in values if not _plain_number(v)]
+            found[column] = list(dict.fromkeys(odd or list(values)))[:3]
+    return found
+
+
+def _plain_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def chosen_columns(
+    path: str | Path,
+    wanted: list[str],
+    numeric: list[str],
+    found: list[str],
+    looks_numeric: dict[str, list[str]],
+) -> list[str]:
+    """The table's `columns:`, checked: each one exists and is read as numbers."""
+    for column in wanted:
+        if column not in found:
+            close = difflib.get_close_matches(column, found, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TableError(
+                f"{path} has no column {column!r} (from the table's `columns:`); columns found: {found}.{hint}"
+            )
+        if column not in numeric:
+            examples = looks_numeric.get(column)
+            why = f"values such as {', '.join(repr(v) for v in examples)}" if examples else "text values"
+            raise TableError(
+                f"{path}: column {column!r} (from the table's `columns:`) is not numeric: {why}. Read it as numbers "
+                "with the table's `read_options: {decimal: ...}`, `na_values:` or `dtype:`, or remove it from "
+                "`columns:`."
+            )
+    return list(dict.fromkeys(wanted))
 
 
 def group_means(frame: dd.DataFrame | pd.DataFrame, key: str):
@@ -109,27 +181,67 @@ def compute_averages(
     dtype: dict[str, str] | None = None,
     read_options: dict[str, Any] | None = None,
     engine: str = "pyarrow",
+    records: dict[str, Any] | None = None,
+    columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Per-``key`` means of the numeric columns of the CSV at ``path`` (computed by Dask)."""
+    """Per-``key`` means of the numeric columns of the CSV at ``path`` (computed by Dask).
+
+    ``columns``: the columns to average (None: every numeric one). ``records``:
+    the file's :func:`csv_records.record_index` (computed here if not given).
+    """
+    wanted = columns
+    if records is None or records["size"] != Path(path).stat().st_size:  # none, or of another version
+        records = record_index(path, encoding, (read_options or {}).get("quotechar", '"'))
+    if not records["splittable"]:
+        log.info("%s is read in one piece, not in blocks: %s", path, records["reason"])
+    elif records["quoted_line_breaks"]:
+        log.info(
+            "%s: %d line breaks inside quoted fields; blocks start only between records",
+            path,
+            records["quoted_line_breaks"],
+        )
     columns = read_header(path, encoding, read_options)
     if key not in columns:
         raise TableError(
             f"{path} has no column {key!r} to group by; columns found: {columns}. "
             "Set the table's `groupby:` to one of them."
         )
-    frame = read_table(path, encoding, blocksize, dtype, read_options, engine)
+    frame = read_table(path, encoding, blocksize, dtype, read_options, engine, records=records)
     numeric = [
         c
         for c, t in frame.dtypes.items()
         if c != key and pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
     ]
+    text = [c for c in frame.columns if c != key and c not in numeric]
+    looks_numeric = numeric_looking_text(path, encoding, read_options, text)
+    if wanted and key in wanted:
+        raise TableError(
+            f"{path}: the table's `columns:` lists {key!r}, the column it is grouped by (`groupby:`); "
+            "the groups' own values are the index of averages.csv. Remove it from `columns:`."
+        )
+    if wanted:
+        numeric = chosen_columns(path, wanted, numeric, list(frame.columns), looks_numeric)
+    else:
+        for column, examples in looks_numeric.items():
+            log.warning(
+                "%s: column %r looks numeric but is read as text (values such as %s), so it is left out of "
+                "the averages. Set the table's `read_options: {decimal: ...}`, `na_values:` or `dtype:` to "
+                "read it as numbers.",
+                path,
+                column,
+                ", ".join(repr(v) for v in examples),
+            )
+        if other := [c for c in text if c not in looks_numeric]:
+            log.info("%s: text columns, not averaged: %s", path, ", ".join(other))
     if not numeric:
         raise TableError(
             f"{path}: no numeric column to average besides {key!r} (columns and types: "
             f"{dict(frame.dtypes.astype(str))}). Check `sep`/`decimal` or set `dtype:` for the table."
         )
     # Read only what the averages need: the text columns are never converted.
-    frame = read_table(path, encoding, blocksize, dtype, read_options, engine, columns=[key, *numeric])
+    frame = read_table(
+        path, encoding, blocksize, dtype, read_options, engine, columns=[key, *numeric], records=records
+    )
     try:
         result = group_means(frame, key).compute()
     except (ValueError, pa.ArrowInvalid) as err:

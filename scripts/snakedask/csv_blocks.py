@@ -2,10 +2,10 @@
 
 ``dask.dataframe.read_csv`` hands each block to pandas' parser; pyarrow's
 multithreaded C++ parser is several times faster, and reading only the
-columns a computation needs skips converting the text columns at all. Each
-block starts at the first line that begins inside its byte range (the header
-is prepended), as ``dask.dataframe.read_csv`` does; like it, this assumes no
-quoted field contains a line break.
+columns a computation needs skips converting the text columns at all. Blocks
+start only where a record starts outside quotes (:mod:`csv_records`), so a
+quoted field may hold line breaks; a file that cannot be split safely (quotes
+that do not pair up, UTF-16) is read in one piece, header and all.
 
 Tasks call :func:`read_block` by reference: a cluster's workers must be able to
 import this module (``client.upload_file(csv_blocks.__file__)`` sends it).
@@ -15,6 +15,7 @@ integer columns are read as float64 (an integer column that gains ``NA``
 further down cannot break the run), and ``dtype`` overrides win.
 """
 
+import codecs
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from dask.utils import parse_bytes
 
+from snakedask.csv_records import block_ranges, record_index
 from snakedask.encoding import single_byte_codec
 
 # pandas' default NA markers, which R's write.csv ("NA") and most loggers use.
@@ -64,10 +66,14 @@ def _options(
     columns: list[str] | None,
     types: dict[str, pa.DataType] | None,
     names: list[str] | None = None,
+    multiline: bool = True,
 ) -> tuple:
     """pyarrow's read, parse and convert options; ``names`` given: the data has no header line."""
     parse = pacsv.ParseOptions(
-        delimiter=read_options.get("sep", ","), quote_char=read_options.get("quotechar", '"')
+        delimiter=read_options.get("sep", ","),
+        quote_char=read_options.get("quotechar", '"'),
+        # Line breaks inside quoted fields; pyarrow parses faster when it knows there are none.
+        newlines_in_values=multiline,
     )
     convert = pacsv.ConvertOptions(
         null_values=NULL_VALUES + list(read_options.get("na_values", [])),
@@ -81,39 +87,10 @@ def _options(
     return read, parse, convert
 
 
-def _header_and_start(path: Path) -> tuple[bytes, int]:
+def _block_bytes(path: Path, start: int, end: int) -> bytes:
     with open(path, "rb") as stream:
-        header = stream.readline()
-    return header, len(header)
-
-
-def _line_start(stream: Any, position: int, data_start: int) -> int:
-    """Where the first line beginning at or after ``position`` starts (data lines only)."""
-    if position <= data_start:
-        return data_start
-    stream.seek(position - 1)
-    stream.readline()  # finish the line that began before ``position``
-    return stream.tell()
-
-
-def _line_range(path: Path, start: int, end: int, data_start: int) -> tuple[int, int]:
-    """Byte range of the whole lines whose first byte lies in ``[start, end)``."""
-    end = min(end, path.stat().st_size)
-    with open(path, "rb") as stream:
-        return _line_start(stream, start, data_start), _line_start(stream, end, data_start)
-
-
-def _block_bytes(path: Path, start: int, end: int, data_start: int, header: bytes = b"") -> bytes:
-    """``header`` and the whole lines whose first byte lies in ``[start, end)``, read in one piece."""
-    first, stop = _line_range(path, start, end, data_start)
-    if first >= stop:
-        return header
-    with open(path, "rb") as stream:
-        data = bytearray(len(header) + stop - first)
-        data[: len(header)] = header
-        stream.seek(first)
-        stream.readinto(memoryview(data)[len(header) :])
-        return data
+        stream.seek(start)
+        return stream.read(end - start)
 
 
 def read_block(
@@ -124,22 +101,21 @@ def read_block(
     read_options: dict[str, Any],
     columns: list[str],
     types: dict[str, pa.DataType],
-    names: list[str],
+    names: list[str] | None,
+    multiline: bool = True,
 ) -> pd.DataFrame:
-    """Parse one byte range of the CSV (whose columns are ``names``) into a pandas frame of ``columns``.
+    """Parse the records in bytes ``[start, end)`` of the CSV into a pandas frame of ``columns``.
 
-    The lines are parsed where they lie in the page cache (a memory map, no
-    copy), with the column names given instead of a header line to prepend.
+    ``names`` (the file's columns) given, the range holds records only and is
+    parsed where it lies in the page cache (a memory map, no copy); ``None``:
+    the range is the whole file, its header included.
     """
-    path = Path(path)
-    _, data_start = _header_and_start(path)
-    first, stop = _line_range(path, start, end, data_start)
-    if first >= stop:
+    if start >= end:
         return pa.schema([(name, types[name]) for name in columns]).empty_table().to_pandas()
+    options = _options(encoding, read_options, columns, types, names, multiline)
     with pa.memory_map(str(path)) as source:
-        source.seek(first)
-        lines = pa.BufferReader(source.read_buffer(stop - first))
-        table = pacsv.read_csv(lines, *_options(encoding, read_options, columns, types, names))
+        source.seek(start)
+        table = pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), *options)
     # split_blocks: a pandas block per column, without copying them into one 2-D block.
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
@@ -151,14 +127,38 @@ def _arrow_type(name: str) -> pa.DataType:
     return pa.from_numpy_dtype(np.dtype(name))
 
 
+def _sample(path: Path, encoding: str, records: dict[str, Any]) -> tuple[bytes, str]:
+    """The header and the first ~1 MB of whole records, and the encoding to parse them with."""
+    if records["splittable"]:
+        starts = records["starts"]
+        end = next((s for s in starts if s >= starts[0] + _SNIFF_BYTES), records["size"])
+        return _block_bytes(path, 0, end), encoding
+    # One piece (UTF-16, unpaired quotes): decode a sample and cut it after its last line break.
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(
+        _block_bytes(path, 0, 4 * _SNIFF_BYTES)
+    )
+    cut = text.rfind("\n", 0, len(text) - 1)
+    return (text[: cut + 1] if cut > 0 else text).encode("utf-8"), "utf8"
+
+
 def infer_types(
-    path: str | Path, encoding: str, read_options: dict[str, Any], dtype: dict[str, str] | None
+    path: str | Path,
+    encoding: str,
+    read_options: dict[str, Any],
+    dtype: dict[str, str] | None,
+    records: dict[str, Any] | None = None,
 ) -> dict[str, pa.DataType]:
     """Column types from the first ~1 MB; integers and all-null columns become float64."""
     path = Path(path)
-    header, data_start = _header_and_start(path)
-    sample = _block_bytes(path, 0, data_start + _SNIFF_BYTES, data_start, header)
-    schema = pacsv.read_csv(pa.py_buffer(sample), *_options(encoding, read_options, None, None)).schema
+    records = records or record_index(path, encoding, read_options.get("quotechar", '"'))
+    sample, sample_encoding = _sample(path, encoding, records)
+    options = _options(sample_encoding, read_options, None, None)
+    try:
+        schema = pacsv.read_csv(pa.py_buffer(sample), *options).schema
+    except pa.ArrowInvalid:
+        if records["splittable"]:
+            raise
+        schema = pacsv.read_csv(str(path), *_options(encoding, read_options, None, None)).schema
     types = {}
     for field in schema:
         if (
@@ -189,9 +189,13 @@ def parse_encoding(path: Path, encoding: str, types: dict[str, pa.DataType]) -> 
 
     In a single-byte, ASCII-compatible file the numbers, separators and quotes
     are plain ASCII bytes, so numeric columns parse the same without decoding;
-    only text columns need the real encoding.
+    only text columns need the real encoding. UTF-8 with a BOM is UTF-8 (the
+    BOM is in the header line; pyarrow skips it).
     """
-    header, _ = _header_and_start(path)
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        return "utf8"
+    with open(path, "rb") as stream:
+        header = stream.readline()
     if (
         _single_byte_ascii_superset(encoding)
         and header.isascii()
@@ -208,28 +212,36 @@ def read_csv_blocks(
     read_options: dict[str, Any] | None = None,
     dtype: dict[str, str] | None = None,
     columns: list[str] | None = None,
+    records: dict[str, Any] | None = None,
 ) -> dd.DataFrame:
-    """Lazy frame of ``columns`` (all if None), one partition per ``blocksize`` bytes."""
+    """Lazy frame of ``columns`` (all if None), one partition per ``blocksize`` bytes of whole records.
+
+    ``records`` is the file's :func:`csv_records.record_index` (computed here if not given).
+    """
     path = Path(path).absolute()  # workers of an existing cluster run elsewhere
     read_options = dict(read_options or {})
-    types = infer_types(path, encoding, read_options, dtype)
+    records = records or record_index(path, encoding, read_options.get("quotechar", '"'))
+    types = infer_types(path, encoding, read_options, dtype, records)
     names = list(types)
     columns = list(columns or types)
     types = {name: types[name] for name in columns}
-    size = path.stat().st_size
-    step = max(1, parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize))
-    ranges = [(start, min(start + step, size)) for start in range(0, size, step)] or [(0, 0)]
+    step = parse_bytes(blocksize) if isinstance(blocksize, str) else blocksize
+    ranges = block_ranges(records, step)
+    whole_file = not records["splittable"]
+    if whole_file:
+        ranges = [(0, records["size"])]
     meta = pa.schema([(name, types[name]) for name in columns]).empty_table().to_pandas()
     return dd.from_map(
         read_block,
         [str(path)] * len(ranges),
         [r[0] for r in ranges],
         [r[1] for r in ranges],
-        encoding=parse_encoding(path, encoding, types),
+        encoding=encoding if whole_file else parse_encoding(path, encoding, types),
         read_options=read_options,
         columns=columns,
         types=types,
-        names=names,
+        names=None if whole_file else names,
+        multiline=whole_file or records["quoted_line_breaks"] > 0,
         meta=meta,
         label="read-csv-pyarrow",
         enforce_metadata=False,

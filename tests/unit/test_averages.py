@@ -1,5 +1,7 @@
 """Averages: dask groupby means against plain pandas, dtype drift, clear errors."""
 
+import logging
+
 import dask
 import numpy as np
 import pandas as pd
@@ -110,3 +112,42 @@ def test_text_in_a_numeric_column_further_down(tmp_path, engine):
 def test_unsafe_read_option_is_refused(sample):
     with pytest.raises(TableError, match="not allowed"):
         read_table(sample["csv"], "latin-1", read_options={"usecols": ["year"]})
+
+
+def test_named_columns_are_averaged_and_numeric_looking_text_is_reported(tmp_path, caplog):
+    path = tmp_path / "t.csv"
+    rows = ["year,site,m_soil,nitrate,ph"]
+    for i in range(300):
+        nitrate = "<0.01" if i % 4 == 0 else f"{0.01 + i / 1000:.3f}"
+        ph = f"{6 + i % 10 / 10:.1f}".replace(".", ",")  # a decimal comma, quoted
+        rows.append(f'{2015 + i % 3},S{i % 2},{i / 300:.4f},{nitrate},"{ph}"')
+    path.write_text("\n".join(rows) + "\n")
+    expected = pd.read_csv(path).groupby("year")[["m_soil"]].mean()
+    with dask.config.set(scheduler="threads"), caplog.at_level(logging.INFO):
+        every = compute_averages(path, "utf-8", "year", blocksize="2KB")
+        named = compute_averages(path, "utf-8", "year", blocksize="2KB", columns=["m_soil"])
+    pd.testing.assert_frame_equal(every, expected, check_names=False)
+    pd.testing.assert_frame_equal(named, expected, check_names=False)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("'nitrate' looks numeric but is read as text" in w and "'<0.01'" in w for w in warnings)
+    assert any("'ph' looks numeric" in w and "'6,0'" in w for w in warnings)
+    assert any("text columns, not averaged: site" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "columns, message",
+    [
+        (["m_siol"], r"no column 'm_siol' \(from the table's `columns:`\).*Did you mean 'm_soil'\?"),
+        (
+            ["nitrate"],
+            r"column 'nitrate' \(from the table's `columns:`\) is not numeric: values such as '<0.01'",
+        ),
+        (["year", "m_soil"], r"`columns:` lists 'year', the column it is grouped by"),
+    ],
+    ids=["missing", "text", "the key"],
+)
+def test_bad_columns_are_refused(tmp_path, columns, message):
+    path = tmp_path / "t.csv"
+    path.write_text("year,m_soil,nitrate\n" + "".join(f"{2015 + i % 2},{i / 10},<0.01\n" for i in range(20)))
+    with dask.config.set(scheduler="threads"), pytest.raises(TableError, match=message):
+        compute_averages(path, "utf-8", "year", columns=columns)

@@ -6,7 +6,10 @@ product (nor a temporary file) is left at results/. README's "Bad input" table
 lists these messages.
 """
 
+import gzip
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +54,14 @@ def latin1(sample) -> bytes:
     return sample["csv"].read_bytes()
 
 
+def two_file_zip(content: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.csv", content)
+        archive.writestr("b.csv", content)
+    return buffer.getvalue()
+
+
 CASES = {
     # name: (setup(folder, sample) -> (config, target), pattern the user must see)
     "empty CSV": (lambda f, s: table(f, b""), r"bad/raw.csv is empty: it has no header line.*`url`"),
@@ -73,6 +84,24 @@ CASES = {
     "ragged rows": (
         lambda f, s: table(f, b"year,v\n2014,1\n2015,2,3\n2016,4\n"),
         r"raw.csv: not every row has the same number of fields as the header.*`read_options`",
+    ),
+    "a `columns:` entry the table lacks": (
+        lambda f, s: table(f, latin1(s), columns=["m_siol"]),
+        r"raw.csv has no column 'm_siol' \(from the table's `columns:`\); columns found: \['timestamp'.*"
+        r"Did you mean 'm_soil'\?",
+    ),
+    "a `columns:` entry that is text": (
+        lambda f, s: table(f, b"year,nitrate\n" + b"2014,<0.01\n2015,0.02\n" * 50, columns=["nitrate"]),
+        r"raw.csv: column 'nitrate' \(from the table's `columns:`\) is not numeric: values such as '<0.01'.*"
+        r"`read_options: \{decimal: ...\}`",
+    ),
+    "a zip of two files": (
+        lambda f, s: table(f, two_file_zip(latin1(s))),
+        r"bad.csv is a zip archive of 2 files \(a.csv, b.csv\); a table needs one",
+    ),
+    "a cut-off gzip": (
+        lambda f, s: table(f, gzip.compress(latin1(s))[:5000]),
+        r"bad.csv starts like a gzip file but does not decompress \(EOFError.*Nothing was kept",
     ),
     "text in a numeric column": (
         lambda f, s: table(f, b"year,v\n" + b"2014,1.5\n" * 120_000 + b"2015,oops\n", blocksize="256KB"),

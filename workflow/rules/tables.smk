@@ -19,10 +19,29 @@ rule detect_encoding:
         "../scripts/detect_encoding.py"
 
 
+rule index_records:
+    input:
+        csv="resources/tables/{table}/raw.csv",
+        encoding="results/tables/{table}/encoding.json",
+    output:
+        json="results/tables/{table}/records.json",
+    log:
+        "logs/tables/{table}/index_records.log",
+    benchmark:
+        "benchmarks/tables/{table}/index_records.tsv"
+    conda:
+        ENV
+    params:
+        quotechar=table_read_option("quotechar", '"'),
+    script:
+        "../scripts/index_records.py"
+
+
 rule averages:
     input:
         csv="resources/tables/{table}/raw.csv",
         encoding="results/tables/{table}/encoding.json",
+        records="results/tables/{table}/records.json",
     output:
         csv=report(
             "results/tables/{table}/averages.csv",
@@ -48,6 +67,7 @@ rule averages:
         mem_mb=config["compute"]["mem_mb"],
     params:
         groupby=table_setting("groupby"),
+        columns=table_setting("columns"),
         blocksize=table_setting("blocksize"),
         dtype=table_setting("dtype"),
         read_options=table_setting("read_options"),

@@ -13,6 +13,7 @@ def main(smk) -> None:
     from snakedask.cluster import dask_client, performance_report_to, ship_package
 
     encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
+    records = json.loads(Path(smk.input.records).read_text())
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
         ship_package(client)  # workers elsewhere need the block reader
         with (
@@ -27,6 +28,8 @@ def main(smk) -> None:
                 dtype=smk.params.dtype,
                 read_options=smk.params.read_options,
                 engine=smk.params.engine,
+                records=records,
+                columns=smk.params.columns,
             )
         log.info("averages by %s:\n%s", smk.params.groupby, averages)
         with atomic_path(smk.output.csv) as tmp:

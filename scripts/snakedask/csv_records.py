@@ -1,0 +1,126 @@
+"""Where a CSV's records start, so that blocks never begin inside a quoted field.
+
+A quoted field may hold line breaks (``"a note\r\nover two lines"``): such a
+line break does not end a record, and a block that starts after it would
+parse the rest of the field as a record of its own (wrong numbers, no error).
+One sequential pass over the bytes tracks whether each byte lies inside
+quotes. RFC 4180's escaped quote (``""``) flips the state twice, so it needs
+no special case. Every ``step`` bytes (:func:`default_step`) the pass records the first record start
+(a line break outside quotes), so a block of any size can start at one of them.
+
+The pass works on bytes, so it needs an encoding in which the quote character
+and the line feed are the plain ASCII bytes and never part of another
+character (UTF-8, Latin-1, cp1252, ...). For other encodings (UTF-16, UTF-32)
+and for files whose quotes do not pair up, nothing is recorded but the first
+record: the file is read in one piece, and the index says why.
+"""
+
+import codecs
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# One recorded start per `step` bytes: 1/1024 of the file, from 4 KiB to 1 MiB. A block starts
+# within a step of its nominal place, so blocks smaller than a step come out a step long.
+MIN_STEP, MAX_STEP = 1 << 12, 1 << 20
+_READ = 1 << 24
+
+
+def _scan(data, quote, inside, base, next_mark, step, starts, count, breaks):
+    """One chunk of the pass (compiled by :func:`_scanner`): returns the state to carry into the next chunk."""
+    for i in range(data.shape[0]):
+        byte = data[i]
+        if byte == quote:
+            inside ^= 1
+        elif byte == 10:
+            if inside:
+                breaks += 1
+            else:
+                position = base + i + 1
+                if position >= next_mark:
+                    starts[count] = position
+                    count += 1
+                    next_mark = (position // step + 1) * step
+    return inside, next_mark, count, breaks
+
+
+_compiled = []
+
+
+def _scanner():
+    """:func:`_scan` compiled (numba, cached beside this file); imported only by the jobs that scan."""
+    if not _compiled:
+        from snakedask.raster_kernels import jit
+
+        _compiled.append(jit(_scan))
+    return _compiled[0]
+
+
+def ascii_compatible(encoding: str) -> bool:
+    """Whether the encoding writes separators, quotes and line breaks as their ASCII bytes (and BOM-free)."""
+    probe = "\n\r\",;\t'0123456789.-+eE"
+    try:
+        return codecs.lookup(encoding).name != "utf-8-sig" and probe.encode(encoding) == probe.encode("ascii")
+    except (LookupError, UnicodeError):
+        return False
+
+
+def default_step(size: int) -> int:
+    return min(MAX_STEP, max(MIN_STEP, size // 1024))
+
+
+def record_index(
+    path: str | Path, encoding: str, quotechar: str = '"', step: int | None = None
+) -> dict[str, Any]:
+    """The file's record starts (byte offsets, the first one after the header) and how it may be split.
+
+    Returns ``{"size", "step", "quotechar", "starts", "quoted_line_breaks",
+    "splittable", "reason"}``. ``starts`` are offsets where a record begins
+    outside quotes, at most one per ``step`` bytes; when ``splittable`` is
+    false it holds only the first record's start (0 for a non-ASCII-compatible
+    encoding, whose header is not located on bytes) and ``reason`` says why.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    step = step or default_step(size)
+    index = {"size": size, "step": step, "quotechar": quotechar, "quoted_line_breaks": 0}
+    name = codecs.lookup(encoding).name
+    if name == "utf-8-sig":
+        name = "utf-8"  # the BOM is in the header line; records are plain UTF-8
+    if not ascii_compatible(name):
+        return {**index, "starts": [0], "splittable": False,
+                "reason": f"{encoding} does not write line breaks and quotes as single ASCII bytes"}  # fmt: skip
+    if len(quotechar.encode(name)) != 1:
+        raise ValueError(f"quotechar {quotechar!r} is not one byte in {encoding}")
+    quote = quotechar.encode(name)[0]
+    starts = np.zeros(size // step + 3, np.int64)
+    inside, next_mark, count, breaks, base = 0, 0, 0, 0, 0
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_READ):
+            inside, next_mark, count, breaks = _scanner()(
+                np.frombuffer(chunk, np.uint8), quote, inside, base, next_mark, step, starts, count, breaks
+            )
+            base += len(chunk)
+    found = [int(s) for s in starts[:count]]
+    header_end = found[0] if found else size
+    index["quoted_line_breaks"] = int(breaks)
+    if inside:
+        return {**index, "starts": [header_end], "splittable": False,
+                "reason": f"its {quotechar} quotes do not pair up (a quoted field is never closed)"}  # fmt: skip
+    return {**index, "starts": found or [size], "splittable": True, "reason": None}
+
+
+def block_ranges(index: dict[str, Any], blocksize: int | None) -> list[tuple[int, int]]:
+    """Byte ranges ``[start, end)`` of whole records, about ``blocksize`` each, covering every data row."""
+    starts, size = index["starts"], index["size"]
+    if not index["splittable"] or not blocksize:
+        return [(starts[0], size)]
+    chosen, edges = [starts[0]], np.asarray(starts, np.int64)
+    for nominal in range(starts[0] + blocksize, size, blocksize):
+        at = int(np.searchsorted(edges, nominal))  # the first record start at or after it
+        if at < len(edges) and edges[at] > chosen[-1]:
+            chosen.append(int(edges[at]))
+    return [(start, end) for start, end in zip(chosen, [*chosen[1:], size], strict=True) if start < end] or [
+        (starts[0], starts[0])
+    ]

@@ -1,0 +1,102 @@
+"""Record starts and block ranges on adversarial CSVs: blocks never begin inside a quoted field."""
+
+import itertools
+
+import pandas as pd
+import pytest
+
+from snakedask.csv_blocks import read_csv_blocks
+from snakedask.csv_records import ascii_compatible, block_ranges, record_index
+
+HEADER = b'"id","note","value"\r\n'
+
+
+def rows(count: int, note_every: int = 3) -> bytes:
+    """Records whose quoted `note` holds CRLF line breaks, an escaped quote, and a line that looks like a row."""
+    out = [HEADER]
+    for i in range(count):
+        # A quoted note with line breaks, escaped quotes and a full-looking row inside it, or a plain one.
+        note = f'"said ""hi""\r\n{i + 1000},""x"",{i}.5\r\nend"' if i % note_every == 0 else '"plain"'
+        out.append(f"{i},{note},{i * 0.25}\r\n".encode())
+    return b"".join(out)
+
+
+def all_record_starts(data: bytes) -> set[int]:
+    """Offsets where a record starts, by walking the quotes (an independent, plain-Python reading)."""
+    starts, inside = {len(HEADER)}, False
+    for i, byte in enumerate(data):
+        if byte == ord('"'):
+            inside = not inside
+        elif byte == ord("\n") and not inside and i + 1 < len(data):
+            starts.add(i + 1)
+    return starts
+
+
+@pytest.mark.parametrize("step", [4096, 4097, 5000])
+def test_recorded_starts_are_record_starts_and_cover_every_step(tmp_path, step):
+    data = rows(2000)
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    index = record_index(path, "latin-1", step=step)
+    truth = all_record_starts(data)
+    assert index["splittable"] and index["starts"][0] == len(HEADER)
+    assert set(index["starts"]) <= truth
+    assert index["quoted_line_breaks"] == 2 * len(range(0, 2000, 3))
+    for mark in range(step, len(data) - step, step):  # one start per step: the first record at/after it
+        assert min(s for s in index["starts"] if s >= mark) == min(s for s in truth if s >= mark)
+
+
+@pytest.mark.parametrize("blocksize", [1, 300, 4096, 10_000, None])
+def test_blocks_are_whole_records_and_averages_equal_pandas(tmp_path, blocksize):
+    data = rows(3000)
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    index = record_index(path, "latin-1", step=4096)
+    ranges = block_ranges(index, blocksize)
+    assert ranges[0][0] == len(HEADER) and ranges[-1][1] == len(data)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    assert {start for start, _ in ranges} <= all_record_starts(data)
+    frame = read_csv_blocks(path, "latin-1", blocksize or len(data), records=index)
+    expected = pd.read_csv(path, encoding="latin-1")
+    got = frame.compute().reset_index(drop=True)
+    assert len(got) == len(expected) == 3000
+    pd.testing.assert_series_equal(got["value"], expected["value"].astype(float), check_names=False)
+    assert got["note"].tolist() == expected["note"].tolist()
+
+
+def test_a_quote_right_at_a_step_and_an_empty_last_line(tmp_path):
+    # Pad so that a quoted field opens exactly at the step boundary (4096), then end with an empty line.
+    first = HEADER + b"0," + b'"' + b"a" * (4096 - len(HEADER) - 4) + b'",1\r\n'
+    body = first + b'1,"x\r\ny",2\r\n' * 400 + b"\r\n"
+    path = tmp_path / "t.csv"
+    path.write_bytes(body)
+    index = record_index(path, "utf-8", step=4096)
+    assert set(index["starts"]) <= all_record_starts(body) | {len(body)}
+    got = read_csv_blocks(path, "utf-8", 4096, records=index).compute()
+    expected = pd.read_csv(path)
+    assert len(got) == len(expected) == 401 and got["value"].sum() == expected["value"].sum()
+
+
+def test_crlf_is_never_split_between_two_blocks(tmp_path):
+    data = rows(500, note_every=10**9)
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    for start, end in block_ranges(record_index(path, "utf-8", step=4096), 1):
+        assert data[start - 2 : start] == b"\r\n" and data[end - 2 : end] == b"\r\n"
+
+
+def test_unpaired_quotes_mean_one_piece_with_the_reason(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(HEADER + b'1,"never closed,2\r\n' + b"2,b,3\r\n" * 1000)
+    index = record_index(path, "utf-8", step=4096)
+    assert not index["splittable"] and "do not pair up" in index["reason"]
+    assert block_ranges(index, 100) == [(len(HEADER), path.stat().st_size)]
+
+
+@pytest.mark.parametrize(
+    "encoding, expected",
+    [("utf-8", True), ("latin-1", True), ("cp1252", True), ("utf-16", False), ("utf-16-le", False),
+     ("utf-32", False), ("utf-8-sig", False)],
+)  # fmt: skip
+def test_which_encodings_can_be_split_on_bytes(encoding, expected):
+    assert ascii_compatible(encoding) is expected

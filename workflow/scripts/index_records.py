@@ -1,0 +1,30 @@
+"""Rule index_records: where the table's records start, so that its blocks never begin inside a quoted field."""
+
+import json
+from pathlib import Path
+
+from snakedask.rule_log import log_to_file
+
+
+def main(smk) -> None:
+    log = log_to_file(smk.log[0])
+    from snakedask.atomic_output import write_text
+    from snakedask.csv_records import record_index
+
+    encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
+    index = record_index(smk.input.csv, encoding, smk.params.quotechar)
+    if index["splittable"]:
+        log.info(
+            "%s: %d record starts recorded (one per %d bytes); %d line breaks inside quoted fields",
+            smk.input.csv,
+            len(index["starts"]),
+            index["step"],
+            index["quoted_line_breaks"],
+        )
+    else:
+        log.warning("%s will be read in one piece, not in blocks: %s", smk.input.csv, index["reason"])
+    write_text(smk.output.json, json.dumps(index) + "\n")
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - provided by Snakemake's script directive
