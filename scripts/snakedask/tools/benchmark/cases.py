@@ -122,17 +122,21 @@ class Bench:
         return found
 
 
+# What the averages rule reads besides the table: made before the measured runs.
+PREPARED = ("encoding.json", "records.json")
+
+
 def prepare(
     bench: Bench, tables: Iterable[str] = (), scenes: Iterable[str] = (), warm_up: Iterable[str] = ()
 ) -> None:
-    """Download (copy) a dataset's inputs and detect encodings: not what is measured.
+    """Download (copy) a dataset's inputs, detect encodings and index records: not what is measured.
 
     ``warm_up``: products to make first as well, untimed (see bench_tiny).
     """
-    targets = [path for t in tables for path in products.table_products(t, ("encoding.json",))]
+    targets = [path for t in tables for path in products.table_products(t, PREPARED)]
     targets += [f"resources/scenes/{s}/{band}.tif" for s in scenes for band in BANDS]
     targets += warm_up
-    progress(f"preparing {', '.join([*tables, *scenes])}: downloads and encoding detection (untimed) ...\n")
+    progress(f"preparing {', '.join([*tables, *scenes])}: downloads, encoding detection and record index (untimed) ...\n")
     log = bench.logs / "prepare.log"
     run = run_once(bench.snakemake(targets), bench.checkout, log, bench.args.timeout, bench.env)
     if run.returncode != 0:
@@ -166,7 +170,7 @@ def table_inputs(checkout: Path, name: str) -> list[Path]:
     """What the averages rule reads (the workflow's copy of the table)."""
     return [
         checkout / f"resources/tables/{name}/raw.csv",
-        *(checkout / path for path in products.table_products(name, ("encoding.json",))),
+        *(checkout / path for path in products.table_products(name, PREPARED)),
     ]
 
 
@@ -387,9 +391,9 @@ def bench_everything(
             checks.check_ndvi(label, bench.checkout / ndvi_product(scene.name), out / "ndvi.tif")
             row.notes.append("workflow and eager averages and NDVI agree")
         row.notes.append(
-            "`--forceall` includes copying the raw inputs into resources/ (with checksums) and "
-            "detecting the encoding; the eager script reads the inputs in place and is told "
-            "the encoding"
+            "`--forceall` includes copying the raw inputs into resources/ (with checksums), "
+            "detecting the encoding and indexing the records; the eager script reads the inputs "
+            "in place and is told the encoding"
         )
         if workflow.ok:
             row.notes.append(
