@@ -24,6 +24,7 @@ import hashlib
 import os
 import platform
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,3 +378,87 @@ def fetch(
     if fetched.warning and log:
         log.warning("%s: %s", url, fetched.warning)
     return record
+
+
+def _header(path: Path) -> bytes:
+    with open(path, "rb") as stream:
+        line = stream.readline()
+    return line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+
+
+def _columns(header: bytes, sep: str) -> list[str]:
+    import csv
+
+    return next(csv.reader([header.decode("latin-1")], delimiter=sep))
+
+
+def fetch_table(
+    urls: str | list[str],
+    dest: str | Path,
+    checksums: str | list[str | None] | None = None,
+    sep: str = ",",
+    log=None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Fetch a table that comes in one file or several with the same header; ``dest`` is one plain table.
+
+    Each file is fetched, verified and decompressed as :func:`fetch` does
+    (``checksums``: one per URL, or None). The files are joined in the order
+    given, each one's header dropped after the first; files whose header
+    differs are refused, naming both files and the columns that differ. The
+    record lists every source's provenance (``sources``) and the joined file's
+    size and sha256.
+    """
+    from snakedask.atomic_output import atomic_path
+
+    if isinstance(urls, str):
+        return fetch(urls, dest, checksum=checksums, log=log, plain=True, **options)
+    checksums = list(checksums) if isinstance(checksums, list) else [checksums] * len(urls)
+    if len(checksums) != len(urls):
+        raise DownloadError(f"{len(urls)} urls but {len(checksums)} checksums: give one checksum per url")
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    records = []
+    # The parts wait in a hidden folder beside the table, removed whatever happens.
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.stem}-parts-") as folder:
+        parts = [Path(folder) / f"part{number}{dest.suffix}" for number in range(1, len(urls) + 1)]
+        for url, checksum, part in zip(urls, checksums, parts, strict=True):
+            records.append(fetch(url, part, checksum=checksum, log=log, plain=True, **options))
+            with open(part, "rb") as stream:
+                if stream.read(4)[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                    raise DownloadError(
+                        f"{url} is UTF-16 (or UTF-32): a table in several files must be in an encoding that "
+                        "writes line breaks as single bytes (UTF-8, Latin-1, ...). Convert the files, or "
+                        "give them as separate tables."
+                    )
+        first = _header(parts[0])
+        for url, part in zip(urls[1:], parts[1:], strict=True):
+            if (header := _header(part)) != first:
+                ours, theirs = _columns(first, sep), _columns(header, sep)
+                raise DownloadError(
+                    f"{urls[0]} and {url} have different headers, so they are not one table: "
+                    f"columns only in the first: {[c for c in ours if c not in theirs]}, only in the "
+                    f"second: {[c for c in theirs if c not in ours]}"
+                    + (" (the same columns in another order)" if sorted(ours) == sorted(theirs) else "")
+                    + ". Make them match, or give them as separate tables."
+                )
+        with open(parts[0], "rb") as stream:
+            ending = b"\r\n" if stream.readline().endswith(b"\r\n") else b"\n"
+        with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+            for number, part in enumerate(parts):
+                last = b"\n"
+                with open(part, "rb") as stream:
+                    if number:
+                        stream.readline()  # its header: the first file's is written
+                    while chunk := stream.read(1 << 20):
+                        out.write(chunk)
+                        last = chunk[-1:]
+                if last != b"\n":  # a file without a final line break: end its last record
+                    out.write(ending)
+    return {
+        "sources": records,
+        "size": dest.stat().st_size,
+        "sha256": file_digest(dest, "sha256"),
+        "verified_by": "each source: " + "; ".join(r["verified_by"] for r in records),
+        "warning": next((r["warning"] for r in records if r.get("warning")), None),
+    }

@@ -4,7 +4,7 @@ The Snakefile's ``rule all``, the tests and the benchmark all list products
 from here.
 """
 
-TABLE_PRODUCTS = ("encoding.json", "averages.csv", "averages.png", "dask-report.html")
+TABLE_PRODUCTS = ("encoding.json", "records.json", "averages.csv", "averages.png", "dask-report.html")
 RUN_INFO = ("results/run_info/config.yaml", "results/run_info/software_versions.txt")
 
 

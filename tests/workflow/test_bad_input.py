@@ -54,6 +54,12 @@ def latin1(sample) -> bytes:
     return sample["csv"].read_bytes()
 
 
+def two_files(folder: Path, first: bytes, second: bytes) -> tuple[dict, str]:
+    (folder / "bad1.csv").write_bytes(first)
+    (folder / "bad2.csv").write_bytes(second)
+    return {"tables": {"bad": {"url": [str(folder / "bad1.csv"), str(folder / "bad2.csv")]}}}, CSV_PRODUCT
+
+
 def two_file_zip(content: bytes) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -98,6 +104,11 @@ CASES = {
     "a zip of two files": (
         lambda f, s: table(f, two_file_zip(latin1(s))),
         r"bad.csv is a zip archive of 2 files \(a.csv, b.csv\); a table needs one",
+    ),
+    "files of one table with different headers": (
+        lambda f, s: two_files(f, b"year,site,m_soil\n2014,A,0.2\n", b"year,m_soil,site\n2015,0.3,B\n"),
+        r"bad1.csv and .*bad2.csv have different headers, so they are not one table: columns only in the first: "
+        r"\[\], only in the second: \[\] \(the same columns in another order\)",
     ),
     "a cut-off gzip": (
         lambda f, s: table(f, gzip.compress(latin1(s))[:5000]),

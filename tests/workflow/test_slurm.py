@@ -24,7 +24,7 @@ from tests.services.local_slurm import local_slurm, missing_reason
 pytestmark = pytest.mark.workflow
 
 COMPUTE_LOGS = [
-    "tables/dg_soil_moisture/detect_encoding.log",
+    "tables/dg_soil_moisture/inspect_table.log",
     "tables/dg_soil_moisture/averages.log",
     "tables/dg_soil_moisture/plot_averages.log",
     "scenes/RU_ANS_TR2_FL005M/ndvi.log",

@@ -93,6 +93,23 @@ def test_every_kind_of_table_averages_as_pandas(tmp_path, workdir, sample):
         path.write_bytes(data)
         add(kind, path, {"encoding": "latin-1", "compression": kind}, blocksize="64KB")
 
+    # One table in three files with the same header (one per site), the last without a final line break.
+    lines = lesson.split(b"\r\n") if b"\r\n" in lesson else lesson.split(b"\n")
+    header, body = lines[0], [line for line in lines[1:] if line]
+    files = []
+    for number, site in enumerate((b'"DAVY"', b'"HDF1"', None)):
+        chosen = [
+            line
+            for line in body
+            if (site in line if site else not any(s in line for s in (b'"DAVY"', b'"HDF1"')))
+        ]
+        files.append(tmp_path / f"part{number}.csv")
+        files[-1].write_bytes(b"\n".join([header, *chosen]) + (b"\n" if site else b""))
+    tables["three_files"] = {"url": [str(f) for f in files], "blocksize": "64KB"}
+    expected["three_files"] = (
+        pd.concat([pd.read_csv(f, encoding="latin-1") for f in files]).groupby("year").mean(numeric_only=True)
+    )
+
     (workdir / "kinds.yaml").write_text(yaml.safe_dump({"tables": tables}))
     targets = [f"results/tables/{name}/averages.csv" for name in tables]
     run_snakemake(workdir, *targets, "--configfile", "config/config.yaml", "kinds.yaml")
@@ -108,6 +125,10 @@ def test_every_kind_of_table_averages_as_pandas(tmp_path, workdir, sample):
     )
     assert not json.loads((workdir / "results/tables/utf16le/records.json").read_text())["splittable"]
     assert "one piece" in (workdir / "logs/tables/utf16le/averages.log").read_text()
+    sources = json.loads((workdir / "resources/tables/three_files/raw.provenance.json").read_text())[
+        "sources"
+    ]
+    assert [r["sha256"] for r in sources] == [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
     # raw.csv is the plain table; the provenance records the compressed source too.
     for kind, data in compressed.items():
         assert (workdir / f"resources/tables/{kind}/raw.csv").read_bytes() == lesson

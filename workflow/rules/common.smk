@@ -107,7 +107,32 @@ def index_problems(scenes):
     return problems
 
 
-refuse_config(index_problems(config["scenes"]))
+def table_problems(tables):
+    """A table in several files needs one checksum per file (or none), one line each."""
+    problems = []
+    for name, table in tables.items():
+        url, checksum = table["url"], table.get("checksum")
+        if isinstance(url, str) and isinstance(checksum, list):
+            problems.append(
+                f"  - tables.{name}.checksum: a list of checksums, but `url` is one file; give one checksum"
+            )
+        elif (
+            isinstance(url, list)
+            and isinstance(checksum, list)
+            and len(checksum) != len(url)
+        ):
+            problems.append(
+                f"  - tables.{name}.checksum: {len(checksum)} checksums for {len(url)} files in `url`; "
+                "give one per file, in the same order (or none)"
+            )
+        elif isinstance(url, list) and isinstance(checksum, str):
+            problems.append(
+                f"  - tables.{name}.checksum: one checksum for {len(url)} files in `url`; give a list, one per file"
+            )
+    return problems
+
+
+refuse_config(index_problems(config["scenes"]) + table_problems(config["tables"]))
 
 
 def scene_files(name):
@@ -287,9 +312,13 @@ def source_checksum(wildcards):
 
 
 def local_source(wildcards):
-    """The source file when `url` is a local path, so Snakemake notices when it changes."""
-    path = local_path(source(wildcards)["url"], base=PROJECT_ROOT)
-    return [] if path is None else [str(path)]
+    """The source files given as local paths, so Snakemake notices when they change."""
+    urls = source(wildcards)["url"]
+    paths = [
+        local_path(url, base=PROJECT_ROOT)
+        for url in ([urls] if isinstance(urls, str) else urls)
+    ]
+    return [str(path) for path in paths if path is not None]
 
 
 # The run's shared Dask cluster, if any (set by onstart, stopped by onsuccess/onerror).

@@ -24,8 +24,10 @@ rule download_table:
         checksum=source_checksum,
         base=str(PROJECT_ROOT),
         settings=config["download"],
-        # A gzip/bz2/xz/zip table is decompressed on arrival: raw.csv is the plain table.
+        # A gzip/bz2/xz/zip table is decompressed on arrival, and a table in several
+        # files joined: raw.csv is the plain table.
         plain=True,
+        sep=table_read_option("sep", ","),
     script:
         "../scripts/download.py"
 
@@ -50,3 +52,4 @@ use rule download_table as download_band with:
         base=str(PROJECT_ROOT),
         settings=config["download"],
         plain=False,  # GeoTIFFs compress inside the file
+        sep=None,

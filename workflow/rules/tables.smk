@@ -1,40 +1,24 @@
 # Tabular path: encoding detection, per-group averages on Dask, and their chart.
 
 
-rule detect_encoding:
+rule inspect_table:
     input:
         csv="resources/tables/{table}/raw.csv",
     output:
         json="results/tables/{table}/encoding.json",
+        records="results/tables/{table}/records.json",
     log:
-        "logs/tables/{table}/detect_encoding.log",
+        "logs/tables/{table}/inspect_table.log",
     benchmark:
-        "benchmarks/tables/{table}/detect_encoding.tsv"
+        "benchmarks/tables/{table}/inspect_table.tsv"
     conda:
         ENV
     params:
         encoding=table_setting("encoding"),
         detection=config["encoding_detection"],
-    script:
-        "../scripts/detect_encoding.py"
-
-
-rule index_records:
-    input:
-        csv="resources/tables/{table}/raw.csv",
-        encoding="results/tables/{table}/encoding.json",
-    output:
-        json="results/tables/{table}/records.json",
-    log:
-        "logs/tables/{table}/index_records.log",
-    benchmark:
-        "benchmarks/tables/{table}/index_records.tsv"
-    conda:
-        ENV
-    params:
         quotechar=table_read_option("quotechar", '"'),
     script:
-        "../scripts/index_records.py"
+        "../scripts/inspect_table.py"
 
 
 rule averages:

@@ -8,21 +8,21 @@ from snakedask.rule_log import log_to_file
 def main(smk) -> None:
     log = log_to_file(smk.log[0])
     from snakedask.atomic_output import write_text
-    from snakedask.download import fetch
+    from snakedask.download import fetch, fetch_table
 
     settings = smk.params.settings
     log.info("fetching %s", smk.params.url)
-    record = fetch(
-        smk.params.url,
-        smk.output.data,
-        base=smk.params.base,
-        checksum=smk.params.checksum,
-        timeout=settings["timeout"],
-        attempts=settings["attempts"],
-        backoff=settings["backoff"],
-        log=log,
-        plain=smk.params.plain,
-    )
+    options = {
+        "base": smk.params.base,
+        "timeout": settings["timeout"],
+        "attempts": settings["attempts"],
+        "backoff": settings["backoff"],
+        "log": log,
+    }
+    if smk.params.plain:  # a table: one file or several, decompressed
+        record = fetch_table(smk.params.url, smk.output.data, smk.params.checksum, smk.params.sep, **options)
+    else:
+        record = fetch(smk.params.url, smk.output.data, checksum=smk.params.checksum, **options)
     write_text(smk.output.provenance, json.dumps(record, indent=2) + "\n")
     log.info("wrote %s (%d bytes, verified by %s)", smk.output.data, record["size"], record["verified_by"])
 

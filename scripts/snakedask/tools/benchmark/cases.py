@@ -136,7 +136,9 @@ def prepare(
     targets = [path for t in tables for path in products.table_products(t, PREPARED)]
     targets += [f"resources/scenes/{s}/{band}.tif" for s in scenes for band in BANDS]
     targets += warm_up
-    progress(f"preparing {', '.join([*tables, *scenes])}: downloads, encoding detection and record index (untimed) ...\n")
+    progress(
+        f"preparing {', '.join([*tables, *scenes])}: downloads, encoding detection and record index (untimed) ...\n"
+    )
     log = bench.logs / "prepare.log"
     run = run_once(bench.snakemake(targets), bench.checkout, log, bench.args.timeout, bench.env)
     if run.returncode != 0:

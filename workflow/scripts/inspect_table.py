@@ -1,7 +1,7 @@
-"""Rule index_records: where the table's records start, so that its blocks never begin inside a quoted field."""
+"""Rule inspect_table: the table's text encoding, checked against the whole file, and where its records
+start (so that blocks never begin inside a quoted field)."""
 
 import json
-from pathlib import Path
 
 from snakedask.rule_log import log_to_file
 
@@ -10,9 +10,11 @@ def main(smk) -> None:
     log = log_to_file(smk.log[0])
     from snakedask.atomic_output import write_text
     from snakedask.csv_records import record_index
+    from snakedask.encoding import detect_encoding
 
-    encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
-    index = record_index(smk.input.csv, encoding, smk.params.quotechar)
+    result = detect_encoding(smk.input.csv, override=smk.params.encoding, **smk.params.detection)
+    log.info("%s: %s", smk.input.csv, result)
+    index = record_index(smk.input.csv, result["encoding"], smk.params.quotechar)
     if index["splittable"]:
         log.info(
             "%s: %d record starts recorded (one per %d bytes); %d line breaks inside quoted fields",
@@ -23,7 +25,8 @@ def main(smk) -> None:
         )
     else:
         log.warning("%s will be read in one piece, not in blocks: %s", smk.input.csv, index["reason"])
-    write_text(smk.output.json, json.dumps(index) + "\n")
+    write_text(smk.output.json, json.dumps(result, indent=2) + "\n")
+    write_text(smk.output.records, json.dumps(index) + "\n")
 
 
 if __name__ == "__main__":
