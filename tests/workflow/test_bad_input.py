@@ -192,6 +192,10 @@ CASES = {
 # Every bad config the tests try, in one table: the run must stop before any job, naming the key.
 CONFIG_CASES = {
     # name: (config given with --configfile, pattern the user must see)
+    "checksums that do not match the files": (
+        {"tables": {"bad": {"url": ["a.csv", "b.csv"], "checksum": ["md5:" + "0" * 32]}}},
+        r"- tables.bad.checksum: 2 files in `url` but 1 in `checksum`; give one checksum per file",
+    ),
     "unknown config key": (
         {"tables": {"bad": {"url": "x.csv", "group_by": "year"}}},
         r"- tables.bad: Additional properties are not allowed \('group_by' was unexpected\)",
@@ -226,11 +230,11 @@ CONFIG_CASES = {
     ),
     "blocksize a bare number": (
         {"tables": {TABLE: {"blocksize": 3.5}}},
-        r"3\.5 is not valid under any of the given schemas.*Expected: ",
+        r"blocksize: 3\.5 is not a string or integer. Expected: bytes per dask.dataframe partition",
     ),
     "blocksize not a size": (
         {"tables": {TABLE: {"blocksize": "twenty"}}},
-        r"'twenty' is not valid under any of the given schemas.*Expected: ",
+        r"blocksize: 'twenty' does not match .*Expected: bytes per dask.dataframe partition",
     ),
     "dataset name with ../": (
         {"tables": {"../escape": {"url": "x.csv"}}},

@@ -27,11 +27,30 @@ def config_problems(config, schema):
     for error in sorted(
         validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))
     ):
+        parent, message = error, error.message
+        if error.context:  # oneOf/anyOf: say what is wrong in the form the value has
+            fitting = [e for e in error.context if e.validator != "type"]
+            if fitting:
+                error = jsonschema.exceptions.best_match(fitting)
+                message = error.message
+            else:  # a form none of the branches takes
+                kinds = [
+                    v if isinstance(v, str) else " or ".join(v)
+                    for v in (e.validator_value for e in error.context)
+                ]
+                message = (
+                    f"{error.instance!r} is not a {' or '.join(dict.fromkeys(kinds))}"
+                )
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        expected = (
-            error.schema.get("description") if isinstance(error.schema, dict) else None
+        expected = next(
+            (
+                e.schema["description"]
+                for e in (error, parent)
+                if isinstance(e.schema, dict) and e.schema.get("description")
+            ),
+            None,
         )
-        line = f"  - {key}: {error.message}"
+        line = f"  - {key}: {message}"
         problems.append(
             line + (f". Expected: {' '.join(expected.split())}" if expected else "")
         )
@@ -122,8 +141,8 @@ def table_problems(tables):
             and len(checksum) != len(url)
         ):
             problems.append(
-                f"  - tables.{name}.checksum: {len(checksum)} checksums for {len(url)} files in `url`; "
-                "give one per file, in the same order (or none)"
+                f"  - tables.{name}.checksum: {len(url)} files in `url` but {len(checksum)} in `checksum`; "
+                "give one checksum per file, in the same order (or none)"
             )
         elif isinstance(url, list) and isinstance(checksum, str):
             problems.append(
