@@ -39,9 +39,10 @@ bench: $(STAMP)
 	$(BIN)/python -m snakedask.tools.benchmark $(BENCH_ARGS)
 
 # Self-contained HTML report of the last run (figures, provenance, config, versions, runtimes).
+# Give it the run's own config files: make report CONFIG="my.yaml".
 report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --forcerun run_info
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --report results/report.html --configfile config/config.yaml $(CONFIG)
 
 lint: $(STAMP)
 	$(BIN)/ruff check scripts workflow/scripts tests

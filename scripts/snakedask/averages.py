@@ -12,12 +12,12 @@ gains ``NA`` further down raises at compute time. ``assume_missing=True``
 from config keep that from happening.
 """
 
-import difflib
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
@@ -25,35 +25,12 @@ import pyarrow as pa
 from snakedask.csv_blocks import pyarrow_can_read, read_csv_blocks
 from snakedask.csv_records import record_index
 from snakedask.errors import TableError
+from snakedask.table_header import check_header, did_you_mean, ragged
 
 log = logging.getLogger("workflow.averages")
 
 # read_csv options a table entry may set: they change parsing, never what is read.
 SAFE_READ_OPTIONS = ("sep", "decimal", "na_values", "comment", "quotechar", "thousands")
-
-
-def ragged(path: str | Path, err: Exception) -> TableError:
-    return TableError(
-        f"{path}: not every row has the same number of fields as the header ({err}). "
-        "Fix the file, or the table's `read_options` (`sep`, `quotechar`) if they do not match it."
-    )
-
-
-def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
-    """Column names of the CSV; clear errors for an empty file or one without data rows."""
-    try:
-        head = pd.read_csv(path, encoding=encoding, nrows=5, **(read_options or {}))
-    except pd.errors.EmptyDataError:
-        raise TableError(
-            f"{path} is empty: it has no header line. Check the download or the table's `url`."
-        ) from None
-    except pd.errors.ParserError as err:
-        raise ragged(path, err) from None
-    if head.empty:
-        raise TableError(
-            f"{path} has a header but no data rows: {list(head.columns)}. Check the table's `url`."
-        )
-    return list(head.columns)
 
 
 def read_table(
@@ -140,10 +117,9 @@ def chosen_columns(
     """The table's `columns:`, checked: each one exists and is read as numbers."""
     for column in wanted:
         if column not in found:
-            close = difflib.get_close_matches(column, found, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise TableError(
-                f"{path} has no column {column!r} (from the table's `columns:`); columns found: {found}.{hint}"
+                f"{path} has no column {column!r} (from the table's `columns:`); columns found: {found}."
+                + did_you_mean(column, found)
             )
         if column not in numeric:
             examples = looks_numeric.get(column)
@@ -162,6 +138,15 @@ def group_means(frame: dd.DataFrame | pd.DataFrame, key: str):
         # A handful of groups: a tree reduction, never a shuffle (which dask may pick for many blocks).
         return frame.groupby(key).mean(numeric_only=True, split_out=1)
     return frame.groupby(key).mean(numeric_only=True)
+
+
+def group_counts(frame: dd.DataFrame | pd.DataFrame, key: str):
+    """Per group: ``rows`` (every row with a key) and the non-missing values of each other column."""
+    grouped = frame.groupby(key)
+    if isinstance(frame, dd.DataFrame):
+        present, rows = grouped.count(split_out=1), grouped.size(split_out=1)
+        return present.assign(rows=rows)
+    return grouped.count().assign(rows=grouped.size())
 
 
 def _tidy(result: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -183,11 +168,14 @@ def compute_averages(
     engine: str = "pyarrow",
     records: dict[str, Any] | None = None,
     columns: list[str] | None = None,
-) -> pd.DataFrame:
+    counts: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Per-``key`` means of the numeric columns of the CSV at ``path`` (computed by Dask).
 
     ``columns``: the columns to average (None: every numeric one). ``records``:
     the file's :func:`csv_records.record_index` (computed here if not given).
+    ``counts``: also return, from the same pass, each group's ``rows`` and its
+    non-missing values per averaged column (:func:`group_counts`).
     """
     wanted = columns
     if records is None or records["size"] != Path(path).stat().st_size:  # none, or of another version
@@ -200,12 +188,7 @@ def compute_averages(
             path,
             records["quoted_line_breaks"],
         )
-    columns = read_header(path, encoding, read_options)
-    if key not in columns:
-        raise TableError(
-            f"{path} has no column {key!r} to group by; columns found: {columns}. "
-            "Set the table's `groupby:` to one of them."
-        )
+    check_header(path, encoding, key, wanted, read_options)
     frame = read_table(path, encoding, blocksize, dtype, read_options, engine, records=records)
     numeric = [
         c
@@ -243,7 +226,10 @@ def compute_averages(
         path, encoding, blocksize, dtype, read_options, engine, columns=[key, *numeric], records=records
     )
     try:
-        result = group_means(frame, key).compute()
+        if counts:
+            result, counted = dask.compute(group_means(frame, key), group_counts(frame, key))
+        else:
+            result = group_means(frame, key).compute()
     except (ValueError, pa.ArrowInvalid) as err:
         if isinstance(err, pd.errors.ParserError) or "CSV parse error" in str(err):
             raise ragged(path, err) from None
@@ -255,4 +241,6 @@ def compute_averages(
         ) from None
     if result.empty:
         raise TableError(f"{path} has a header but no data rows with a {key!r} value to average.")
+    if counts:
+        return _tidy(result, key), _tidy(counted, key).loc[:, ["rows", *result.columns]]
     return _tidy(result, key)

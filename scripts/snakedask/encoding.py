@@ -6,8 +6,12 @@ without error but turns ``³`` into ``і``. So a guess below ``min_confidence``
 counts as "unknown", and then strict UTF-8 and a list of candidates are tried.
 Whatever is chosen must decode the *whole* file, not only the detection sample.
 
-Writes ``{"encoding", "confidence", "method"}`` as JSON; ``method`` is one of
-``config`` (the table's ``encoding:`` key), ``chardet``, ``utf-8`` or ``candidate``.
+The record (``encoding.json``) keeps apart what was chosen and what chardet
+said: ``encoding`` (Python's codec name), ``method`` (``config``: the table's
+``encoding:`` key; ``chardet``: its confident guess; ``utf-8``: strict UTF-8;
+``candidate``: the first of ``encoding_detection.candidates`` that decodes),
+``why`` (the same in a sentence, with what was tried first), ``chardet``
+(``guess``, ``confidence``, ``used``) and ``checked`` (the whole-file check).
 """
 
 import codecs
@@ -103,8 +107,9 @@ def detect_encoding(
     min_confidence: float = 0.5,
     sample_bytes: int = 100_000,
 ) -> dict:
-    """Return ``{"encoding", "confidence", "method"}`` for the file at ``path``."""
+    """Return the encoding record (see the module's docstring) for the file at ``path``."""
     path = Path(path)
+    checked = f"decodes all {path.stat().st_size} bytes of the file, without control characters"
     if override:
         encoding = canonical(override)
         if (problem := decode_problem(path, encoding)) is not None:
@@ -112,11 +117,18 @@ def detect_encoding(
                 f"{path}: the configured encoding {override!r} does not decode the file ({problem}). "
                 "Fix or remove the table's `encoding:` key to let the workflow detect it."
             )
-        return {"encoding": encoding, "confidence": 1.0, "method": "config"}
+        return {
+            "encoding": encoding,
+            "method": "config",
+            "why": f"the table's `encoding:` key says {override}",
+            "chardet": None,
+            "checked": checked,
+        }
 
     with open(path, "rb") as stream:
         guess = chardet.detect(stream.read(sample_bytes))
     confidence = float(guess.get("confidence") or 0.0)
+    said = {"guess": guess.get("encoding"), "confidence": round(confidence, 4), "used": False}
     tried = []
     if guess.get("encoding") and confidence >= min_confidence:
         try:
@@ -124,15 +136,31 @@ def detect_encoding(
         except EncodingError:
             encoding = None
         if encoding and decode_problem(path, encoding) is None:
-            return {"encoding": encoding, "confidence": confidence, "method": "chardet"}
+            why = f"chardet guessed {guess['encoding']} with confidence {confidence:.2f}"
+            return {"encoding": encoding, "method": "chardet", "why": why,
+                    "chardet": {**said, "used": True}, "checked": checked}  # fmt: skip
         tried.append(f"chardet's {guess['encoding']} ({confidence:.2f})")
+    elif guess.get("encoding"):
+        tried.append(
+            f"chardet's guess {guess['encoding']} was set aside: its confidence {confidence:.2f} "
+            f"is below encoding_detection.min_confidence ({min_confidence})"
+        )
+    else:
+        tried.append("chardet made no guess")
 
     for method, names in (("utf-8", ["utf-8"]), ("candidate", list(candidates))):
         for name in names:
             encoding = canonical(name)
             problem = decode_problem(path, encoding)
             if problem is None:
-                return {"encoding": encoding, "confidence": confidence, "method": method}
+                why = "; ".join([*tried, f"{name} decodes the whole file"])
+                return {
+                    "encoding": encoding,
+                    "method": method,
+                    "why": why,
+                    "chardet": said,
+                    "checked": checked,
+                }
             tried.append(f"{name}: {problem}")
     raise EncodingError(
         f"{path}: no encoding decodes the whole file (chardet guessed {guess.get('encoding')!r} "

@@ -170,8 +170,12 @@ def index_kernel(
 
 
 def describe_grid(raster: xr.DataArray) -> str:
+    """CRS, size as width x height (as GDAL writes it) and transform, for logs and messages."""
     crs = raster.rio.crs
-    return f"{crs.to_string() if crs else 'no CRS'}, {raster.rio.height} x {raster.rio.width} px, transform {tuple(raster.rio.transform())[:6]}"
+    return (
+        f"{crs.to_string() if crs else 'no CRS'}, {raster.rio.width} x {raster.rio.height} px, "
+        f"transform {tuple(raster.rio.transform())[:6]}"
+    )
 
 
 def check_same_grid(

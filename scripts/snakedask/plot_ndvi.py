@@ -9,6 +9,7 @@ the full-resolution raster in memory.
 """
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -17,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import rasterio
 from matplotlib.collections import PolyCollection
-from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.colors import Normalize
 from rasterio.enums import Resampling
 
 from snakedask.indices import SpectralIndex, lookup
@@ -60,20 +61,56 @@ def crs_label(crs) -> str:
     return f"{name} ({crs.to_string()})" if crs.to_epsg() else name
 
 
-def plot_ndvi(tif: str | Path, png: str | Path, title: str, index: SpectralIndex | str = "ndvi") -> None:
-    """The index's map (the function keeps its first index's name; any registry index works)."""
+def colour_norm(vmin: float, vmax: float) -> Normalize:
+    """A linear colour scale: symmetric about 0 when the limits straddle it (the diverging map's
+    middle colour is 0), else from ``vmin`` to ``vmax``. One scale for the map and the histogram."""
+    if vmin < 0 < vmax:
+        limit = max(-vmin, vmax)
+        return Normalize(-limit, limit)
+    return Normalize(vmin, vmax)
+
+
+def stats_limits(stats: dict) -> tuple[float, float] | None:
+    """The 2nd and 98th percentiles of all valid pixels, from the index's statistics."""
+    percentiles = stats.get("percentiles") or {}
+    if "p2" in percentiles and "p98" in percentiles and percentiles["p2"] < percentiles["p98"]:
+        return float(percentiles["p2"]), float(percentiles["p98"])
+    return None
+
+
+def colour_map(index: SpectralIndex) -> Any:
+    cmap = plt.get_cmap(index.colormap).copy()
+    cmap.set_bad(alpha=0.0)
+    return cmap
+
+
+def plot_ndvi(
+    tif: str | Path,
+    png: str | Path,
+    title: str,
+    index: SpectralIndex | str = "ndvi",
+    stats: dict | None = None,
+) -> None:
+    """The index's map (the function keeps its first index's name; any registry index works).
+
+    Colours run linearly between the 2nd and 98th percentiles of the valid
+    pixels (from ``stats`` when given: every pixel, as the histogram; else
+    from the decimated read), symmetric about 0 when they straddle it; the
+    colour bar's arrows stand for the values beyond.
+    """
     index = lookup(index)
     label = index.name.upper()
     data, extent, crs = read_overview(tif)
-    vmin, vmax = robust_limits(data)
-    # Centre the diverging colours on 0 (bare/water vs vegetation) when both occur.
-    norm = TwoSlopeNorm(0.0, vmin, vmax) if vmin < 0 < vmax else Normalize(vmin, vmax)
-    cmap = plt.get_cmap(index.colormap).copy()
-    cmap.set_bad(alpha=0.0)
+    vmin, vmax = (stats and stats_limits(stats)) or robust_limits(data)
+    norm = colour_norm(vmin, vmax)
     height, width = data.shape
     fig, ax = plt.subplots(figsize=(10, max(3.0, 10 * height / width + 1)), constrained_layout=True)
-    image = ax.imshow(data, extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
-    fig.colorbar(image, ax=ax, label=f"{label} (2–98 % limits)", shrink=0.8)
+    image = ax.imshow(data, extent=extent, cmap=colour_map(index), norm=norm, interpolation="nearest")
+    scale = "; scale symmetric about 0" if norm.vmin == -norm.vmax else ""
+    fig.colorbar(
+        image, ax=ax, extend="both", shrink=0.8,
+        label=f"{label}: 2–98 % of valid pixels, {vmin:.3g} to {vmax:.3g}\n(arrows: beyond{scale})",
+    )  # fmt: skip
     unit = crs.linear_units if crs and crs.is_projected else "degrees"
     crs_name = crs_label(crs)
     ax.set_xlabel(f"Easting ({unit})")
@@ -115,7 +152,9 @@ def plot_histogram(stats: dict, png: str | Path, title: str, index: SpectralInde
     counts = np.asarray(stats["histogram"]["counts"])
     fig, ax = plt.subplots(figsize=(9, 4.5), constrained_layout=True)
     centres = (edges[:-1] + edges[1:]) / 2
-    colours = plt.get_cmap(index.colormap)((centres - low) / (high - low))
+    # The map's colours for the same values (its scale comes from the same percentiles).
+    limits = stats_limits(stats) or (low, high)
+    colours = colour_map(index)(colour_norm(*limits)(centres))
     # One artist for the 2000 bins (ax.bar would draw 2000 patches, about ten times slower).
     left, right = edges[:-1], edges[1:]
     bars = np.stack(

@@ -4,8 +4,19 @@ The Snakefile's ``rule all``, the tests and the benchmark all list products
 from here.
 """
 
-TABLE_PRODUCTS = ("encoding.json", "records.json", "averages.csv", "averages.png", "dask-report.html")
-RUN_INFO = ("results/run_info/config.yaml", "results/run_info/software_versions.txt")
+TABLE_PRODUCTS = (
+    "encoding.json",
+    "records.json",
+    "averages.csv",
+    "counts.csv",
+    "averages.png",
+    "dask-report.html",
+)
+RUN_INFO = (
+    "results/run_info/config.yaml",
+    "results/run_info/run.yaml",
+    "results/run_info/software_versions.txt",
+)
 
 
 def index_products(index: str) -> tuple[str, ...]:

@@ -151,3 +151,24 @@ def test_bad_columns_are_refused(tmp_path, columns, message):
     path.write_text("year,m_soil,nitrate\n" + "".join(f"{2015 + i % 2},{i / 10},<0.01\n" for i in range(20)))
     with dask.config.set(scheduler="threads"), pytest.raises(TableError, match=message):
         compute_averages(path, "utf-8", "year", columns=columns)
+
+
+@ENGINES
+def test_counts_per_group_equal_pandas(tmp_path, engine):
+    # 2020 is a partial year; m_soil has NA, more in some years than others.
+    rows = ["year,m_soil,temp"]
+    for i in range(3000):
+        year = 2017 + i % 3 if i < 2900 else 2020
+        m_soil = "NA" if i % (7 + year % 3) == 0 else f"{i / 3000:.4f}"
+        rows.append(f"{year},{m_soil},{i % 13 - 6}")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with dask.config.set(scheduler="threads"):
+        means, counts = compute_averages(path, "utf-8", "year", blocksize="8KB", engine=engine, counts=True)
+    frame = pd.read_csv(path)
+    expected = (
+        frame.groupby("year").count().assign(rows=frame.groupby("year").size())[["rows", "m_soil", "temp"]]
+    )
+    pd.testing.assert_frame_equal(counts, expected, check_dtype=False, check_names=False)
+    pd.testing.assert_frame_equal(means, frame.groupby("year").mean(), check_names=False)
+    assert counts.loc[2020, "rows"] == 100

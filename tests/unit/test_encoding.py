@@ -17,7 +17,15 @@ def test_lesson_layout_is_latin1_not_chardets_guess(sample):
     result = detect_encoding(sample["csv"])
     assert result["encoding"] == "iso8859-1"
     assert result["method"] == "candidate"
-    assert result["confidence"] == pytest.approx(guess["confidence"])
+    # chardet's own guess and confidence, kept apart from the choice, and said in words.
+    assert result["chardet"] == {
+        "guess": guess["encoding"],
+        "confidence": round(guess["confidence"], 4),
+        "used": False,
+    }
+    assert f"chardet's guess {guess['encoding']} was set aside" in result["why"]
+    assert result["why"].endswith("latin-1 decodes the whole file")
+    assert result["checked"] == f"decodes all {len(raw)} bytes of the file, without control characters"
     # The chosen encoding gives the unit as written, which chardet's guess does not.
     assert "m³/m³ VWC" in raw.decode(result["encoding"])
     if guess["encoding"] and guess["confidence"] < 0.5:
@@ -50,11 +58,9 @@ def test_cp1252_bytes_are_not_read_as_latin1_controls(tmp_path):
 
 
 def test_override_is_checked_against_the_whole_file(tmp_path, sample):
-    assert detect_encoding(sample["csv"], override="latin-1") == {
-        "encoding": "iso8859-1",
-        "confidence": 1.0,
-        "method": "config",
-    }
+    result = detect_encoding(sample["csv"], override="latin-1")
+    assert (result["encoding"], result["method"], result["chardet"]) == ("iso8859-1", "config", None)
+    assert result["why"] == "the table's `encoding:` key says latin-1"
     with pytest.raises(
         EncodingError, match=r"configured encoding 'utf-8' does not decode.*0xB3.*`encoding:`"
     ):

@@ -77,7 +77,8 @@ CASES = {
     ),
     "groupby column missing": (
         lambda f, s: table(f, latin1(s), groupby="Year"),
-        r"raw.csv has no column 'Year' to group by; columns found: \['timestamp', 'year'.*`groupby:`",
+        r"raw.csv has no column 'Year' to group by; columns found: \['timestamp', 'year'.*Did you mean 'year'\? "
+        r"Set the table's `groupby:`",
     ),
     "nothing numeric": (
         lambda f, s: table(f, b"year,site\nx,DAVY\ny,HDF1\n"),
@@ -142,7 +143,7 @@ CASES = {
                 s["nir"], f / "nir.tif", data=lambda d: d[:-10], height=rasterio.open(s["nir"]).height - 10
             ),
         ),
-        r"different grids:.*292 x 620 px.*282 x 620 px",
+        r"different grids:.*620 x 292 px.*620 x 282 px",
     ),
     "red/NIR different transform": (
         lambda f, s: scene(
@@ -198,7 +199,8 @@ CONFIG_CASES = {
     ),
     "unknown config key": (
         {"tables": {"bad": {"url": "x.csv", "group_by": "year"}}},
-        r"- tables.bad: Additional properties are not allowed \('group_by' was unexpected\)",
+        r"- tables.bad: Additional properties are not allowed \('group_by' was unexpected\) "
+        r"\(did you mean 'groupby' for 'group_by'\?\) \[set in bad.yaml\]",
     ),
     "wrong type": (
         {"compute": {"threads": "four"}},
@@ -275,8 +277,8 @@ def test_bad_input_is_refused_clearly(workdir, tmp_path, sample, case):
     assert partial_files(workdir) == []
 
 
-def test_missing_groupby_column_names_the_columns_and_leaves_no_product(workdir):
-    # The sample's own table, grouped by a column it lacks: the rule's log says so.
+def test_missing_groupby_column_is_found_before_any_dask_job_with_a_hint(workdir):
+    # The sample's own table, grouped by a column it lacks: the inspection right after the download says so.
     (workdir / "key.yaml").write_text(yaml.safe_dump({"tables": {TABLE: {"groupby": "Year"}}}))
     # Targets first: --configfile takes every word after it.
     result = run_snakemake(
@@ -288,8 +290,10 @@ def test_missing_groupby_column_names_the_columns_and_leaves_no_product(workdir)
         check=False,
     )
     assert result.returncode != 0
-    log = (workdir / f"logs/tables/{TABLE}/averages.log").read_text()
+    log = (workdir / f"logs/tables/{TABLE}/inspect_table.log").read_text()
     assert "has no column 'Year' to group by; columns found: ['timestamp', 'year'" in log
+    assert "Did you mean 'year'?" in log
+    assert not (workdir / f"logs/tables/{TABLE}/averages.log").exists()  # no Dask job started
     assert not (workdir / f"results/tables/{TABLE}/averages.csv").exists()
     assert not list((workdir / f"results/tables/{TABLE}").glob("*.partial*"))
 
@@ -303,4 +307,5 @@ def test_bad_config_is_refused_before_any_job(workdir, case):
     assert result.returncode != 0
     assert "Invalid configuration" in output and "nothing was run" in output, output
     assert re.search(pattern, output), output
+    assert 'File "' not in output and "Traceback" not in output, output  # the message alone
     assert not (workdir / "resources" / "tables").exists() and not (workdir / "results").exists()

@@ -18,8 +18,12 @@ pytestmark = pytest.mark.workflow
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory):
     workdir = copy_workflow(tmp_path_factory.mktemp("report") / "checkout")
-    run_snakemake(workdir)
-    run_snakemake(workdir, "--report", "results/report.html")
+    # A config file of the user's own, as `make report CONFIG="mine.yaml"` passes it.
+    (workdir / "mine.yaml").write_text("compute: {threads: 2}\n")
+    run_snakemake(workdir, "--configfile", "config/config.yaml", "mine.yaml")
+    run_snakemake(
+        workdir, "--report", "results/report.html", "--configfile", "config/config.yaml", "mine.yaml"
+    )
     return workdir
 
 
@@ -81,3 +85,17 @@ def test_performance_report_can_be_switched_off(tmp_path):
     html = (workdir / f"results/tables/{TABLE}/dask-report.html").read_text()
     assert "dask.performance_report" in html and "Task Stream" not in html
     assert (workdir / f"results/tables/{TABLE}/averages.csv").is_file()
+
+
+def test_report_names_the_config_files_of_its_run(reported):
+    # The run record's caption: its text is in the report's embedded data (base64 or plain).
+    import base64
+    import re
+
+    html = (reported / "results/report.html").read_text(errors="replace")
+    texts = [html] + [
+        base64.b64decode(chunk + "=" * (-len(chunk) % 4)).decode("utf-8", "replace")
+        for chunk in re.findall(r"[A-Za-z0-9+/]{400,}={0,2}", html)
+    ]
+    captions = [t for t in texts if "the configuration it used" in t]
+    assert captions and all("mine.yaml" in t and "config/config.yaml" in t for t in captions)

@@ -2,6 +2,7 @@
 
 import re
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -43,6 +44,35 @@ def test_process_workers_reimport_the_scripts_safely(tmp_path, sample):
     log = (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()
     assert re.search(r"Dask scheduler: tcp://127\.0\.0\.1:\d+", log)
     assert "'n_workers': 2, 'threads_per_worker': 1, 'processes': True" in log
+
+
+def test_counts_equal_pandas_and_logs_are_quiet(local_run, sample):
+    workdir, _ = local_run
+    counts = pd.read_csv(workdir / f"results/tables/{TABLE}/counts.csv", index_col="year")
+    frame = pd.read_csv(sample["csv"], encoding="latin-1")
+    numeric = list(frame.groupby("year").mean(numeric_only=True).columns)
+    expected = frame.groupby("year")[numeric].count().assign(rows=frame.groupby("year").size())
+    pd.testing.assert_frame_equal(counts, expected[["rows", *numeric]], check_dtype=False)
+    # No warning of the workflow's own making (GDAL's COG DTYPE option, ...) in any rule's log.
+    for log in (workdir / "logs").rglob("*.log"):
+        text = log.read_text()
+        assert "Warning" not in text and "CPLE_" not in text and " WARNING " not in text, (log, text)
+    assert " 620 x 292 px" in (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()  # width x height
+
+
+def test_run_record_names_its_config_and_survives_a_failed_run(local_run):
+    workdir, _ = local_run
+    run = yaml.safe_load((workdir / "results/run_info/run.yaml").read_text())
+    assert run["config_files"] == ["config/config.yaml"]
+    assert run["dask_cluster"]["kind"] == "local" and run["dask_cluster"]["chosen_by"] == "dask.local"
+    before = {p.name: p.read_bytes() for p in (workdir / "results/run_info").iterdir()}
+    # A run with another config that fails (a groupby column the table lacks) leaves the record alone.
+    (workdir / "broken.yaml").write_text(yaml.safe_dump({"tables": {TABLE: {"groupby": "Year"}}}))
+    result = run_snakemake(workdir, "--configfile", "config/config.yaml", "broken.yaml", check=False)
+    assert result.returncode != 0
+    assert {p.name: p.read_bytes() for p in (workdir / "results/run_info").iterdir()} == before
+    (workdir / "broken.yaml").unlink()
+    run_snakemake(workdir)  # back to the default config, for the tests after this one
 
 
 def test_second_run_does_nothing(local_run):

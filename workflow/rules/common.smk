@@ -3,9 +3,9 @@
 import math
 import os
 import re
+import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
 
 
 def load_schema(schema_path):
@@ -50,11 +50,73 @@ def config_problems(config, schema):
             ),
             None,
         )
+        if error.validator == "additionalProperties" and isinstance(error.schema, dict):
+            message += did_you_mean(
+                set(error.instance) - set(error.schema.get("properties", {})),
+                list(error.schema.get("properties", {})),
+            )
         line = f"  - {key}: {message}"
         problems.append(
-            line + (f". Expected: {' '.join(expected.split())}" if expected else "")
+            line
+            + (f". Expected: {' '.join(expected.split())}" if expected else "")
+            + set_in(
+                list(parent.absolute_path)
+                + (
+                    sorted(
+                        set(error.instance) - set(error.schema.get("properties", {}))
+                    )[:1]
+                    if error.validator == "additionalProperties"
+                    else []
+                )
+            )
         )
     return problems
+
+
+def did_you_mean(unknown, known):
+    """`` (did you mean 'groupby' for 'group_by'?)`` for unknown keys close to a known one."""
+    import difflib
+
+    hints = [
+        f"{match[0]!r} for {name!r}"
+        for name in sorted(map(str, unknown))
+        if (match := difflib.get_close_matches(name, known, n=1, cutoff=0.6))
+    ]
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
+
+
+def set_in(path):
+    """`` [set in my.yaml]``: the config file (or --config) whose value of the key at `path` the run uses.
+
+    Later files win: the Snakefile's `configfile:`, then each `--configfile` in
+    order, then `--config`.
+    """
+    import yaml
+
+    def holds(tree, parts):
+        for part in parts:
+            if not isinstance(tree, dict) or part not in tree:
+                return False
+            tree = tree[part]
+        return True
+
+    if not path:
+        return ""
+    if holds(dict(workflow.config_settings.config), path):
+        return " [set in --config]"
+    given = [Path(f) for f in workflow.config_settings.configfiles]
+    for configfile in [*reversed(given), Path("config/config.yaml")]:
+        try:
+            tree = yaml.safe_load(configfile.read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if holds(tree, path):
+            try:
+                shown = configfile.resolve().relative_to(Path.cwd())
+            except ValueError:
+                shown = configfile
+            return f" [set in {shown}]"
+    return ""
 
 
 def fill_defaults(config, schema):
@@ -76,14 +138,20 @@ def fill_defaults(config, schema):
 
 
 def refuse_config(problems):
-    """Stop before any job, listing every problem, if there are any."""
+    """Stop before any job, listing every problem, if there are any.
+
+    The message alone, on stderr, then exit status 1: raised as an exception,
+    Snakemake would follow it with lines of this file's traceback.
+    """
     if problems:
-        raise WorkflowError(
+        print(
             "Invalid configuration (config/config.yaml and any --configfile/--config given); "
             "nothing was run:\n"
             + "\n".join(problems)
-            + "\nEvery key is described in config/README.md."
+            + "\nEvery key is described in config/README.md.",
+            file=sys.stderr,
         )
+        raise SystemExit(1)
 
 
 SCHEMA = load_schema(Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -186,6 +254,31 @@ def all_products():
     """Every final product of every configured table and scene (each scene's indices)."""
     scenes = {name: config["scenes"][name]["indices"] for name in SCENES}
     return products.all_products(TABLES, scenes)
+
+
+def other_products():
+    """Every product of `rule all` but the run's record (which is made last, from them)."""
+    return [path for path in all_products() if path not in products.RUN_INFO]
+
+
+def config_digest():
+    """A short digest of the merged config: the run_info rule reruns when it changes."""
+    import hashlib
+    import json
+
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cluster_record():
+    """Which Dask cluster the jobs use and the setting (or environment variable) that chose it."""
+    choice = choose_cluster(config["dask"])
+    return {
+        "kind": choice.kind,
+        "target": choice.target,
+        "chosen_by": choice.source,
+        "DASK_SCHEDULER_ADDRESS": os.environ.get("DASK_SCHEDULER_ADDRESS"),
+    }
 
 
 def compute_threads(wildcards, input):

@@ -2,12 +2,21 @@
 
 
 rule run_info:
+    # Every other product first: a run that fails leaves the last good run's record alone.
+    input:
+        other_products(),
     output:
         config=report(
             "results/run_info/config.yaml",
             caption="../report/run_info.rst",
             category="About this run",
             labels={"file": "configuration"},
+        ),
+        run=report(
+            "results/run_info/run.yaml",
+            caption="../report/run_info.rst",
+            category="About this run",
+            labels={"file": "config files and Dask cluster"},
         ),
         versions=report(
             "results/run_info/software_versions.txt",
@@ -23,7 +32,10 @@ rule run_info:
     conda:
         ENV
     params:
-        # A changed configuration reruns this rule (Snakemake tracks params).
-        config=config,
+        # A changed configuration reruns this rule (Snakemake tracks params): a digest, not the dict.
+        config_digest=config_digest(),
+        configfiles=[str(path) for path in workflow.configfiles],
+        config_args=dict(workflow.config_settings.config),
+        cluster=cluster_record(),
     script:
         "../scripts/run_info.py"

@@ -17,6 +17,9 @@ rule inspect_table:
         encoding=table_setting("encoding"),
         detection=config["encoding_detection"],
         quotechar=table_read_option("quotechar", '"'),
+        groupby=table_setting("groupby"),
+        columns=table_setting("columns"),
+        read_options=table_setting("read_options"),
     script:
         "../scripts/inspect_table.py"
 
@@ -33,6 +36,13 @@ rule averages:
             category="Tables",
             subcategory="{table}",
             labels={"table": "{table}", "product": "averages (CSV)"},
+        ),
+        counts=report(
+            "results/tables/{table}/counts.csv",
+            caption="../report/counts.rst",
+            category="Tables",
+            subcategory="{table}",
+            labels={"table": "{table}", "product": "counts per group (CSV)"},
         ),
         dask_report=report(
             "results/tables/{table}/dask-report.html",
@@ -63,6 +73,7 @@ rule averages:
 rule plot_averages:
     input:
         csv="results/tables/{table}/averages.csv",
+        counts="results/tables/{table}/counts.csv",
     output:
         png=report(
             "results/tables/{table}/averages.png",
@@ -77,5 +88,8 @@ rule plot_averages:
         "benchmarks/tables/{table}/plot_averages.tsv"
     conda:
         ENV
+    params:
+        units=table_setting("units"),
+        columns=table_setting("columns"),
     script:
         "../scripts/plot_averages.py"

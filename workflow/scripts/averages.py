@@ -20,7 +20,7 @@ def main(smk) -> None:
             atomic_path(smk.output.dask_report) as report,
             performance_report_to(report, smk.config["dask"]["performance_report"]),
         ):
-            averages = compute_averages(
+            averages, counts = compute_averages(
                 smk.input.csv,
                 encoding,
                 key=smk.params.groupby,
@@ -30,10 +30,13 @@ def main(smk) -> None:
                 engine=smk.params.engine,
                 records=records,
                 columns=smk.params.columns,
+                counts=True,
             )
         log.info("averages by %s:\n%s", smk.params.groupby, averages)
         with atomic_path(smk.output.csv) as tmp:
-            averages.to_csv(tmp)
+            averages.to_csv(tmp, encoding="utf-8")
+        with atomic_path(smk.output.counts) as tmp:
+            counts.to_csv(tmp, encoding="utf-8")
         log.info("wrote %s", smk.output.csv)
 
 

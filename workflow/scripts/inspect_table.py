@@ -1,5 +1,6 @@
-"""Rule inspect_table: the table's text encoding, checked against the whole file, and where its records
-start (so that blocks never begin inside a quoted field)."""
+"""Rule inspect_table: the table's text encoding, checked against the whole file; its header, checked
+against `groupby:` and `columns:`; and where its records start (so that blocks never begin inside a
+quoted field)."""
 
 import json
 
@@ -11,9 +12,14 @@ def main(smk) -> None:
     from snakedask.atomic_output import write_text
     from snakedask.csv_records import record_index
     from snakedask.encoding import detect_encoding
+    from snakedask.table_header import check_header
 
     result = detect_encoding(smk.input.csv, override=smk.params.encoding, **smk.params.detection)
     log.info("%s: %s", smk.input.csv, result)
+    # The columns config names, checked now: before any Dask job or cluster start.
+    check_header(
+        smk.input.csv, result["encoding"], smk.params.groupby, smk.params.columns, smk.params.read_options
+    )
     index = record_index(smk.input.csv, result["encoding"], smk.params.quotechar)
     if index["splittable"]:
         log.info(

@@ -1,4 +1,4 @@
-"""Rule plot_averages: the chart of a table's averages."""
+"""Rule plot_averages: the chart of a table's averages, partial groups marked, with units from config."""
 
 from snakedask.rule_log import log_to_file
 
@@ -9,7 +9,9 @@ def main(smk) -> None:
     from snakedask.plot_averages import plot_averages
 
     with atomic_path(smk.output.png) as tmp:
-        plot_averages(smk.input.csv, tmp, smk.wildcards.table)
+        plot_averages(
+            smk.input.csv, tmp, smk.wildcards.table, smk.input.counts, smk.params.units, smk.params.columns
+        )
 
 
 if __name__ == "__main__":

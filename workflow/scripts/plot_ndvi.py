@@ -11,9 +11,9 @@ def main(smk) -> None:
     from snakedask.atomic_output import atomic_path
     from snakedask.plot_ndvi import plot_histogram, plot_ndvi
 
-    with atomic_path(smk.output.png) as tmp:
-        plot_ndvi(smk.input.tif, tmp, smk.wildcards.scene, smk.params.index)
     stats = json.loads(Path(smk.input.stats).read_text())
+    with atomic_path(smk.output.png) as tmp:
+        plot_ndvi(smk.input.tif, tmp, smk.wildcards.scene, smk.params.index, stats)
     with atomic_path(smk.output.histogram) as tmp:
         plot_histogram(stats, tmp, smk.wildcards.scene, smk.params.index)
 

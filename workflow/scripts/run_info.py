@@ -1,4 +1,4 @@
-"""Rule run_info: the run's merged configuration and software versions."""
+"""Rule run_info: the run's merged configuration, its config files and Dask cluster, and software versions."""
 
 import yaml
 
@@ -10,7 +10,14 @@ def main(smk) -> None:
     from snakedask.atomic_output import write_text
     from snakedask.run_info import software_versions
 
+    run = {
+        "config_files": list(smk.params.configfiles),
+        "config_given_with_--config": dict(smk.params.config_args),
+        "config_digest": smk.params.config_digest,
+        "dask_cluster": dict(smk.params.cluster),
+    }
     write_text(smk.output.config, yaml.safe_dump(dict(smk.config), sort_keys=False))
+    write_text(smk.output.run, yaml.safe_dump(run, sort_keys=False))
     write_text(smk.output.versions, software_versions())
 
 

@@ -1,0 +1,69 @@
+"""A table's header, checked against its config before any Dask job: the columns named must exist.
+
+Light on purpose (pandas only): rule inspect_table calls :func:`check_header`
+right after the download, so a misspelt `groupby:` or `columns:` entry stops
+the run before a cluster starts; rule averages calls it again on its own input.
+"""
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from snakedask.errors import TableError
+
+
+def ragged(path: str | Path, err: Exception) -> TableError:
+    return TableError(
+        f"{path}: not every row has the same number of fields as the header ({err}). "
+        "Fix the file, or the table's `read_options` (`sep`, `quotechar`) if they do not match it."
+    )
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``choices`` (case aside), or ``""``."""
+    lowered = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" Did you mean {lowered[close[0]]!r}?" if close else ""
+
+
+def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
+    """Column names of the CSV; clear errors for an empty file or one without data rows."""
+    try:
+        head = pd.read_csv(path, encoding=encoding, nrows=5, **(read_options or {}))
+    except pd.errors.EmptyDataError:
+        raise TableError(
+            f"{path} is empty: it has no header line. Check the download or the table's `url`."
+        ) from None
+    except pd.errors.ParserError as err:
+        raise ragged(path, err) from None
+    if head.empty:
+        raise TableError(
+            f"{path} has a header but no data rows: {list(head.columns)}. Check the table's `url`."
+        )
+    return list(head.columns)
+
+
+def check_header(
+    path: str | Path,
+    encoding: str,
+    key: str,
+    columns: list[str] | None = None,
+    read_options: dict[str, Any] | None = None,
+) -> list[str]:
+    """The file's columns, once the ``groupby`` key and each of ``columns`` are found among them."""
+    found = read_header(path, encoding, read_options)
+    if key not in found:
+        raise TableError(
+            f"{path} has no column {key!r} to group by; columns found: {found}."
+            + did_you_mean(key, found)
+            + " Set the table's `groupby:` to one of them."
+        )
+    for column in columns or []:
+        if column not in found:
+            raise TableError(
+                f"{path} has no column {column!r} (from the table's `columns:`); columns found: {found}."
+                + did_you_mean(column, found)
+            )
+    return found
