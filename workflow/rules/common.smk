@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 
-
 def load_schema(schema_path):
     import yaml
 
