@@ -19,7 +19,7 @@ pytestmark = pytest.mark.workflow
 def reported(tmp_path_factory):
     workdir = copy_workflow(tmp_path_factory.mktemp("report") / "checkout")
     # A config file of the user's own, as `make report CONFIG="mine.yaml"` passes it.
-    (workdir / "mine.yaml").write_text("compute: {threads: 2}\n")
+    (workdir / "mine.yaml").write_text("download: {attempts: 4}\n")
     run_snakemake(workdir, "--configfile", "config/config.yaml", "mine.yaml")
     run_snakemake(
         workdir, "--report", "results/report.html", "--configfile", "config/config.yaml", "mine.yaml"
@@ -99,3 +99,10 @@ def test_report_names_the_config_files_of_its_run(reported):
     ]
     captions = [t for t in texts if "the configuration it used" in t]
     assert captions and all("mine.yaml" in t and "config/config.yaml" in t for t in captions)
+
+
+def test_a_report_with_other_config_files_than_the_run_says_so(reported):
+    result = run_snakemake(reported, "--report", "results/other-report.html")
+    output = result.stdout + result.stderr
+    assert "results/ were made with the config files" in output and "this report mixes them" in output, output
+    assert "mine.yaml" in output

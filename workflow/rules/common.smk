@@ -269,6 +269,23 @@ def config_digest():
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def warn_if_report_of_another_config():
+    """`snakemake --report` with other config files than the run had: say so (its record is the run's)."""
+    record = Path("results/run_info/run.yaml")
+    if "--report" not in sys.argv or not record.is_file():
+        return
+    import yaml
+
+    run = yaml.safe_load(record.read_text()) or {}
+    if run.get("config_digest") != config_digest():
+        print(
+            f"Warning: results/ were made with the config files {run.get('config_files')}, not with "
+            f"{[str(f) for f in workflow.configfiles]}: this report mixes them. Give `--report` (or "
+            '`make report CONFIG="..."`) the config files of the run.',
+            file=sys.stderr,
+        )
+
+
 def cluster_record():
     """Which Dask cluster the jobs use and the setting (or environment variable) that chose it."""
     choice = choose_cluster(config["dask"])

@@ -1,5 +1,7 @@
 # What a run used, for the HTML report (`snakemake --report results/report.html`).
 
+warn_if_report_of_another_config()
+
 
 rule run_info:
     # Every other product first: a run that fails leaves the last good run's record alone.
