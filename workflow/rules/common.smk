@@ -164,6 +164,8 @@ from snakedask.cluster import choose_cluster
 from snakedask import indices, products
 from snakedask.download import local_path
 
+# The whole software stack: rule run_info records its versions. Other rules name a small
+# environment of their own in workflow/envs/ (--sdm conda; see README on what is tested).
 ENV = "../../environment.yml"
 BANDS = indices.BANDS
 # Bands that share one file (a multi-band stack) download it once, as stack.tif (stack2.tif, ...).

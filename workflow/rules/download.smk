@@ -18,7 +18,7 @@ rule download_table:
         "benchmarks/tables/{table}/download.tsv"
     localrule: True
     conda:
-        ENV
+        "../envs/download.yaml"
     params:
         url=source_url,
         checksum=source_checksum,

@@ -24,7 +24,7 @@ rule ndvi:
     benchmark:
         "benchmarks/scenes/{scene}/ndvi.tsv"
     conda:
-        ENV
+        "../envs/scenes.yaml"
     threads: compute_threads
     resources:
         mem_mb=config["compute"]["mem_mb"],
@@ -102,7 +102,7 @@ for index_set in INDEX_SETS:
         wildcard_constraints:
             scene=scenes_with(index_set),
         conda:
-            ENV
+            "../envs/scenes.yaml"
         threads: compute_threads
         resources:
             mem_mb=config["compute"]["mem_mb"],
@@ -145,7 +145,7 @@ rule plot_index:
     benchmark:
         "benchmarks/scenes/{scene}/plot_{index}.tsv"
     conda:
-        ENV
+        "../envs/plots.yaml"
     params:
         index=index_name,
         label=index_info("label"),

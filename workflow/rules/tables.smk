@@ -12,7 +12,7 @@ rule inspect_table:
     benchmark:
         "benchmarks/tables/{table}/inspect_table.tsv"
     conda:
-        ENV
+        "../envs/tables.yaml"
     params:
         encoding=table_setting("encoding"),
         detection=config["encoding_detection"],
@@ -55,7 +55,7 @@ rule averages:
     benchmark:
         "benchmarks/tables/{table}/averages.tsv"
     conda:
-        ENV
+        "../envs/tables.yaml"
     threads: compute_threads
     resources:
         mem_mb=config["compute"]["mem_mb"],
@@ -87,7 +87,7 @@ rule plot_averages:
     benchmark:
         "benchmarks/tables/{table}/plot_averages.tsv"
     conda:
-        ENV
+        "../envs/plots.yaml"
     params:
         units=table_setting("units"),
         columns=table_setting("columns"),
