@@ -153,12 +153,16 @@ def refuse_config(problems):
         raise SystemExit(1)
 
 
-SCHEMA = load_schema(Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+# This file's folder's parent: workflow/, also when the workflow runs as another's module
+# (workflow.basedir is then the other workflow's folder).
+WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent
+SCHEMA = load_schema(WORKFLOW_DIR / "schemas" / "config.schema.yaml")
 refuse_config(config_problems(config, SCHEMA))
 fill_defaults(config, SCHEMA)
 
-# Relative dataset paths in config are relative to the checkout, not the shell's cwd.
-PROJECT_ROOT = Path(workflow.basedir).parent
+# Relative dataset paths in config are relative to the working directory (where snakemake
+# runs, or its --directory), as every path Snakemake itself reads.
+DATA_DIR = Path.cwd()
 # The workflow's library (scripts/snakedask, installed into .venv by `make setup`).
 from snakedask.cluster import choose_cluster
 from snakedask import indices, products
@@ -445,7 +449,7 @@ def local_source(wildcards):
     """The source files given as local paths, so Snakemake notices when they change."""
     urls = source(wildcards)["url"]
     paths = [
-        local_path(url, base=PROJECT_ROOT)
+        local_path(url, base=DATA_DIR)
         for url in ([urls] if isinstance(urls, str) else urls)
     ]
     return [str(path) for path in paths if path is not None]

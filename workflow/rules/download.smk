@@ -22,7 +22,7 @@ rule download_table:
     params:
         url=source_url,
         checksum=source_checksum,
-        base=str(PROJECT_ROOT),
+        base=str(DATA_DIR),
         settings=config["download"],
         # A gzip/bz2/xz/zip table is decompressed on arrival, and a table in several
         # files joined: raw.csv is the plain table.
@@ -49,7 +49,7 @@ use rule download_table as download_band with:
     params:
         url=source_url,
         checksum=source_checksum,
-        base=str(PROJECT_ROOT),
+        base=str(DATA_DIR),
         settings=config["download"],
         plain=False,  # GeoTIFFs compress inside the file
         sep=None,
