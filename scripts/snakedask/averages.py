@@ -25,7 +25,7 @@ import pyarrow as pa
 from snakedask.csv_blocks import pyarrow_can_read, read_csv_blocks
 from snakedask.csv_records import record_index
 from snakedask.errors import TableError
-from snakedask.table_header import check_header, did_you_mean, ragged
+from snakedask.table_header import check_header, ragged
 
 log = logging.getLogger("workflow.averages")
 
@@ -108,19 +108,10 @@ def _plain_number(value: str) -> bool:
 
 
 def chosen_columns(
-    path: str | Path,
-    wanted: list[str],
-    numeric: list[str],
-    found: list[str],
-    looks_numeric: dict[str, list[str]],
+    path: str | Path, wanted: list[str], numeric: list[str], looks_numeric: dict[str, list[str]]
 ) -> list[str]:
-    """The table's `columns:`, checked: each one exists and is read as numbers."""
+    """The table's `columns:` (found in the file: :func:`table_header.check_header`), each read as numbers."""
     for column in wanted:
-        if column not in found:
-            raise TableError(
-                f"{path} has no column {column!r} (from the table's `columns:`); columns found: {found}."
-                + did_you_mean(column, found)
-            )
         if column not in numeric:
             examples = looks_numeric.get(column)
             why = f"values such as {', '.join(repr(v) for v in examples)}" if examples else "text values"
@@ -197,13 +188,8 @@ def compute_averages(
     ]
     text = [c for c in frame.columns if c != key and c not in numeric]
     looks_numeric = numeric_looking_text(path, encoding, read_options, text)
-    if wanted and key in wanted:
-        raise TableError(
-            f"{path}: the table's `columns:` lists {key!r}, the column it is grouped by (`groupby:`); "
-            "the groups' own values are the index of averages.csv. Remove it from `columns:`."
-        )
     if wanted:
-        numeric = chosen_columns(path, wanted, numeric, list(frame.columns), looks_numeric)
+        numeric = chosen_columns(path, wanted, numeric, looks_numeric)
     else:
         for column, examples in looks_numeric.items():
             log.warning(

@@ -146,11 +146,11 @@ def infer_types(
     encoding: str,
     read_options: dict[str, Any],
     dtype: dict[str, str] | None,
-    records: dict[str, Any] | None = None,
+    records: dict[str, Any],
 ) -> dict[str, pa.DataType]:
-    """Column types from the first ~1 MB; integers and all-null columns become float64."""
+    """Column types from the first ~1 MB of whole records (``records``: the file's record index);
+    integers and all-null columns become float64."""
     path = Path(path)
-    records = records or record_index(path, encoding, read_options.get("quotechar", '"'))
     sample, sample_encoding = _sample(path, encoding, records)
     options = _options(sample_encoding, read_options, None, None)
     try:

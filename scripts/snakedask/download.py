@@ -296,13 +296,25 @@ def compression_of(path: Path) -> str | None:
     return next((name for magic, name in COMPRESSIONS.items() if head.startswith(magic)), None)
 
 
-def decompress(source: Path, dest: Path, kind: str, url: str) -> None:
-    """Write the plain content of ``source`` (``kind`` from :func:`compression_of`) to ``dest``."""
+def _copy_hashing(stream: Any, out: Any, digest: Any) -> bytes:
+    """Copy ``stream`` to ``out`` in 1 MiB pieces, adding them to ``digest``; the last byte written."""
+    last = b""
+    while chunk := stream.read(1 << 20):
+        out.write(chunk)
+        digest.update(chunk)
+        last = chunk[-1:]
+    return last
+
+
+def decompress(source: Path, dest: Path, kind: str, url: str) -> str:
+    """Write the plain content of ``source`` (``kind`` from :func:`compression_of`) to ``dest``;
+    return its sha256."""
     import bz2
     import gzip
     import lzma
     import zipfile
 
+    digest = hashlib.sha256()
     try:
         if kind == "zip":
             with zipfile.ZipFile(source) as archive:
@@ -313,11 +325,12 @@ def decompress(source: Path, dest: Path, kind: str, url: str) -> None:
                         "a table needs one. Point `url:` at the CSV itself (or unpack it and add a table per file)."
                     )
                 with archive.open(members[0]) as stream, open(dest, "wb") as out:
-                    shutil.copyfileobj(stream, out, 1 << 20)
-            return
+                    _copy_hashing(stream, out, digest)
+                return digest.hexdigest()
         opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind]
         with opener(source, "rb") as stream, open(dest, "wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
+            _copy_hashing(stream, out, digest)
+        return digest.hexdigest()
     except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as err:
         raise DownloadError(
             f"{url} starts like a {kind} file but does not decompress ({type(err).__name__}: {err}). "
@@ -367,12 +380,12 @@ def fetch(
             # Beside the download, named like it (a killed run's leftovers are cleaned up alike).
             unpacked = tmp.with_name(tmp.name.replace(".partial", "-plain.partial"))
             try:
-                decompress(tmp, unpacked, kind, url)
+                plain_sha256 = decompress(tmp, unpacked, kind, url)
                 os.replace(unpacked, tmp)  # the compressed bytes are not kept
             finally:
                 unpacked.unlink(missing_ok=True)
             record["compressed"] = {"format": kind, "size": record["size"], "sha256": record["sha256"]}
-            record["size"], record["sha256"] = tmp.stat().st_size, file_digest(tmp, "sha256")
+            record["size"], record["sha256"] = tmp.stat().st_size, plain_sha256
             if log:
                 log.info("decompressed %s (%s) to %d bytes", url, kind, record["size"])
     if fetched.warning and log:
@@ -444,21 +457,20 @@ def fetch_table(
                 )
         with open(parts[0], "rb") as stream:
             ending = b"\r\n" if stream.readline().endswith(b"\r\n") else b"\n"
+        digest = hashlib.sha256()
         with atomic_path(dest) as tmp, open(tmp, "wb") as out:
             for number, part in enumerate(parts):
-                last = b"\n"
                 with open(part, "rb") as stream:
                     if number:
                         stream.readline()  # its header: the first file's is written
-                    while chunk := stream.read(1 << 20):
-                        out.write(chunk)
-                        last = chunk[-1:]
-                if last != b"\n":  # a file without a final line break: end its last record
+                    last = _copy_hashing(stream, out, digest)
+                if last and last != b"\n":  # a file without a final line break: end its last record
                     out.write(ending)
+                    digest.update(ending)
     return {
         "sources": records,
         "size": dest.stat().st_size,
-        "sha256": file_digest(dest, "sha256"),
+        "sha256": digest.hexdigest(),
         "verified_by": "each source: " + "; ".join(r["verified_by"] for r in records),
         "warning": next((r["warning"] for r in records if r.get("warning")), None),
     }

@@ -6,8 +6,18 @@ exception it is a case of (``ValueError``, ``ConnectionError``, ``OSError``),
 so code written against those keeps working. Messages name the file or
 config key and say how to fix it; nothing half-written is kept.
 
-To add a check: raise one of these (or a new subclass here) with such a message.
+To add a check: raise one of these (or a new subclass here) with such a message;
+:func:`closest` finds the "did you mean" for a misspelt name.
 """
+
+import difflib
+
+
+def closest(name: str, choices: list[str]) -> str | None:
+    """The one of ``choices`` nearest to ``name`` (case aside), if any is near: for "did you mean"."""
+    lowered = {choice.lower(): choice for choice in map(str, choices)}
+    close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
 
 
 class WorkflowInputError(Exception):

@@ -5,13 +5,12 @@ right after the download, so a misspelt `groupby:` or `columns:` entry stops
 the run before a cluster starts; rule averages calls it again on its own input.
 """
 
-import difflib
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from snakedask.errors import TableError
+from snakedask.errors import TableError, closest
 
 
 def ragged(path: str | Path, err: Exception) -> TableError:
@@ -22,10 +21,9 @@ def ragged(path: str | Path, err: Exception) -> TableError:
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
-    """`` Did you mean 'x'?`` for the closest of ``choices`` (case aside), or ``""``."""
-    lowered = {choice.lower(): choice for choice in choices}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-    return f" Did you mean {lowered[close[0]]!r}?" if close else ""
+    """`` Did you mean 'x'?`` for the closest of ``choices``, or ``""``."""
+    match = closest(name, choices)
+    return f" Did you mean {match!r}?" if match else ""
 
 
 def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
@@ -52,13 +50,20 @@ def check_header(
     columns: list[str] | None = None,
     read_options: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The file's columns, once the ``groupby`` key and each of ``columns`` are found among them."""
+    """The file's columns, once the ``groupby`` key and each of ``columns`` are found among them
+    (the key itself not among ``columns``). Whether ``columns`` are numeric is checked where the
+    types are known (:func:`averages.chosen_columns`)."""
     found = read_header(path, encoding, read_options)
     if key not in found:
         raise TableError(
             f"{path} has no column {key!r} to group by; columns found: {found}."
             + did_you_mean(key, found)
             + " Set the table's `groupby:` to one of them."
+        )
+    if key in (columns or []):
+        raise TableError(
+            f"{path}: the table's `columns:` lists {key!r}, the column it is grouped by (`groupby:`); "
+            "the groups' own values are the index of averages.csv. Remove it from `columns:`."
         )
     for column in columns or []:
         if column not in found:

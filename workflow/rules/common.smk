@@ -49,37 +49,26 @@ def config_problems(config, schema):
             ),
             None,
         )
+        unexpected = []
         if error.validator == "additionalProperties" and isinstance(error.schema, dict):
-            message += did_you_mean(
-                set(error.instance) - set(error.schema.get("properties", {})),
-                list(error.schema.get("properties", {})),
-            )
+            known = list(error.schema.get("properties", {}))
+            unexpected = sorted(map(str, set(error.instance) - set(known)))
+            message += did_you_mean(unexpected, known)
         line = f"  - {key}: {message}"
         problems.append(
             line
             + (f". Expected: {' '.join(expected.split())}" if expected else "")
-            + set_in(
-                list(parent.absolute_path)
-                + (
-                    sorted(
-                        set(error.instance) - set(error.schema.get("properties", {}))
-                    )[:1]
-                    if error.validator == "additionalProperties"
-                    else []
-                )
-            )
+            + set_in(list(parent.absolute_path) + unexpected[:1])
         )
     return problems
 
 
 def did_you_mean(unknown, known):
     """`` (did you mean 'groupby' for 'group_by'?)`` for unknown keys close to a known one."""
-    import difflib
+    from snakedask.errors import closest
 
     hints = [
-        f"{match[0]!r} for {name!r}"
-        for name in sorted(map(str, unknown))
-        if (match := difflib.get_close_matches(name, known, n=1, cutoff=0.6))
+        f"{match!r} for {name!r}" for name in unknown if (match := closest(name, known))
     ]
     return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
