@@ -7,27 +7,34 @@ start only where a record starts outside quotes (:mod:`csv_records`), so a
 quoted field may hold line breaks; a file that cannot be split safely (quotes
 that do not pair up, UTF-16) is read in one piece, header and all.
 
-Tasks call :func:`read_block` by reference: a cluster's workers must be able to
-import this module (``client.upload_file(csv_blocks.__file__)`` sends it).
+Tasks call :func:`read_block` (a frame of rows) or :func:`group_sums` (a
+block's per-group sums and counts, for averages) by reference: a cluster's
+workers must be able to import this module (``cluster.ship_package`` sends it).
 
 Column types come from the first block and are then *fixed* for every block:
 integer columns are read as float64 (an integer column that gains ``NA``
 further down cannot break the run), and ``dtype`` overrides win.
 """
 
-import codecs
-from pathlib import Path
-from typing import Any
+from __future__ import annotations
 
-import dask.dataframe as dd
+import codecs
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from dask.utils import parse_bytes
 
 from snakedask.csv_records import block_ranges, record_index
 from snakedask.encoding import single_byte_codec
+
+if TYPE_CHECKING:  # importing dask.dataframe costs ~0.7 s that the averages path does not need
+    import dask.dataframe as dd
 
 # pandas' default NA markers, which R's write.csv ("NA") and most loggers use.
 NULL_VALUES = [
@@ -93,6 +100,25 @@ def _block_bytes(path: Path, start: int, end: int) -> bytes:
         return stream.read(end - start)
 
 
+def _read_arrow(
+    path: str,
+    start: int,
+    end: int,
+    encoding: str,
+    read_options: dict[str, Any],
+    columns: list[str],
+    types: dict[str, pa.DataType],
+    names: list[str] | None,
+    multiline: bool,
+) -> pa.Table:
+    if start >= end:
+        return pa.schema([(name, types[name]) for name in columns]).empty_table()
+    options = _options(encoding, read_options, columns, types, names, multiline)
+    with pa.memory_map(str(path)) as source:
+        source.seek(start)
+        return pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), *options)
+
+
 def read_block(
     path: str,
     start: int,
@@ -110,14 +136,50 @@ def read_block(
     parsed where it lies in the page cache (a memory map, no copy); ``None``:
     the range is the whole file, its header included.
     """
-    if start >= end:
-        return pa.schema([(name, types[name]) for name in columns]).empty_table().to_pandas()
-    options = _options(encoding, read_options, columns, types, names, multiline)
-    with pa.memory_map(str(path)) as source:
-        source.seek(start)
-        table = pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), *options)
+    table = _read_arrow(path, start, end, encoding, read_options, columns, types, names, multiline)
     # split_blocks: a pandas block per column, without copying them into one 2-D block.
     return table.to_pandas(split_blocks=True, self_destruct=True)
+
+
+def group_sums(
+    path: str,
+    start: int,
+    end: int,
+    encoding: str,
+    read_options: dict[str, Any],
+    columns: list[str],
+    types: dict[str, pa.DataType],
+    names: list[str] | None,
+    multiline: bool = True,
+) -> pd.DataFrame:
+    """Per value of ``columns[0]`` in bytes ``[start, end)``: ``rows``, and ``<c>.sum``/``<c>.count`` of every other column.
+
+    One pyarrow pass per block, never converted to pandas rows: summing these
+    partials over all blocks and dividing gives pandas' ``groupby().mean()``
+    and ``count()``/``size()``. As in pandas, rows without a key are left out.
+    """
+    table = _read_arrow(path, start, end, encoding, read_options, columns, types, names, multiline)
+    key, values = columns[0], columns[1:]
+    keys = table[key]
+    valid = pc.is_valid(keys)
+    if pa.types.is_floating(keys.type):
+        valid = pc.and_(valid, pc.invert(pc.fill_null(pc.is_nan(keys), True)))
+    table = table.filter(valid)
+    for name in values:  # float sums: an integer `dtype:` column must not overflow
+        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.float64()))
+    every = pc.ScalarAggregateOptions(min_count=0)  # a group's all-missing column sums to 0, counts 0
+    sums = table.group_by(key, use_threads=False).aggregate(
+        [([], "count_all"), *((name, "sum", every) for name in values), *((name, "count") for name in values)]
+    )
+    return sums.rename_columns(_sum_names(sums.column_names, key, values)).to_pandas()
+
+
+def _sum_names(produced: list[str], key: str, values: list[str]) -> list[str]:
+    """pyarrow names aggregates ``<column>_<function>``: name them ``<column>.sum``/``.count`` and ``rows``."""
+    names = {"count_all": "rows", key: key}
+    names.update({f"{name}_sum": f"{name}.sum" for name in values})
+    names.update({f"{name}_count": f"{name}.count" for name in values})
+    return [names[name] for name in produced]
 
 
 def _arrow_type(name: str) -> pa.DataType:
@@ -205,6 +267,68 @@ def parse_encoding(path: Path, encoding: str, types: dict[str, pa.DataType]) -> 
     return encoding
 
 
+@dataclass(frozen=True)
+class Blocks:
+    """A CSV's blocks (byte ranges of whole records) and how to parse them; see :func:`plan_blocks`."""
+
+    path: str
+    encoding: str
+    ranges: list[tuple[int, int]]
+    types: dict[str, pa.DataType]  # every column's, fixed for all blocks
+    read_options: dict[str, Any]
+    whole_file: bool  # one range, header included (a file that cannot be split)
+    multiline: bool  # line breaks inside quoted fields
+
+    def meta(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """An empty frame of ``columns`` (all if None) with the types every block gets."""
+        return (
+            pa.schema([(name, self.types[name]) for name in columns or self.types]).empty_table().to_pandas()
+        )
+
+    def parse_args(self, columns: list[str]) -> dict[str, Any]:
+        """Keyword arguments of :func:`read_block` / :func:`group_sums` for reading ``columns``."""
+        types = {name: self.types[name] for name in columns}
+        return {
+            "encoding": self.encoding
+            if self.whole_file
+            else parse_encoding(Path(self.path), self.encoding, types),
+            "read_options": self.read_options,
+            "columns": columns,
+            "types": types,
+            "names": None if self.whole_file else list(self.types),
+            "multiline": self.multiline,
+        }
+
+
+def plan_blocks(
+    path: str | Path,
+    encoding: str,
+    blocksize: str | int = "64MB",
+    read_options: dict[str, Any] | None = None,
+    dtype: dict[str, str] | None = None,
+    records: dict[str, Any] | None = None,
+) -> Blocks:
+    """Split the CSV into ``blocksize`` blocks of whole records and fix every column's type.
+
+    ``records`` is the file's :func:`csv_records.record_index` (computed here if not given).
+    """
+    path = Path(path).absolute()  # workers of an existing cluster run elsewhere
+    read_options = dict(read_options or {})
+    records = records or record_index(path, encoding, read_options.get("quotechar", '"'))
+    types = infer_types(path, encoding, read_options, dtype, records)
+    whole_file = not records["splittable"]
+    step = parse_bytes(blocksize) if isinstance(blocksize, str) else blocksize
+    return Blocks(
+        path=str(path),
+        encoding=encoding,
+        ranges=[(0, records["size"])] if whole_file else block_ranges(records, step),
+        types=types,
+        read_options=read_options,
+        whole_file=whole_file,
+        multiline=whole_file or records["quoted_line_breaks"] > 0,
+    )
+
+
 def read_csv_blocks(
     path: str | Path,
     encoding: str,
@@ -218,31 +342,17 @@ def read_csv_blocks(
 
     ``records`` is the file's :func:`csv_records.record_index` (computed here if not given).
     """
-    path = Path(path).absolute()  # workers of an existing cluster run elsewhere
-    read_options = dict(read_options or {})
-    records = records or record_index(path, encoding, read_options.get("quotechar", '"'))
-    types = infer_types(path, encoding, read_options, dtype, records)
-    names = list(types)
-    columns = list(columns or types)
-    types = {name: types[name] for name in columns}
-    step = parse_bytes(blocksize) if isinstance(blocksize, str) else blocksize
-    ranges = block_ranges(records, step)
-    whole_file = not records["splittable"]
-    if whole_file:
-        ranges = [(0, records["size"])]
-    meta = pa.schema([(name, types[name]) for name in columns]).empty_table().to_pandas()
+    import dask.dataframe as dd
+
+    blocks = plan_blocks(path, encoding, blocksize, read_options, dtype, records)
+    columns = list(columns or blocks.types)
     return dd.from_map(
         read_block,
-        [str(path)] * len(ranges),
-        [r[0] for r in ranges],
-        [r[1] for r in ranges],
-        encoding=encoding if whole_file else parse_encoding(path, encoding, types),
-        read_options=read_options,
-        columns=columns,
-        types=types,
-        names=None if whole_file else names,
-        multiline=whole_file or records["quoted_line_breaks"] > 0,
-        meta=meta,
+        [blocks.path] * len(blocks.ranges),
+        [start for start, _ in blocks.ranges],
+        [end for _, end in blocks.ranges],
+        **blocks.parse_args(columns),
+        meta=blocks.meta(columns),
         label="read-csv-pyarrow",
         enforce_metadata=False,
     )

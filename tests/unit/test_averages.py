@@ -172,3 +172,28 @@ def test_counts_per_group_equal_pandas(tmp_path, engine):
     pd.testing.assert_frame_equal(counts, expected, check_dtype=False, check_names=False)
     pd.testing.assert_frame_equal(means, frame.groupby("year").mean(), check_names=False)
     assert counts.loc[2020, "rows"] == 100
+
+
+@ENGINES
+def test_rows_without_a_key_and_a_group_without_values(tmp_path, engine):
+    # As pandas: rows without a key are left out; a group whose column is all NA
+    # averages to NaN with a count of 0. `n` is read as int64 and summed without overflow.
+    rows = ["year,m_soil,n"]
+    for i in range(2000):
+        year = "NA" if i % 11 == 0 else str(2000 + i % 4)
+        m_soil = "NA" if year == "2003" else f"{i / 2000:.3f}"
+        rows.append(f"{year},{m_soil},{i + 2**62 // 1000}")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    means, counts = compute_averages(
+        path, "utf-8", "year", blocksize="4KB", dtype={"n": "int64"}, engine=engine, counts=True
+    )
+    frame = pd.read_csv(path)
+    grouped = frame.groupby("year")
+    expected = grouped.count().assign(rows=grouped.size())[["rows", "m_soil", "n"]]
+    pd.testing.assert_frame_equal(
+        counts, expected, check_dtype=False, check_names=False, check_index_type=False
+    )
+    pd.testing.assert_frame_equal(means, grouped.mean(), check_names=False, check_index_type=False)
+    assert counts["rows"].sum() == 2000 - 182 and counts.loc[2003, "m_soil"] == 0
+    assert np.isnan(means.loc[2003, "m_soil"])
