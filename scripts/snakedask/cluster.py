@@ -8,7 +8,10 @@ uses (the Snakefile asks it too, before starting a run's shared cluster):
   to a running scheduler;
 * ``dask.scheduler_file`` connects through the JSON file that
   ``dask scheduler --scheduler-file`` and HPC launchers write;
-* ``dask.local.shared`` starts one cluster for the whole run (see :mod:`shared_cluster`);
+* ``dask.jobqueue.kind`` (``slurm``) starts a scheduler whose workers are
+  SLURM jobs, scaling between ``min_jobs`` and ``max_jobs`` (see :mod:`jobqueue`);
+* ``dask.local.shared`` starts one cluster for the whole run (see
+  :mod:`shared_cluster`), of SLURM worker jobs if ``dask.jobqueue.kind`` is set;
 * otherwise a ``LocalCluster`` is started for the job, sized from the rule's
   ``threads`` and ``resources.mem_mb`` and listening on 127.0.0.1 only.
 
@@ -48,16 +51,18 @@ ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 class ClusterChoice(NamedTuple):
     """Which cluster a job uses: ``kind``, its address or scheduler file, and the setting that chose it."""
 
-    kind: str  # "address", "scheduler_file", "shared" or "local"
-    target: str | None
+    kind: str  # "address", "scheduler_file", "jobqueue", "shared" or "local"
+    target: str | None  # the address, the scheduler file, or the jobqueue kind ("slurm")
     source: str
 
 
 def choose_cluster(dask_config: dict[str, Any], environ: dict[str, str] | None = None) -> ClusterChoice:
     """The cluster config names. Precedence: ``DASK_SCHEDULER_ADDRESS`` > ``dask.address``
-    > ``dask.scheduler_file`` > ``dask.local.shared`` > a local cluster per job.
+    > ``dask.scheduler_file`` > ``dask.jobqueue`` > local (``dask.local.shared``: one per run, else one per job).
 
-    Inside a run with a shared cluster, jobs see its address in ``DASK_SCHEDULER_ADDRESS``.
+    ``dask.local.shared`` with ``dask.jobqueue.kind`` gives one cluster of SLURM worker
+    jobs per run (kind "shared", target "slurm"). Inside a run with a shared cluster,
+    jobs see its address in ``DASK_SCHEDULER_ADDRESS``.
     """
     environ = os.environ if environ is None else environ
     if environ.get(ADDRESS_VARIABLE):
@@ -66,8 +71,13 @@ def choose_cluster(dask_config: dict[str, Any], environ: dict[str, str] | None =
         return ClusterChoice("address", dask_config["address"], "dask.address")
     if dask_config.get("scheduler_file"):
         return ClusterChoice("scheduler_file", str(dask_config["scheduler_file"]), "dask.scheduler_file")
+    jobqueue = (dask_config.get("jobqueue") or {}).get("kind")
     if (dask_config.get("local") or {}).get("shared"):
+        if jobqueue:
+            return ClusterChoice("shared", jobqueue, "dask.local.shared + dask.jobqueue.kind")
         return ClusterChoice("shared", None, "dask.local.shared")
+    if jobqueue:
+        return ClusterChoice("jobqueue", jobqueue, "dask.jobqueue.kind")
     return ClusterChoice("local", None, "dask.local")
 
 
@@ -202,6 +212,24 @@ def dashboard_link(client: Client, listen_host: str | None = None) -> str:
     return client.dashboard_link
 
 
+def _log_worker_jobs(client: Client) -> None:
+    """Record which SLURM jobs ran the workers; the outputs are written, so a failure here is only a warning."""
+    try:
+        import snakedask
+        from snakedask.jobqueue import worker_jobs
+
+        found = worker_jobs(client).values()
+        packages = {package for _, package in found}
+        log.info(
+            "Dask workers ran in SLURM jobs %s, importing snakedask from %s%s",
+            sorted({str(job) for job, _ in found}),
+            ", ".join(sorted(map(str, packages))) or "-",
+            " (this job's own files: nothing uploaded)" if packages == {snakedask.__file__} else "",
+        )
+    except Exception as err:
+        log.warning("could not ask the workers for their SLURM jobs: %r", err)
+
+
 @contextlib.contextmanager
 def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | None = None) -> Iterator[Client]:
     """Yield a ``Client`` on the cluster that config (or ``DASK_SCHEDULER_ADDRESS``) names."""
@@ -210,7 +238,7 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
     timeout = float(dask_config.get("connect_timeout", 30))
     choice = choose_cluster(dask_config)
     address = choice.target if choice.kind == "address" else None
-    cluster = client = listen_host = None
+    cluster = client = listen_host = jobs = None
     try:
         if choice.kind == "address":
             check_address(address, choice.source)
@@ -222,6 +250,14 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
             client = _connect(
                 address, timeout, security_from_config(dask_config, address), f"dask.scheduler_file {path}"
             )
+        elif choice.target:  # "jobqueue", or "shared" of jobqueue kind without a run's cluster (see below)
+            from snakedask.jobqueue import JobqueueCluster
+
+            jobs = JobqueueCluster(dask_config["jobqueue"])
+            client = Client(jobs.start())
+            listen_host = (dask_config["jobqueue"].get("dashboard_address") or "127.0.0.1:0").rpartition(":")[
+                0
+            ]
         else:
             # "shared" here means the run started no shared cluster (e.g. a job on a batch
             # system): the job gets a cluster of its own, as with "local".
@@ -234,15 +270,17 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
         log.info("Dask dashboard: %s", dashboard_link(client, listen_host))
         try:
             yield client
+            if jobs is not None:
+                _log_worker_jobs(client)
         except Exception as err:
-            if cluster is None and (client.status != "running" or _lost_connection(err)):
+            if cluster is None and jobs is None and (client.status != "running" or _lost_connection(err)):
                 raise SchedulerUnreachable(
                     f"lost the Dask scheduler at {address} during the computation ({type(err).__name__}: {err}); "
                     "nothing was kept. Restart the scheduler (or point the config at another) and run again."
                 ) from err
             raise
     finally:
-        _close_quietly(client, cluster)
+        _close_quietly(client, cluster, jobs)
 
 
 def _package_file() -> str | None:

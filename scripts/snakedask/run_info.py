@@ -9,6 +9,7 @@ PACKAGES = (
     "snakemake-executor-plugin-slurm",
     "dask",
     "distributed",
+    "dask-jobqueue",
     "pandas",
     "pyarrow",
     "numpy",

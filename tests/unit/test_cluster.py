@@ -33,6 +33,21 @@ def test_one_function_decides_the_cluster_in_documented_precedence():
     )
     assert choose_cluster({"local": {"shared": True}}, {}) == ("shared", None, "dask.local.shared")
     assert choose_cluster({"local": {"shared": False}}, {}) == ("local", None, "dask.local")
+    # dask.jobqueue comes after an address and a scheduler file, before a local cluster.
+    slurm = {"kind": "slurm"}
+    assert choose_cluster({**full, "jobqueue": slurm}, environ)[0] == "address"
+    assert choose_cluster({**full, "address": None, "jobqueue": slurm}, {})[0] == "scheduler_file"
+    assert choose_cluster({"jobqueue": slurm, "local": {"shared": False}}, {}) == (
+        "jobqueue",
+        "slurm",
+        "dask.jobqueue.kind",
+    )
+    assert choose_cluster({"jobqueue": slurm, "local": {"shared": True}}, {}) == (
+        "shared",
+        "slurm",
+        "dask.local.shared + dask.jobqueue.kind",
+    )
+    assert choose_cluster({"jobqueue": {"kind": None}}, {})[0] == "local"
 
 
 def test_local_cluster_is_sized_from_the_job():

@@ -31,7 +31,7 @@ def test_pip_and_conda_declare_the_same_packages():
 
 ENVS = ROOT / "workflow" / "envs"
 # Import name -> package name, where they differ.
-PACKAGE_OF = {"yaml": "pyyaml", "PIL": "pillow"}
+PACKAGE_OF = {"yaml": "pyyaml", "PIL": "pillow", "dask_jobqueue": "dask-jobqueue"}
 # Imported, but installed with the package on the right (its own dependency).
 COMES_WITH = {
     "cloudpickle": "distributed",

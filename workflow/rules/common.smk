@@ -449,21 +449,37 @@ SHARED_CLUSTER = []
 
 
 def start_shared_cluster():
-    """With dask.local.shared, start one scheduler + worker for the whole run (onstart)."""
-    if choose_cluster(config["dask"]).kind != "shared":
+    """With dask.local.shared, start one scheduler + worker for the whole run (onstart).
+
+    With dask.jobqueue.kind too, the workers are SLURM jobs (snakedask.jobqueue).
+    """
+    choice = choose_cluster(config["dask"])
+    if choice.kind != "shared":
         return
     from snakedask.shared_cluster import ADDRESS_VARIABLE, SharedCluster
 
     local = config["dask"]["local"]
+    if choice.target:
+        from snakedask.errors import ClusterConfigError
+        from snakedask.jobqueue import SharedJobqueueCluster
 
-    cluster = SharedCluster(
-        Path(".snakemake/dask"),
-        threads=local["threads_per_worker"] or workflow.cores,
-        memory_limit=local["memory_limit"] or "auto",
-        host=local["host"],
-        dashboard_address=local["dashboard_address"],
-    )
-    address = cluster.start()
+        cluster = SharedJobqueueCluster(
+            Path(".snakemake/dask"), config["dask"]["jobqueue"]
+        )
+        try:
+            address = cluster.start()
+        except ClusterConfigError as err:
+            print(f"Config error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
+    else:
+        cluster = SharedCluster(
+            Path(".snakemake/dask"),
+            threads=local["threads_per_worker"] or workflow.cores,
+            memory_limit=local["memory_limit"] or "auto",
+            host=local["host"],
+            dashboard_address=local["dashboard_address"],
+        )
+        address = cluster.start()
     SHARED_CLUSTER.append(cluster)
     # Jobs are this process's children: they inherit the variable.
     os.environ[ADDRESS_VARIABLE] = address
