@@ -187,13 +187,15 @@ class JobqueueCluster:
 
         self.log_directory.mkdir(parents=True, exist_ok=True)
         kwargs = cluster_kwargs(self.jobqueue, self.job_name, self.log_directory)
-        _sbatch()
         try:
             self.cluster = SLURMCluster(**kwargs)
         except ImportError as err:  # tls: true without the cryptography package
             raise ClusterConfigError(f"dask.jobqueue.tls needs the `cryptography` package: {err}") from None
-        except ValueError as err:  # e.g. an interface this host does not have
-            raise ClusterConfigError(f"dask.jobqueue: dask-jobqueue refused the settings: {err}") from None
+        except (ValueError, RuntimeError) as err:  # e.g. an interface this host does not have
+            raise ClusterConfigError(
+                f"dask.jobqueue: the scheduler did not start with interface = {kwargs['interface']!r}, "
+                f"dashboard_address = {kwargs['scheduler_options']['dashboard_address']!r}: {err}"
+            ) from None
         try:
             check_request(self.cluster.job_script(), self.jobqueue)
             self.watchdog = start_watchdog(self.job_name, self.owner)

@@ -93,6 +93,15 @@ def test_no_sbatch_is_a_config_error(monkeypatch, tmp_path):
         JobqueueCluster({**defaults(), "kind": "slurm"}, log_directory=tmp_path).start()
 
 
+def test_unknown_interface_is_a_config_error(tmp_path):
+    with pytest.raises(
+        ClusterConfigError, match=r"interface = 'nosuch0'.*not a valid network interface.*'lo'"
+    ):
+        JobqueueCluster(
+            {**defaults(), "kind": "slurm", "interface": "nosuch0"}, log_directory=tmp_path
+        ).start()
+
+
 def test_temporary_tls_certificates_cannot_serve_a_whole_run(tmp_path):
     with pytest.raises(ClusterConfigError, match=r"dask.jobqueue.tls needs dask.local.shared: false"):
         SharedJobqueueCluster(tmp_path, {**defaults(), "kind": "slurm", "tls": True}).start()
