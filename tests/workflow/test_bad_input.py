@@ -232,11 +232,11 @@ CONFIG_CASES = {
     ),
     "blocksize a bare number": (
         {"tables": {TABLE: {"blocksize": 3.5}}},
-        r"blocksize: 3\.5 is not a string or integer. Expected: bytes per dask.dataframe partition",
+        r"blocksize: 3\.5 is not a string or integer. Expected: bytes per block \(one Dask task each\)",
     ),
     "blocksize not a size": (
         {"tables": {TABLE: {"blocksize": "twenty"}}},
-        r"blocksize: 'twenty' does not match .*Expected: bytes per dask.dataframe partition",
+        r"blocksize: 'twenty' does not match .*Expected: bytes per block \(one Dask task each\)",
     ),
     "dataset name with ../": (
         {"tables": {"../escape": {"url": "x.csv"}}},
