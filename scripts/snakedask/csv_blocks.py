@@ -100,7 +100,7 @@ def _block_bytes(path: Path, start: int, end: int) -> bytes:
         return stream.read(end - start)
 
 
-def _read_arrow(
+def read_arrow(
     path: str,
     start: int,
     end: int,
@@ -109,8 +109,15 @@ def _read_arrow(
     columns: list[str],
     types: dict[str, pa.DataType],
     names: list[str] | None,
-    multiline: bool,
+    multiline: bool = True,
 ) -> pa.Table:
+    """Parse the records in bytes ``[start, end)`` of the CSV into a pyarrow table of ``columns``.
+
+    The arguments after ``end`` are :meth:`Blocks.parse_args`. ``names`` (the
+    file's columns) given, the range holds records only and is parsed where it
+    lies in the page cache (a memory map, no copy); ``None``: the range is the
+    whole file, its header included.
+    """
     if start >= end:
         return pa.schema([(name, types[name]) for name in columns]).empty_table()
     options = _options(encoding, read_options, columns, types, names, multiline)
@@ -119,47 +126,23 @@ def _read_arrow(
         return pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), *options)
 
 
-def read_block(
-    path: str,
-    start: int,
-    end: int,
-    encoding: str,
-    read_options: dict[str, Any],
-    columns: list[str],
-    types: dict[str, pa.DataType],
-    names: list[str] | None,
-    multiline: bool = True,
-) -> pd.DataFrame:
-    """Parse the records in bytes ``[start, end)`` of the CSV into a pandas frame of ``columns``.
-
-    ``names`` (the file's columns) given, the range holds records only and is
-    parsed where it lies in the page cache (a memory map, no copy); ``None``:
-    the range is the whole file, its header included.
-    """
-    table = _read_arrow(path, start, end, encoding, read_options, columns, types, names, multiline)
+def read_block(path: str, start: int, end: int, **parse: Any) -> pd.DataFrame:
+    """:func:`read_arrow` as a pandas frame (a Dask DataFrame partition)."""
+    table = read_arrow(path, start, end, **parse)
     # split_blocks: a pandas block per column, without copying them into one 2-D block.
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
-def group_sums(
-    path: str,
-    start: int,
-    end: int,
-    encoding: str,
-    read_options: dict[str, Any],
-    columns: list[str],
-    types: dict[str, pa.DataType],
-    names: list[str] | None,
-    multiline: bool = True,
-) -> pd.DataFrame:
-    """Per value of ``columns[0]`` in bytes ``[start, end)``: ``rows``, and ``<c>.sum``/``<c>.count`` of every other column.
+def group_sums(path: str, start: int, end: int, **parse: Any) -> pd.DataFrame:
+    """Per value of the first column in bytes ``[start, end)`` (:func:`read_arrow`): ``rows``, and
+    ``<c>.sum``/``<c>.count`` of every other column.
 
     One pyarrow pass per block, never converted to pandas rows: summing these
     partials over all blocks and dividing gives pandas' ``groupby().mean()``
     and ``count()``/``size()``. As in pandas, rows without a key are left out.
     """
-    table = _read_arrow(path, start, end, encoding, read_options, columns, types, names, multiline)
-    key, values = columns[0], columns[1:]
+    table = read_arrow(path, start, end, **parse)
+    key, values = parse["columns"][0], parse["columns"][1:]
     keys = table[key]
     valid = pc.is_valid(keys)
     if pa.types.is_floating(keys.type):
@@ -286,7 +269,7 @@ class Blocks:
         )
 
     def parse_args(self, columns: list[str]) -> dict[str, Any]:
-        """Keyword arguments of :func:`read_block` / :func:`group_sums` for reading ``columns``."""
+        """Keyword arguments of :func:`read_arrow` (and so :func:`read_block`, :func:`group_sums`) for ``columns``."""
         types = {name: self.types[name] for name in columns}
         return {
             "encoding": self.encoding

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from snakedask.errors import ClusterConfigError
+from snakedask.shared_cluster import stop_processes
 
 if TYPE_CHECKING:
     from dask_jobqueue import SLURMCluster
@@ -324,13 +325,8 @@ class SharedJobqueueCluster:
         )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_processes([self.process], timeout=60)  # SIGTERM: it closes the cluster, cancelling its jobs
         self.process = None
 
 
