@@ -38,6 +38,7 @@ COMES_WITH = {
     "toolz": "dask",
     "tlz": "dask",
     "psutil": "distributed",
+    "tornado": "distributed",
     "mpl_toolkits": "matplotlib",
 }
 
