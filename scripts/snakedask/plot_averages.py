@@ -8,43 +8,82 @@ parts (``doy``, ``hour``, ``minute``, ...) are left off the chart (they stay
 in ``averages.csv``): they say when rows were logged, not what was measured.
 """
 
+import csv
 import math
+import statistics
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
-import pandas as pd
+import numpy as np
 
 PARTIAL = 0.8  # a group with fewer rows than this share of the median group's is partial
 # Parts of a timestamp: their means say when rows were logged, not what was measured.
 TIME_PARTS = {"year", "month", "day", "doy", "dayofyear", "hour", "minute", "second"}
 
 
-def partial_groups(counts: pd.DataFrame) -> list:
+class Table:
+    """A small CSV written by pandas' ``to_csv`` (the group key first): its key, and each column as text.
+
+    Read with the csv module: importing pandas would cost this job more than
+    drawing the chart.
+    """
+
+    def __init__(self, path: str | Path):
+        with open(path, newline="", encoding="utf-8") as stream:
+            header, *rows = list(csv.reader(stream))
+        if not header:
+            raise ValueError(f"{path} has no header line")
+        self.path = path
+        self.key, self.names = header[0], header[1:]
+        self.groups = [row[0] for row in rows]
+        self.text = {name: [row[i] for row in rows] for i, name in enumerate(self.names, start=1)}
+
+    def numbers(self, name: str) -> np.ndarray | None:
+        """The column as floats (empty = missing = NaN), or None if it holds text."""
+        if name not in self.text:
+            raise ValueError(f"{self.path} has no column {name!r}; columns found: {self.names}")
+        return _numbers(self.text[name])
+
+    def numeric(self) -> list[str]:
+        return [name for name in self.names if self.numbers(name) is not None]
+
+
+def _numbers(values: list[str]) -> np.ndarray | None:
+    try:
+        return np.array([float(v) if v.strip() else math.nan for v in values], dtype=float)
+    except ValueError:
+        return None
+
+
+def partial_groups(counts: Table) -> list[str]:
     """Groups with fewer rows than ``PARTIAL`` x the median group's."""
-    rows = counts["rows"]
-    return list(rows.index[rows < PARTIAL * rows.median()])
+    rows = counts.numbers("rows")
+    if rows is None or not len(rows):
+        return []
+    median = statistics.median(rows)
+    return [group for group, count in zip(counts.groups, rows, strict=True) if count < PARTIAL * median]
 
 
 def plot_averages(
-    csv: str | Path,
+    csv_path: str | Path,
     png: str | Path,
     title: str,
     counts: str | Path | None = None,
     units: dict[str, str] | None = None,
     columns: list[str] | None = None,
 ) -> None:
-    averages = pd.read_csv(csv, index_col=0)
+    averages = Table(csv_path)
     if columns:  # the table's `columns:`, plotted as given
         columns = list(columns)
     else:
-        numeric = list(averages.select_dtypes("number").columns)
+        numeric = averages.numeric()
         columns = [c for c in numeric if c.lower() not in TIME_PARTS] or numeric
     if not columns:
-        raise ValueError(f"{csv} has no numeric column to plot")
-    partial = partial_groups(pd.read_csv(counts, index_col=0)) if counts else []
+        raise ValueError(f"{csv_path} has no numeric column to plot")
+    partial = partial_groups(Table(counts)) if counts else []
     units = units or {}
     ncols = min(3, len(columns))
     nrows = math.ceil(len(columns) / ncols)
@@ -52,24 +91,26 @@ def plot_averages(
         nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows + (0.3 if partial else 0)), squeeze=False,
         constrained_layout=True,
     )  # fmt: skip
-    key = averages.index.name
-    numeric_key = pd.api.types.is_numeric_dtype(averages.index)
-    positions = pd.Series(averages.index if numeric_key else range(len(averages)), index=averages.index)
-    full = ~averages.index.isin(partial)
+    key, labels = averages.key, averages.groups
+    keys = _numbers(labels)
+    numeric_key = keys is not None
+    positions = keys if numeric_key else np.arange(len(labels), dtype=float)
+    full = np.array([label not in partial for label in labels], dtype=bool)
     for ax, column in zip(axes.flat, columns, strict=False):
-        line = ax.plot(positions, averages[column], color="C0", zorder=1)[0]
-        ax.scatter(positions[full], averages[column][full], color=line.get_color(), zorder=2)
+        values = averages.numbers(column)
+        if values is None:
+            raise ValueError(f"{csv_path}: column {column!r} is not numeric")
+        line = ax.plot(positions, values, color="C0", zorder=1)[0]
+        ax.scatter(positions[full], values[full], color=line.get_color(), zorder=2)
         if partial:
-            ax.scatter(positions[~full], averages[column][~full], facecolors="white",
+            ax.scatter(positions[~full], values[~full], facecolors="white",
                        edgecolors=line.get_color(), zorder=2)  # fmt: skip
         ax.set_title(column)
         ax.set_xlabel(key)
         unit = units.get(column)
         ax.set_ylabel(f"mean {column}" + (f" ({unit})" if unit else ""))
-        if not numeric_key or len(averages) <= 12:
-            ax.set_xticks(
-                list(positions), [str(v) for v in averages.index], rotation=45 if not numeric_key else 0
-            )
+        if not numeric_key or len(labels) <= 12:
+            ax.set_xticks(list(positions), labels, rotation=45 if not numeric_key else 0)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(columns) :]:
         ax.remove()

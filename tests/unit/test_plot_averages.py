@@ -1,0 +1,72 @@
+"""The averages chart reads averages.csv and counts.csv with the csv module: the same columns,
+numbers and partial groups as pandas reads from them, and a PNG that opens."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from snakedask.plot_averages import PARTIAL, Table, partial_groups, plot_averages
+
+
+def written_by_pandas(tmp_path, frame: pd.DataFrame, name: str):
+    path = tmp_path / name
+    frame.to_csv(path, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def by_site(tmp_path):
+    """Averages by a text key (commas and quotes in it), a column with missing means, and its counts."""
+    index = pd.Index(['DAVY, "north"', "HUMM", "PIKE", "ZOOM"], name="site")
+    averages = pd.DataFrame(
+        {"m_soil": [0.27, np.nan, 0.31, 1e-12], "sensorZ": [-10.0, -20.5, np.nan, np.nan], "note": list("abcd")},
+        index=index,
+    )
+    counts = pd.DataFrame({"rows": [1000, 990, 700, 1000], "m_soil": [900, 0, 600, 10]}, index=index)
+    return written_by_pandas(tmp_path, averages, "averages.csv"), written_by_pandas(tmp_path, counts, "counts.csv")
+
+
+def test_table_reads_what_pandas_reads(by_site):
+    averages, _ = by_site
+    expected = pd.read_csv(averages, index_col=0)
+    table = Table(averages)
+    assert table.key == expected.index.name
+    assert table.groups == [str(v) for v in expected.index]
+    assert table.numeric() == list(expected.select_dtypes("number").columns)
+    for column in table.numeric():
+        np.testing.assert_array_equal(table.numbers(column), expected[column].to_numpy(float))
+    assert table.numbers("note") is None
+
+
+def test_partial_groups_as_pandas_finds_them(by_site):
+    _, counts = by_site
+    rows = pd.read_csv(counts, index_col=0)["rows"]
+    expected = [str(v) for v in rows.index[rows < PARTIAL * rows.median()]]
+    assert partial_groups(Table(counts)) == expected == ["PIKE"]
+
+
+def test_numeric_keys_and_a_missing_column(tmp_path):
+    averages = written_by_pandas(
+        tmp_path, pd.DataFrame({"m": [1.5, math.inf]}, index=pd.Index([2014, 2015], name="year")), "a.csv"
+    )
+    table = Table(averages)
+    assert table.groups == ["2014", "2015"] and table.numbers("m").tolist() == [1.5, math.inf]
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        table.numbers("nope")
+
+
+def test_chart_is_a_png(by_site, tmp_path):
+    averages, counts = by_site
+    png = tmp_path / "averages.png"
+    plot_averages(averages, png, "by site", counts, units={"m_soil": "m³/m³ VWC"})
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.width > 400 and image.height > 200
+
+
+def test_no_numeric_column_is_an_error(tmp_path):
+    averages = written_by_pandas(tmp_path, pd.DataFrame({"note": ["x"]}, index=pd.Index([1], name="k")), "a.csv")
+    with pytest.raises(ValueError, match="no numeric column"):
+        plot_averages(averages, tmp_path / "a.png", "t")
