@@ -22,11 +22,18 @@ def by_site(tmp_path):
     """Averages by a text key (commas and quotes in it), a column with missing means, and its counts."""
     index = pd.Index(['DAVY, "north"', "HUMM", "PIKE", "ZOOM"], name="site")
     averages = pd.DataFrame(
-        {"m_soil": [0.27, np.nan, 0.31, 1e-12], "sensorZ": [-10.0, -20.5, np.nan, np.nan], "note": list("abcd")},
+        {
+            "m_soil": [0.27, np.nan, 0.31, 1e-12],
+            "sensorZ": [-10.0, -20.5, np.nan, np.nan],
+            "note": list("abcd"),
+        },
         index=index,
     )
     counts = pd.DataFrame({"rows": [1000, 990, 700, 1000], "m_soil": [900, 0, 600, 10]}, index=index)
-    return written_by_pandas(tmp_path, averages, "averages.csv"), written_by_pandas(tmp_path, counts, "counts.csv")
+    return (
+        written_by_pandas(tmp_path, averages, "averages.csv"),
+        written_by_pandas(tmp_path, counts, "counts.csv"),
+    )
 
 
 def test_table_reads_what_pandas_reads(by_site):
@@ -67,6 +74,8 @@ def test_chart_is_a_png(by_site, tmp_path):
 
 
 def test_no_numeric_column_is_an_error(tmp_path):
-    averages = written_by_pandas(tmp_path, pd.DataFrame({"note": ["x"]}, index=pd.Index([1], name="k")), "a.csv")
+    averages = written_by_pandas(
+        tmp_path, pd.DataFrame({"note": ["x"]}, index=pd.Index([1], name="k")), "a.csv"
+    )
     with pytest.raises(ValueError, match="no numeric column"):
         plot_averages(averages, tmp_path / "a.png", "t")
