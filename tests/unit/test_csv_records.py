@@ -32,12 +32,23 @@ def all_record_starts(data: bytes) -> set[int]:
     return starts
 
 
+# Both scanners (numba's loop from COMPILED_FROM bytes on, numpy's passes below it), reading the
+# whole file at once or in pieces that cut quoted fields, CRLFs and escaped quotes apart.
+SCANNERS = {"numpy": {"compiled_from": 1 << 62}, "compiled": {"compiled_from": 0}}
+SCANS = pytest.mark.parametrize(
+    "scan",
+    [dict(options, read_size=size) for options in SCANNERS.values() for size in (1 << 24, 997)],
+    ids=[f"{name}-{size}" for name in SCANNERS for size in ("whole", "997-byte-reads")],
+)
+
+
+@SCANS
 @pytest.mark.parametrize("step", [4096, 4097, 5000])
-def test_recorded_starts_are_record_starts_and_cover_every_step(tmp_path, step):
+def test_recorded_starts_are_record_starts_and_cover_every_step(tmp_path, step, scan):
     data = rows(2000)
     path = tmp_path / "t.csv"
     path.write_bytes(data)
-    index = record_index(path, "latin-1", step=step)
+    index = record_index(path, "latin-1", step=step, **scan)
     truth = all_record_starts(data)
     assert index["splittable"] and index["starts"][0] == len(HEADER)
     assert set(index["starts"]) <= truth
@@ -64,13 +75,14 @@ def test_blocks_are_whole_records_and_averages_equal_pandas(tmp_path, blocksize)
     assert got["note"].tolist() == expected["note"].tolist()
 
 
-def test_a_quote_right_at_a_step_and_an_empty_last_line(tmp_path):
+@SCANS
+def test_a_quote_right_at_a_step_and_an_empty_last_line(tmp_path, scan):
     # Pad so that a quoted field opens exactly at the step boundary (4096), then end with an empty line.
     first = HEADER + b"0," + b'"' + b"a" * (4096 - len(HEADER) - 4) + b'",1\r\n'
     body = first + b'1,"x\r\ny",2\r\n' * 400 + b"\r\n"
     path = tmp_path / "t.csv"
     path.write_bytes(body)
-    index = record_index(path, "utf-8", step=4096)
+    index = record_index(path, "utf-8", step=4096, **scan)
     assert set(index["starts"]) <= all_record_starts(body) | {len(body)}
     got = read_csv_blocks(path, "utf-8", 4096, records=index).compute()
     expected = pd.read_csv(path)
@@ -85,12 +97,21 @@ def test_crlf_is_never_split_between_two_blocks(tmp_path):
         assert data[start - 2 : start] == b"\r\n" and data[end - 2 : end] == b"\r\n"
 
 
-def test_unpaired_quotes_mean_one_piece_with_the_reason(tmp_path):
+@SCANS
+def test_unpaired_quotes_mean_one_piece_with_the_reason(tmp_path, scan):
     path = tmp_path / "t.csv"
     path.write_bytes(HEADER + b'1,"never closed,2\r\n' + b"2,b,3\r\n" * 1000)
-    index = record_index(path, "utf-8", step=4096)
+    index = record_index(path, "utf-8", step=4096, **scan)
     assert not index["splittable"] and "do not pair up" in index["reason"]
     assert block_ranges(index, 100) == [(len(HEADER), path.stat().st_size)]
+
+
+def test_both_scanners_give_the_same_index(tmp_path):
+    data = rows(5000, note_every=7) + b"".join(f"{i},plain,{i}\r\n".encode() for i in range(3000))
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    indexes = [record_index(path, "latin-1", step=4096, **scan) for scan in SCANNERS.values()]
+    assert indexes[0] == indexes[1] and indexes[0]["quoted_line_breaks"] == 2 * len(range(0, 5000, 7))
 
 
 @pytest.mark.parametrize(
