@@ -33,11 +33,13 @@ class Table:
 
     def __init__(self, path: str | Path):
         with open(path, newline="", encoding="utf-8") as stream:
-            header, *rows = list(csv.reader(stream))
-        if not header:
-            raise ValueError(f"{path} has no header line")
+            lines = [row for row in csv.reader(stream) if row]
+        if not lines:
+            raise ValueError(f"{path} is empty: no header line")
+        (self.key, *self.names), rows = lines[0], lines[1:]
+        if any(len(row) != len(lines[0]) for row in rows):
+            raise ValueError(f"{path}: not every row has the header's {len(lines[0])} fields")
         self.path = path
-        self.key, self.names = header[0], header[1:]
         self.groups = [row[0] for row in rows]
         self.text = {name: [row[i] for row in rows] for i, name in enumerate(self.names, start=1)}
 

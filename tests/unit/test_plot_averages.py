@@ -79,3 +79,14 @@ def test_no_numeric_column_is_an_error(tmp_path):
     )
     with pytest.raises(ValueError, match="no numeric column"):
         plot_averages(averages, tmp_path / "a.png", "t")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("", "is empty"), ("year,m\n2014,1.5\n2015\n", "not every row has the header's 2 fields")],
+)
+def test_an_empty_or_ragged_table_is_a_clear_error(tmp_path, text, message):
+    path = tmp_path / "averages.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        Table(path)
