@@ -70,7 +70,7 @@ _compiled = []
 
 
 def _scanner():
-    """:func:`_scan` compiled (numba, cached beside this file); imported only by the jobs that scan."""
+    """:func:`_scan` compiled (numba, cached beside this file); loaded only for files of ``COMPILED_FROM`` bytes or more."""
     if not _compiled:
         from snakedask.raster_kernels import jit
 
