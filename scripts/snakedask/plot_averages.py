@@ -25,7 +25,8 @@ TIME_PARTS = {"year", "month", "day", "doy", "dayofyear", "hour", "minute", "sec
 
 
 class Table:
-    """A small CSV written by pandas' ``to_csv`` (the group key first): its key, and each column as text.
+    """A small CSV written by pandas' ``to_csv`` (the group key first): its key, its groups, and
+    each column as floats (None for a column of text).
 
     Read with the csv module: importing pandas would cost this job more than
     drawing the chart.
@@ -36,21 +37,21 @@ class Table:
             lines = [row for row in csv.reader(stream) if row]
         if not lines:
             raise ValueError(f"{path} is empty: no header line")
-        (self.key, *self.names), rows = lines[0], lines[1:]
+        (self.key, *names), rows = lines[0], lines[1:]
         if any(len(row) != len(lines[0]) for row in rows):
             raise ValueError(f"{path}: not every row has the header's {len(lines[0])} fields")
         self.path = path
         self.groups = [row[0] for row in rows]
-        self.text = {name: [row[i] for row in rows] for i, name in enumerate(self.names, start=1)}
+        self.columns = {name: _numbers([row[i] for row in rows]) for i, name in enumerate(names, start=1)}
 
     def numbers(self, name: str) -> np.ndarray | None:
         """The column as floats (empty = missing = NaN), or None if it holds text."""
-        if name not in self.text:
-            raise ValueError(f"{self.path} has no column {name!r}; columns found: {self.names}")
-        return _numbers(self.text[name])
+        if name not in self.columns:
+            raise ValueError(f"{self.path} has no column {name!r}; columns found: {list(self.columns)}")
+        return self.columns[name]
 
     def numeric(self) -> list[str]:
-        return [name for name in self.names if self.numbers(name) is not None]
+        return [name for name, values in self.columns.items() if values is not None]
 
 
 def _numbers(values: list[str]) -> np.ndarray | None:
