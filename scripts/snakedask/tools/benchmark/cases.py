@@ -42,7 +42,7 @@ from snakedask.tools.benchmark.measure import (
     PYTHON,
     Measurement,
     failure_excerpt,
-    measure_command,
+    measure_in_turn,
     progress,
     run_once,
     size_text,
@@ -97,12 +97,11 @@ class Bench:
     by_scene: dict[Scene, Comparison] = field(default_factory=dict)
     scaling: list[Scaling] = field(default_factory=list)
 
-    def measure(
-        self, label: str, command: list[str], inputs: Iterable[Path] = (), in_process: bool = False
-    ) -> Measurement:
+    def in_turn(self, *measurements: Measurement) -> list[Measurement]:
+        """Run the (not yet run) measurements' commands alternately, round after round."""
         args = self.args
-        return measure_command(
-            label, command, self.checkout, self.logs, args.repeats, args.timeout, self.env, inputs, in_process
+        return measure_in_turn(
+            list(measurements), self.checkout, self.logs, args.repeats, args.timeout, self.env
         )
 
     def snakemake(self, targets: Iterable[str], *options: str) -> list[str]:
@@ -183,13 +182,34 @@ def scene_inputs(checkout: Path, name: str) -> list[Path]:
 
 def rule_run(bench: Bench, label: str, target: str, rule: str, tsv: str, inputs: list[Path]) -> Measurement:
     """The rule alone through Snakemake, forced to rerun; notes the rule's own benchmark time."""
-    result = bench.measure(label, bench.snakemake([target], "--forcerun", rule), inputs)
+    result = bench.in_turn(rule_command(bench, label, target, rule, inputs))[0]
+    note_job_time(bench, result, tsv)
+    return result
+
+
+def rule_command(bench: Bench, label: str, target: str, rule: str, inputs: list[Path]) -> Measurement:
+    """The rule alone through Snakemake, forced to rerun (to run with :meth:`Bench.in_turn`)."""
+    return Measurement(label, bench.snakemake([target], "--forcerun", rule), list(inputs))
+
+
+def note_pairs(row: Comparison) -> None:
+    """Note the time ratio of each round (workflow run i / eager run i): how far the machine's drift reaches."""
+    workflow, eager = row.workflow, row.eager
+    if eager is None or not (workflow.ok and eager.ok):
+        return
+    pairs = [w.seconds / e.seconds for w, e in zip(workflow.runs, eager.runs, strict=False) if e.seconds > 0]
+    row.notes.append(
+        "workflow / eager time, round by round (the two run in turn): " + ", ".join(f"{r:.2f}" for r in pairs)
+    )
+
+
+def note_job_time(bench: Bench, result: Measurement, tsv: str) -> None:
+    """Note the job's own time and memory from its Snakemake ``benchmark:`` file (its last run)."""
     own = rule_benchmark_seconds(bench.checkout, tsv)
     if own:
         result.notes.append(
             f"the job itself (Snakemake `benchmark:`, last run): {own[0]:.2f} s, max_rss {own[1]:.0f} MB"
         )
-    return result
 
 
 def averages_product(name: str) -> str:
@@ -228,8 +248,15 @@ def baseline(
     in_process: bool = False,
 ) -> Measurement:
     """A baseline module (``eager`` or ``floor``) run as its own process with the venv's python."""
+    return bench.in_turn(baseline_command(label, module, *args, inputs=inputs, in_process=in_process))[0]
+
+
+def baseline_command(
+    label: str, module: str, *args: str | Path, inputs: Iterable[Path] = (), in_process: bool = False
+) -> Measurement:
+    """A baseline module's command (to run with :meth:`Bench.in_turn`)."""
     command = [str(PYTHON), "-m", f"{BASELINES}.{module}", *map(str, args)]
-    return bench.measure(label, command, inputs, in_process)
+    return Measurement(label, command, list(inputs), in_process)
 
 
 def output_size(
@@ -263,19 +290,20 @@ def bench_csv(bench: Bench, scale: float, path: Path) -> None:
     prepare(bench, tables=[name])
     with dataset_space(bench, dataset_folders("tables", name)):
         product = bench.checkout / averages_product(name)
-        workflow = rule_run(
-            bench,
-            f"averages {label} workflow",
-            averages_product(name),
-            "averages",
-            f"tables/{name}/averages.tsv",
-            table_inputs(bench.checkout, name),
-        )
         eager_csv = bench.out_dir(name) / "averages.csv"
-        eager = baseline(
-            bench, f"averages {label} eager", "eager", "averages", path, eager_csv, inputs=[path]
+        workflow, eager = bench.in_turn(
+            rule_command(
+                bench,
+                f"averages {label} workflow",
+                averages_product(name),
+                "averages",
+                table_inputs(bench.checkout, name),
+            ),
+            baseline_command(f"averages {label} eager", "eager", "averages", path, eager_csv, inputs=[path]),
         )
+        note_job_time(bench, workflow, f"tables/{name}/averages.tsv")
         row = Comparison("averages", describe_csv(label, path), "—", workflow, eager)
+        note_pairs(row)
         if workflow.ok and eager.ok:
             checks.check_averages(f"averages {label}", product, eager_csv)
             row.notes.append("workflow and eager averages agree")
@@ -295,26 +323,26 @@ def bench_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> None:
         bench.by_scene[scene] = row
 
 
-def workflow_ndvi(bench: Bench, scene: Scene, label: str) -> tuple[Measurement, Path]:
-    workflow = rule_run(
-        bench,
-        f"{label} workflow",
-        ndvi_product(scene.name),
-        "ndvi",
-        f"scenes/{scene.name}/ndvi.tsv",
-        scene_inputs(bench.checkout, scene.name),
+def workflow_ndvi(bench: Bench, scene: Scene, label: str) -> Measurement:
+    """The ndvi rule's command for ``scene`` (to run with :meth:`Bench.in_turn`)."""
+    return rule_command(
+        bench, f"{label} workflow", ndvi_product(scene.name), "ndvi", scene_inputs(bench.checkout, scene.name)
     )
-    return workflow, bench.checkout / ndvi_product(scene.name)
 
 
 def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comparison:
-    """Workflow first (the bytes floor writes as many bytes as its ndvi.tif), then eager and the floors."""
+    """Workflow and eager in turn, then the floors (the bytes floor writes as many bytes as the workflow's ndvi.tif)."""
     label = f"ndvi {scale_label(scene.scale)} {scene.layout}"
     inputs = [bands["red"], bands["nir"]]
-    workflow, product = workflow_ndvi(bench, scene, label)
+    product = bench.checkout / ndvi_product(scene.name)
     eager_tif = bench.out_dir(scene.name) / "ndvi.tif"
-    eager = baseline(bench, f"{label} eager", "eager", "ndvi", *inputs, eager_tif, inputs=inputs)
+    workflow, eager = bench.in_turn(
+        workflow_ndvi(bench, scene, label),
+        baseline_command(f"{label} eager", "eager", "ndvi", *inputs, eager_tif, inputs=inputs),
+    )
+    note_job_time(bench, workflow, f"scenes/{scene.name}/ndvi.tsv")
     row = Comparison("ndvi", describe_raster(scene.label, bands), scene.layout, workflow, eager)
+    note_pairs(row)
     if workflow.ok and eager.ok:
         checks.check_ndvi(label, product, eager_tif)
         row.notes.append("workflow and eager NDVI agree (3 windows, grid, dtype)")
@@ -335,7 +363,9 @@ def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Co
 def bench_big_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comparison:
     """The workflow alone, compared with the same layout's largest fully measured size."""
     label = f"ndvi {scale_label(scene.scale)} {scene.layout}"
-    workflow, product = workflow_ndvi(bench, scene, label)
+    workflow = bench.in_turn(workflow_ndvi(bench, scene, label))[0]
+    note_job_time(bench, workflow, f"scenes/{scene.name}/ndvi.tsv")
+    product = bench.checkout / ndvi_product(scene.name)
     row = Comparison(
         "ndvi",
         describe_raster(scene.label, bands),
@@ -381,13 +411,16 @@ def bench_everything(
     targets = [*products.table_products(table), *products.scene_products(scene.name)]
     folders = [*dataset_folders("tables", table), *dataset_folders("scenes", scene.name), "baselines/out/all"]
     with dataset_space(bench, folders):
-        workflow = bench.measure(f"{label} workflow", bench.snakemake(targets, "--forceall"), inputs)
         out = bench.out_dir("all")
-        eager = baseline(bench, f"{label} eager", "eager", "all", *inputs, out, inputs=inputs)
+        workflow, eager = bench.in_turn(
+            Measurement(f"{label} workflow", bench.snakemake(targets, "--forceall"), inputs),
+            baseline_command(f"{label} eager", "eager", "all", *inputs, out, inputs=inputs),
+        )
         described = (
             f"{describe_csv(scale_label(csv_scale), csv_path)} + {describe_raster(scene.label, bands)}"
         )
         row = Comparison("all products", described, scene.layout, workflow, eager)
+        note_pairs(row)
         if workflow.ok and eager.ok:
             checks.check_averages(label, bench.checkout / averages_product(table), out / "averages.csv")
             checks.check_ndvi(label, bench.checkout / ndvi_product(scene.name), out / "ndvi.tif")

@@ -1,9 +1,10 @@
 """Running commands and measuring them: wall time and the peak RSS of the whole process tree.
 
 Every command runs ``--repeats`` times, its input files read once just before each run (untimed),
-so every command starts with its inputs in the page cache. The peak is the summed RSS of the
-command and all its descendants (Snakemake's job scripts, Dask workers), sampled every
-SAMPLE_INTERVAL seconds. Summed RSS counts shared pages (libraries) once per process, so it
+so every command starts with its inputs in the page cache. A workflow and its eager baseline run
+in turn (workflow, eager, workflow, ...), so a drift of the machine shifts both alike. The peak
+is the summed RSS of the command and all its descendants (Snakemake's job scripts, Dask workers),
+sampled every SAMPLE_INTERVAL seconds. Summed RSS counts shared pages (libraries) once per process, so it
 overstates multi-process memory a little; processes living less than one interval can be missed.
 """
 
@@ -187,48 +188,58 @@ def warm(paths: Iterable[Path]) -> None:
                 pass
 
 
-def measure_command(
-    label: str,
-    command: list[str],
+def measure_in_turn(
+    measurements: list[Measurement],
     cwd: Path,
     logs: Path,
     repeats: int,
     timeout: float,
     env: dict[str, str],
-    inputs: Iterable[Path] = (),
-    in_process: bool = False,
-) -> Measurement:
-    """Run ``command`` ``repeats`` times, its inputs read just before each run (untimed).
+) -> list[Measurement]:
+    """Run the measurements' commands in turn, ``repeats`` rounds: A, B, A, B, ...
 
-    Stops at the first failure and keeps its log's end. ``in_process``: the command prints
-    ``{"seconds": ...}`` as its last stdout line, and that is the time reported.
+    A machine that speeds up or slows down while it is measured (this one moves
+    by 15-25 % over minutes) then shifts each command alike, so their ratio
+    holds better than with A, A, A, B, B, B. A command that fails is not run again;
+    the others go on.
     """
-    log = logs / (label.replace(" ", "_").replace("/", "-") + ".log")
-    result = Measurement(label, command, list(inputs), in_process)
     for attempt in range(1, repeats + 1):
-        progress(f"  {label}: run {attempt}/{repeats} ... ")
-        warm(result.inputs)
-        run = run_once(command, cwd, log, timeout, env)
-        reason = None
-        if run.returncode != 0:
-            reason = (
-                f"timed out after {timeout:g} s" if run.returncode is None else f"exit code {run.returncode}"
-            )
-        elif in_process:
-            run.reported = reported_seconds(log)
-            reason = None if run.reported is not None else 'no {"seconds": ...} line on its stdout'
-        if reason:
-            result.error = f"{reason}; from {log.name}:\n{failure_excerpt(log)}"
-            progress(f"FAILED ({reason})\n")
-            return result
-        result.runs.append(run)
-        timed = f"{run.reported:.2f} s in-process, process " if in_process else ""
-        progress(f"{timed}{run.seconds:.2f} s, {run.peak_rss / MB:.0f} MB\n")
-        if run.leftovers:
-            result.notes.append(
-                f"run {attempt}: {run.leftovers} descendant process(es) still running after exit"
-            )
-    return result
+        for result in measurements:
+            if result.error is None:
+                _run_attempt(result, attempt, repeats, cwd, logs, timeout, env)
+    return measurements
+
+
+def _run_attempt(
+    result: Measurement,
+    attempt: int,
+    repeats: int,
+    cwd: Path,
+    logs: Path,
+    timeout: float,
+    env: dict[str, str],
+) -> None:
+    """One run of ``result``'s command, added to its runs (or its error)."""
+    label = result.label
+    log = logs / (label.replace(" ", "_").replace("/", "-") + ".log")
+    progress(f"  {label}: run {attempt}/{repeats} ... ")
+    warm(result.inputs)
+    run = run_once(result.command, cwd, log, timeout, env)
+    reason = None
+    if run.returncode != 0:
+        reason = f"timed out after {timeout:g} s" if run.returncode is None else f"exit code {run.returncode}"
+    elif result.in_process:
+        run.reported = reported_seconds(log)
+        reason = None if run.reported is not None else 'no {"seconds": ...} line on its stdout'
+    if reason:
+        result.error = f"{reason}; from {log.name}:\n{failure_excerpt(log)}"
+        progress(f"FAILED ({reason})\n")
+        return
+    result.runs.append(run)
+    timed = f"{run.reported:.2f} s in-process, process " if result.in_process else ""
+    progress(f"{timed}{run.seconds:.2f} s, {run.peak_rss / MB:.0f} MB\n")
+    if run.leftovers:
+        result.notes.append(f"run {attempt}: {run.leftovers} descendant process(es) still running after exit")
 
 
 def progress(text: str) -> None:

@@ -86,7 +86,8 @@ def report_header(bench: Bench, command_line: str, started: dt.datetime, facts: 
         *facts,
         f"- load average at the end: {load_average()}",
         (
-            f"- settings: {args.repeats} run(s) per command (median time, highest peak), "
+            f"- settings: {args.repeats} run(s) per command (median time, highest peak), each workflow "
+            "in turn with its eager baseline (workflow, eager, workflow, ...), "
             f"`snakemake --cores {args.cores}`, CSV blocksize {args.blocksize}, raster chunks "
             f"{parse_chunks(args.chunks)}, raster layouts {', '.join(args.layouts)}, inputs in {args.data}"
         ),
