@@ -32,6 +32,9 @@ report says so instead of running it.
 
 Every command runs ``--repeats`` times, its input files read once just before
 each run (untimed): every command starts with its inputs in the page cache.
+A workflow and its eager baseline run in turn (workflow, eager, workflow, ...),
+and the report notes each round's ratio: this machine drifts by 15-25 % within
+minutes, which would otherwise go into the ratio.
 The report gives the median wall time (the compute floors: the in-process
 time they print) and the peak resident memory of the whole process tree (the
 command and all its descendants: Snakemake's job scripts, Dask workers),
