@@ -323,13 +323,6 @@ def bench_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> None:
         bench.by_scene[scene] = row
 
 
-def workflow_ndvi(bench: Bench, scene: Scene, label: str) -> Measurement:
-    """The ndvi rule's command for ``scene`` (to run with :meth:`Bench.in_turn`)."""
-    return rule_command(
-        bench, f"{label} workflow", ndvi_product(scene.name), "ndvi", scene_inputs(bench.checkout, scene.name)
-    )
-
-
 def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comparison:
     """Workflow and eager in turn, then the floors (the bytes floor writes as many bytes as the workflow's ndvi.tif)."""
     label = f"ndvi {scale_label(scene.scale)} {scene.layout}"
@@ -337,7 +330,13 @@ def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Co
     product = bench.checkout / ndvi_product(scene.name)
     eager_tif = bench.out_dir(scene.name) / "ndvi.tif"
     workflow, eager = bench.in_turn(
-        workflow_ndvi(bench, scene, label),
+        rule_command(
+            bench,
+            f"{label} workflow",
+            ndvi_product(scene.name),
+            "ndvi",
+            scene_inputs(bench.checkout, scene.name),
+        ),
         baseline_command(f"{label} eager", "eager", "ndvi", *inputs, eager_tif, inputs=inputs),
     )
     note_job_time(bench, workflow, f"scenes/{scene.name}/ndvi.tsv")
@@ -363,8 +362,14 @@ def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Co
 def bench_big_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comparison:
     """The workflow alone, compared with the same layout's largest fully measured size."""
     label = f"ndvi {scale_label(scene.scale)} {scene.layout}"
-    workflow = bench.in_turn(workflow_ndvi(bench, scene, label))[0]
-    note_job_time(bench, workflow, f"scenes/{scene.name}/ndvi.tsv")
+    workflow = rule_run(
+        bench,
+        f"{label} workflow",
+        ndvi_product(scene.name),
+        "ndvi",
+        f"scenes/{scene.name}/ndvi.tsv",
+        scene_inputs(bench.checkout, scene.name),
+    )
     product = bench.checkout / ndvi_product(scene.name)
     row = Comparison(
         "ndvi",
