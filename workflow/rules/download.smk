@@ -45,6 +45,8 @@ use rule download_table as download_band with:
         "logs/scenes/{scene}/download_{band}.log",
     benchmark:
         "benchmarks/scenes/{scene}/download_{band}.tsv"
+    # The bands lead to the longest chain of jobs (ndvi, then its plots): fetch them first.
+    priority: 1
     localrule: True
     params:
         url=source_url,
