@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
+from snakedask import rule_log
 from snakedask.errors import ClusterConfigError, SchedulerUnreachable
 
 if TYPE_CHECKING:
@@ -268,6 +269,7 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
             client = Client(cluster)
         log.info("Dask scheduler: %s", client.scheduler.address)
         log.info("Dask dashboard: %s", dashboard_link(client, listen_host))
+        rule_log.job_started()  # imports done, cluster up
         try:
             yield client
             if jobs is not None:

@@ -1,6 +1,9 @@
-"""snakedask.rule_log: a rule script's output goes to its log, and its exit skips the final
-garbage collection without losing anything the exit handlers write."""
+"""snakedask.rule_log: a rule script's output goes to its log; it collects garbage rarely while it
+imports, as usual once its cluster is up, and its exit skips the final collection without losing
+anything the exit handlers write."""
 
+import gc
+import re
 import subprocess
 import sys
 import textwrap
@@ -32,6 +35,11 @@ SCRIPT = textwrap.dedent(
     log.info("working")
     atexit.register(lambda: log.info("closing the cluster"))
     print("printed")
+    log.info("threshold %s", gc.get_threshold())
+    if sys.argv[3] == "rule":
+        from snakedask.rule_log import job_started
+        job_started()
+        log.info("started: threshold %s, frozen %d", gc.get_threshold(), gc.get_freeze_count())
     """
 )
 
@@ -53,6 +61,11 @@ def test_exit_skips_the_final_collection_and_keeps_the_log(tmp_path, mode):
     frozen = int(report.read_text())
     if mode == "rule":
         assert "printed" in text  # stdout went to the log too
+        assert "threshold (50000, 10, 10)" in text  # while importing
+        started = re.search(r"started: threshold \((\d+), (\d+), (\d+)\), frozen (\d+)", text)
+        assert tuple(map(int, started.groups()[:3])) == gc.get_threshold()  # back to the default
+        assert int(started.group(4)) > 1000  # the imports' objects, left out from then on
         assert frozen > 1000  # every object alive at exit, the cycles included
     else:
+        assert f"threshold {gc.get_threshold()}" in text
         assert frozen == 0  # the control: nothing freezes objects by itself

@@ -156,10 +156,10 @@ DATA_DIR = Path.cwd()
 from snakedask.cluster import choose_cluster
 from snakedask import indices, products
 from snakedask.download import local_path
-from snakedask.rule_log import skip_final_collection
+from snakedask.rule_log import quick_start_and_exit
 
-# Snakemake's own exit, too: 0.45 s less at the end of every run.
-skip_final_collection()
+# Snakemake's own DAG and exit, too: ~0.5 s less for every run.
+quick_start_and_exit()
 
 # The whole software stack: rule run_info records its versions. Other rules name a small
 # environment of their own in workflow/envs/ (--sdm conda; see README on what is tested).
