@@ -69,3 +69,13 @@ def test_exit_skips_the_final_collection_and_keeps_the_log(tmp_path, mode):
     else:
         assert f"threshold {gc.get_threshold()}" in text
         assert frozen == 0  # the control: nothing freezes objects by itself
+
+
+def test_outside_a_rule_script_nothing_changes():
+    """dask_client calls job_started: in a notebook (or this test process) that must not freeze
+    the caller's objects or change its thresholds."""
+    from snakedask.rule_log import job_started
+
+    before = gc.get_threshold(), gc.get_freeze_count()
+    job_started()
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
