@@ -18,7 +18,6 @@ import sys
 # job here). While a job starts, it collects every 50 000.
 DEFAULT_GC_THRESHOLD = gc.get_threshold()
 STARTING_GC_THRESHOLD = (50_000, 10, 10)
-_starting = False  # set in a rule script's process only: a notebook calling dask_client is left alone
 
 
 def quick_start_and_exit() -> None:
@@ -33,8 +32,6 @@ def quick_start_and_exit() -> None:
     Jobs that compute on Dask go back to the usual collections once their
     cluster is up (:func:`job_started`).
     """
-    global _starting
-    _starting = True
     gc.set_threshold(*STARTING_GC_THRESHOLD)
     atexit.register(gc.freeze)
 
@@ -42,11 +39,10 @@ def quick_start_and_exit() -> None:
 def job_started() -> None:
     """The job's imports are done and its cluster is up: those objects live until the end, so later
     collections leave them out (``gc.freeze``), and the usual thresholds apply to what comes next.
-    Outside a rule script (no :func:`quick_start_and_exit` before), nothing changes."""
-    global _starting
-    if not _starting:
+    Outside a rule script (no :func:`quick_start_and_exit` before), nothing changes: a notebook
+    calling ``dask_client`` keeps its own collections."""
+    if gc.get_threshold() != STARTING_GC_THRESHOLD:
         return
-    _starting = False
     gc.freeze()
     gc.set_threshold(*DEFAULT_GC_THRESHOLD)
 
