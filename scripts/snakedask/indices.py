@@ -1,13 +1,15 @@
 """Spectral indices: the one place to add one.
 
-Each index is a small public function of reflectance arrays (float32, NaN
-where a band is nodata) and one :data:`REGISTRY` entry saying which bands it
-needs, its nominal value range, its colours and what it measures. The
-workflow builds the products of every index a scene names from the registry
-alone: adding an index is one function, one entry, and a test against numpy.
+Each index is a small public function of reflectance arrays (NaN where a
+band is invalid; computed in their precision: the workflow passes float64
+and rounds the result to the products' float32 once) and one
+:data:`REGISTRY` entry saying which bands it needs, its nominal value range,
+its colours and what it measures. The workflow builds the products of every
+index a scene names from the registry alone: adding an index is one
+function, one entry, and a test against numpy.
 
 Every formula is a ratio: a pixel is nodata (NaN) where a band it needs is
-nodata or where the denominator is 0.
+invalid (nodata, masked, not finite) or where the denominator is 0.
 """
 
 from collections.abc import Callable
@@ -19,9 +21,9 @@ BANDS = ("blue", "green", "red", "rededge", "nir")
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """``numerator / denominator`` in float32; NaN where the denominator is 0 (or a band was NaN)."""
+    """``numerator / denominator`` in their precision; NaN where the denominator is 0 (or a band was NaN)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.divide(numerator, denominator, dtype=np.float32)
+        out = np.divide(numerator, denominator)
     out[denominator == 0] = np.nan
     return out
 

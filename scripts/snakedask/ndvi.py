@@ -16,6 +16,7 @@ no block of the inputs is read twice.
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from snakedask.atomic_output import final_path, raise_if_disk_full
 from snakedask.cog_writer import TILE, CogProduct, write_cogs
 from snakedask.errors import GridMismatch, RasterError
 from snakedask.indices import REGISTRY, SpectralIndex, lookup
-from snakedask.raster_kernels import nodata_in, normalized_difference, reflectance
+from snakedask.raster_kernels import NO_MASK, nodata_in, normalized_difference, reflectance
 from snakedask.raster_stats import lazy_statistics, summarise
 
 OUTPUT_NODATA = np.float32(np.nan)
@@ -97,76 +98,215 @@ def _multiple(size: int, step: int) -> int:
     return max(step, math.ceil(size / step) * step)
 
 
+@dataclass(frozen=True)
+class BandPixels:
+    """How one band's stored values become reflectance, and which of its pixels are valid.
+
+    A pixel is valid where its value is finite and not ``nodata``, and where
+    ``mask`` says so: ``"gdal"`` is the band's GDAL mask (``read_masks``: an
+    alpha band, an internal or ``.msk`` mask), ``"alpha"`` the file's alpha
+    band (``alpha``, counting from 1), which GDAL's mask ignores when the file
+    also declares nodata. ``sources`` says where each setting came from, for the log.
+    """
+
+    path: str
+    band: int = 1
+    nodata: float | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    mask: str | None = None
+    alpha: int | None = None
+    sources: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for the rule log: the settings and where each came from."""
+        return f"{Path(self.path).name} band {self.band}: " + "; ".join(self.sources)
+
+
+def band_pixels(
+    path: str | Path,
+    band: int = 1,
+    nodata: float | str | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+) -> BandPixels:
+    """The settings of band ``band`` of ``path``: the config's (the arguments) over the file's metadata.
+
+    ``nodata`` replaces only the file's nodata *value* (for files that lack it
+    or declare a wrong one); ``"none"``: no value is nodata. Masks (an alpha
+    band, an internal or ``.msk`` mask) apply whatever ``nodata`` says. A file
+    with neither a nodata value nor a mask, and no ``nodata`` setting, is an
+    error: silently treating its fill value (often -10000 or 0) as reflectance
+    would give plausible-looking wrong indices.
+
+    ``scale`` and ``offset`` replace the file's (GDAL's scale/offset metadata)
+    together: if either is given, the other defaults to 1 or 0; if neither
+    is, the file's apply (1 and 0 where it has none).
+    """
+    import rasterio
+    from rasterio.enums import ColorInterp, MaskFlags
+
+    try:
+        with rasterio.open(path) as src:
+            count = src.count
+            if not 1 <= band <= count:
+                raise RasterError(
+                    f"{path}: band {band} requested but the file has {count} band(s). Bands count from 1; "
+                    "fix the scene's `band:`."
+                )
+            file_nodata = src.nodatavals[band - 1]
+            file_scale, file_offset = src.scales[band - 1], src.offsets[band - 1]
+            flags = set(src.mask_flag_enums[band - 1])
+            alphas = [i for i, kind in enumerate(src.colorinterp, start=1) if kind == ColorInterp.alpha]
+    except (rasterio.errors.RasterioError, OSError) as err:
+        raise unreadable(path, err) from None
+    mask, alpha, sources = None, None, []
+    if not flags & {MaskFlags.all_valid, MaskFlags.nodata}:
+        mask = "gdal"
+        kind = "alpha band" if MaskFlags.alpha in flags else "mask band (internal or .msk)"
+        sources.append(f"mask: the file's {kind}")
+    elif alphas and band not in alphas:  # GDAL's mask is the nodata one; the alpha band applies too
+        mask, alpha = "alpha", alphas[0]
+        sources.append(f"mask: the file's alpha band {alpha}")
+    if nodata is None:
+        if file_nodata is None and mask is None:
+            raise RasterError(
+                f"{path} declares no nodata value and has no mask (alpha band, internal or .msk mask). "
+                "Set `nodata:` on the scene (the value marking missing pixels, e.g. -10000 for Pix4D "
+                "mosaics, 0 for most satellite products), or `nodata: none` if every pixel is valid."
+            )
+        nodata = file_nodata
+        sources.insert(0, f"nodata {_number(nodata)} (file)")
+    else:
+        sources.insert(0, f"nodata {_number(nodata)} (config)")
+    nodata = None if nodata is None or nodata == "none" or np.isnan(nodata) else float(nodata)
+    file_says = f"scale {_number(file_scale)}, offset {_number(file_offset)}"
+    if scale is None and offset is None:
+        scale, offset = file_scale, file_offset
+        tagged = (scale, offset) != (1.0, 0.0)
+        sources.insert(1, f"{file_says} ({'file' if tagged else 'none set: raw values'})")
+    else:
+        scale = 1.0 if scale is None else float(scale)
+        offset = 0.0 if offset is None else float(offset)
+        ignored = f"; the file's {file_says} ignored" if (file_scale, file_offset) != (1.0, 0.0) else ""
+        sources.insert(1, f"scale {_number(scale)}, offset {_number(offset)} (config{ignored})")
+    return BandPixels(str(path), band, nodata, float(scale), float(offset), mask, alpha, tuple(sources))
+
+
+def _number(value: float | str | None) -> str:
+    if value is None:
+        return "none"
+    return value if isinstance(value, str) else f"{value:g}"
+
+
 def open_band(
     path: str | Path,
     band: int = 1,
     chunks: Any = "15MB",
     nodata: float | str | None = None,
-    scale: float = 1.0,
-    offset: float = 0.0,
-) -> tuple[xr.DataArray, dict[str, Any]]:
-    """One band's raw values (lazy, 2-D) and how to turn them into reflectance (see :func:`ndvi_kernel`).
+    scale: float | None = None,
+    offset: float | None = None,
+) -> tuple[xr.DataArray, BandPixels, da.Array | None]:
+    """One band's raw values (lazy, 2-D), its :func:`band_pixels` settings and its mask (lazy, or None).
 
-    ``nodata`` replaces the file's own nodata value (for files that lack it or
-    declare a wrong one); ``"none"`` says every finite value is valid. A file
-    without nodata and no ``nodata`` setting is an error: silently treating its
-    fill value (often -10000 or 0) as reflectance would give plausible-looking
-    wrong NDVI.
+    The mask (uint8, 0 = invalid) is read in the raw values' chunks, each
+    block through its own file handle (``read_masks``, or the alpha band);
+    bands whose GDAL mask is their nodata or all-valid have none, and cost nothing more.
     """
-    raster = _open(path, layout_chunks(path, chunks))
-    count = raster.sizes["band"]
-    if not 1 <= band <= count:
-        raise RasterError(
-            f"{path}: band {band} requested but the file has {count} band(s). Bands count from 1; "
-            "fix the scene's `band:`."
+    pixels = band_pixels(path, band, nodata, scale, offset)
+    data = _open(path, layout_chunks(path, chunks)).isel(band=band - 1, drop=True)
+    valid = None
+    if pixels.mask:
+        valid = da.map_blocks(
+            _read_valid,
+            path=str(Path(path).absolute()),
+            pixels=pixels,
+            chunks=data.data.chunks,
+            dtype=np.uint8,
+            meta=np.empty((0, 0), np.uint8),
         )
-    data = raster.isel(band=band - 1, drop=True)
-    if nodata is None:
-        nodata = data.rio.nodata
-        if nodata is None:
-            raise RasterError(
-                f"{path} declares no nodata value. Set `nodata:` on the scene (the value marking missing "
-                "pixels, e.g. -10000 for Pix4D mosaics, 0 for most satellite products), or `nodata: none` "
-                "if every pixel is valid."
-            )
-    nodata = None if nodata == "none" or np.isnan(nodata) else nodata
-    return data, {"nodata": nodata, "scale": scale, "offset": offset}
+    return data, pixels, valid
 
 
-def ndvi_kernel(
-    red_raw: np.ndarray, nir_raw: np.ndarray, red: dict[str, Any], nir: dict[str, Any]
-) -> np.ndarray:
-    """NDVI of one block from the raw bands: float32, NaN where a band is nodata or ``nir + red == 0``.
+def _read_valid(path: str, pixels: BandPixels, block_info: Any = None) -> np.ndarray:
+    """One block of a band's mask (uint8, 0 = invalid): GDAL's ``read_masks``, or the alpha band."""
+    import rasterio
+    from rasterio.windows import Window
 
-    Each band becomes ``raw * scale + offset`` in float32, NaN where it is
-    nodata or not finite; integer bands become float32 before any arithmetic,
-    so ``nir - red`` cannot wrap around nor ``nir + red`` overflow. One compiled
-    pass (:func:`raster_kernels.normalized_difference`).
+    (top, bottom), (left, right) = block_info[None]["array-location"]
+    window = Window(left, top, right - left, bottom - top)
+    with rasterio.open(path) as src:
+        if pixels.mask == "alpha":
+            return (src.read(pixels.alpha, window=window) != 0).view(np.uint8)
+        return src.read_masks(pixels.band, window=window)
+
+
+def _kernel_settings(raw: np.ndarray, valid: np.ndarray | None, pixels: BandPixels) -> list:
+    has_nodata, nodata = nodata_in(raw.dtype, pixels.nodata)
+    scaled = pixels.scale != 1.0 or pixels.offset != 0.0
+    return [
+        raw,
+        NO_MASK if valid is None else valid,
+        valid is not None,
+        has_nodata,
+        nodata,
+        scaled,
+        np.float64(pixels.scale),
+        np.float64(pixels.offset),
+    ]
+
+
+def _split(blocks: tuple[np.ndarray, ...], pixels: tuple[BandPixels, ...]) -> list[tuple]:
+    """(raw, mask or None) per band from ``blocks``: the raw blocks, then the masks of the masked bands."""
+    masks = iter(blocks[len(pixels) :])
+    return [
+        (raw, next(masks) if p.mask else None) for raw, p in zip(blocks[: len(pixels)], pixels, strict=True)
+    ]
+
+
+def ndvi_kernel(*blocks: np.ndarray, pixels: tuple[BandPixels, BandPixels]) -> np.ndarray:
+    """NDVI of one block: float32, NaN where a band is invalid or ``nir + red == 0``.
+
+    ``blocks``: the raw red and NIR blocks, then the masks of the bands that
+    have one (see :func:`open_band`). Each band becomes ``raw * scale + offset``
+    (NaN where invalid) and NDVI is computed in float64, rounded to float32
+    once, in one compiled pass (:func:`raster_kernels.normalized_difference`);
+    integer bands cannot wrap around nor overflow.
     """
-    settings = [*_pixel_settings(red_raw, red), *_pixel_settings(nir_raw, nir)]
-    out = np.empty(red_raw.shape, np.float32)
-    return normalized_difference(red_raw, nir_raw, *settings, out)
+    (red, red_valid), (nir, nir_valid) = _split(blocks, pixels)
+    settings = [*_kernel_settings(red, red_valid, pixels[0]), *_kernel_settings(nir, nir_valid, pixels[1])]
+    return normalized_difference(*settings, np.empty(red.shape, np.float32))
 
 
-def _pixel_settings(raw: np.ndarray, pixels: dict[str, Any]) -> list:
-    has_nodata, nodata = nodata_in(raw.dtype, pixels.get("nodata"))
-    scale, offset = pixels.get("scale", 1.0), pixels.get("offset", 0.0)
-    return [has_nodata, nodata, scale != 1.0 or offset != 0.0, np.float32(scale), np.float32(offset)]
+ROWS_PER_STEP_PIXELS = 1 << 20  # float64 temporaries of index_kernel: about 8 MB each
 
 
 def index_kernel(
-    *raws: np.ndarray, bands: tuple[str, ...], pixels: tuple[dict, ...], index_name: str
+    *blocks: np.ndarray, bands: tuple[str, ...], pixels: tuple[BandPixels, ...], index_name: str
 ) -> np.ndarray:
-    """Spectral index ``index_name`` of one block from its bands' raw blocks (in ``bands`` order).
+    """Spectral index ``index_name`` of one block (``blocks`` as :func:`ndvi_kernel`'s, in ``bands`` order).
 
-    Each band becomes float32 reflectance (NaN where nodata), then the
-    registry's formula; NaN where a band is nodata or the denominator is 0.
+    Each band becomes float64 reflectance (NaN where invalid), then the
+    registry's formula in float64, rounded to float32 once; NaN where a band
+    is invalid or the denominator is 0. Done a few rows at a time, so the
+    float64 temporaries stay small.
     """
-    values = {}
-    for band, raw, settings in zip(bands, raws, pixels, strict=True):
-        out = np.empty(raw.shape, np.float32)
-        values[band] = reflectance(raw, *_pixel_settings(raw, settings), out)
-    return REGISTRY[index_name].function(**values)
+    split = _split(blocks, pixels)
+    height, width = split[0][0].shape
+    out = np.empty((height, width), np.float32)
+    step = max(1, ROWS_PER_STEP_PIXELS // max(1, width))
+    function = REGISTRY[index_name].function
+    for top in range(0, height, step):
+        rows = slice(top, top + step)
+        values = {}
+        for band, (raw, valid), settings in zip(bands, split, pixels, strict=True):
+            part = raw[rows]
+            wide = np.empty(part.shape, np.float64)
+            values[band] = reflectance(
+                *_kernel_settings(part, None if valid is None else valid[rows], settings), wide
+            )
+        out[rows] = function(**values)
+    return out
 
 
 def describe_grid(raster: xr.DataArray) -> str:
@@ -211,16 +351,17 @@ def compute_index(
 
     ``paths`` maps each band the index needs to its file (one file may hold
     several bands); ``pixels`` holds each band's :func:`open_band` settings:
-    ``band``, ``nodata``, ``scale``, ``offset``. Every band is read in the
-    chunks that suit the first band's file layout.
+    ``band``, ``nodata``, ``scale``, ``offset`` (None or missing: the file's;
+    see :func:`band_pixels`). Every band is read in the chunks that suit the
+    first band's file layout.
     """
     index = lookup(index)
     pixels = pixels or {}
     first = paths[index.bands[0]]
     chunks = layout_chunks(first, chunks)
-    raws, settings = [], []
+    raws, settings, masks = [], [], []
     for band in index.bands:
-        raw, band_settings = open_band(paths[band], chunks=chunks, **(pixels.get(band) or {}))
+        raw, band_settings, valid = open_band(paths[band], chunks=chunks, **(pixels.get(band) or {}))
         if raws:
             names = (
                 "red and NIR" if {index.bands[0], band} == {"red", "nir"} else f"{index.bands[0]} and {band}"
@@ -228,18 +369,18 @@ def compute_index(
             check_same_grid(raws[0], raw, str(first), str(paths[band]), names, index.name.upper())
         raws.append(raw)
         settings.append(band_settings)
+        if valid is not None:
+            masks.append(valid)
+    blocks = [raw.data for raw in raws] + masks
     # An explicit meta: inferring it would call the kernel on an empty array, a new
     # signature that numba compiles (or loads) just for that.
     meta = np.empty((0, 0), np.float32)
     if index.name == "ndvi":  # one fused pass; equal to the registry's formula (tested)
-        red, nir = raws
-        data = da.map_blocks(
-            ndvi_kernel, red.data, nir.data, red=settings[0], nir=settings[1], dtype=np.float32, meta=meta
-        )
+        data = da.map_blocks(ndvi_kernel, *blocks, pixels=tuple(settings), dtype=np.float32, meta=meta)
     else:
         data = da.map_blocks(
             index_kernel,
-            *(raw.data for raw in raws),
+            *blocks,
             bands=index.bands,
             pixels=tuple(settings),
             index_name=index.name,  # not `name`: map_blocks takes that for the graph's keys

@@ -6,9 +6,12 @@ over every block many times and holds the GIL in places (boolean indexing,
 ``np.histogram``). Compiled code is cached beside this file (``cache=True``):
 only the first run in a checkout pays for compiling.
 
-Arithmetic is IEEE (no fastmath) and in the same precision as the numpy
-expressions they replace; the tests compare each with plain numpy.
+Arithmetic is IEEE (no fastmath). Reflectance and the indices are computed
+in float64 and rounded to the products' float32 once (as the float64 formula
+cast to float32); the tests compare each with plain numpy.
 """
+
+import math
 
 import numba
 import numpy as np
@@ -33,35 +36,47 @@ def nodata_in(dtype: np.dtype, nodata: float | None) -> tuple[bool, object]:
     return False, dtype.type(0)
 
 
+NO_MASK = np.ones((1, 1), np.uint8)  # the ``valid`` argument of a band without a mask (``masked`` False)
+
+
 @jit
-def _reflectance(raw, has_nodata, nodata, scaled, scale, offset):
-    value = np.float32(raw)
-    if not np.isfinite(value) or (has_nodata and raw == nodata):
-        return np.float32(np.nan)
+def _reflectance(raw, valid, masked, has_nodata, nodata, scaled, scale, offset):
+    value = np.float64(raw)
+    if not np.isfinite(value) or (has_nodata and raw == nodata) or (masked and valid == 0):
+        return np.nan
     if scaled:
         value = value * scale + offset
     return value
 
 
 @jit
-def reflectance(raw, has_nodata, nodata, scaled, scale, offset, out):
-    """``out = raw * scale + offset`` in float32, NaN where ``raw`` is nodata or not finite."""
+def reflectance(raw, valid, masked, has_nodata, nodata, scaled, scale, offset, out):
+    """``out = raw * scale + offset`` in float64; NaN where ``raw`` is nodata or not finite, or ``valid`` is 0.
+
+    ``valid`` (uint8, the block's GDAL mask: 0 = invalid) is read only where
+    ``masked``; pass :data:`NO_MASK` otherwise.
+    """
     rows, cols = out.shape
     for i in range(rows):
         for j in range(cols):
-            out[i, j] = _reflectance(raw[i, j], has_nodata, nodata, scaled, scale, offset)
+            mask = valid[i, j] if masked else np.uint8(1)
+            out[i, j] = _reflectance(raw[i, j], mask, masked, has_nodata, nodata, scaled, scale, offset)
     return out
 
 
 @jit
 def normalized_difference(
     a_raw,
-    b_raw,
+    a_valid,
+    a_masked,
     a_has_nodata,
     a_nodata,
     a_scaled,
     a_scale,
     a_offset,
+    b_raw,
+    b_valid,
+    b_masked,
     b_has_nodata,
     b_nodata,
     b_scaled,
@@ -69,16 +84,22 @@ def normalized_difference(
     b_offset,
     out,
 ):
-    """``out = (b - a) / (b + a)`` in float32 after each band's nodata mask and ``* scale + offset``.
+    """``out = (b - a) / (b + a)`` after each band's masks and ``* scale + offset`` (:func:`reflectance`).
 
-    NaN where a band is nodata (or not finite) or ``b + a == 0``. ``scale``
-    and ``offset`` are float32, so every step stays in float32 as in numpy.
+    Computed in float64 (``scale`` and ``offset`` as given, float64) and
+    rounded to ``out``'s float32 once. NaN where a band is invalid or ``b + a == 0``.
     """
     rows, cols = out.shape
     for i in range(rows):
         for j in range(cols):
-            a = _reflectance(a_raw[i, j], a_has_nodata, a_nodata, a_scaled, a_scale, a_offset)
-            b = _reflectance(b_raw[i, j], b_has_nodata, b_nodata, b_scaled, b_scale, b_offset)
+            a_mask = a_valid[i, j] if a_masked else np.uint8(1)
+            b_mask = b_valid[i, j] if b_masked else np.uint8(1)
+            a = _reflectance(
+                a_raw[i, j], a_mask, a_masked, a_has_nodata, a_nodata, a_scaled, a_scale, a_offset
+            )
+            b = _reflectance(
+                b_raw[i, j], b_mask, b_masked, b_has_nodata, b_nodata, b_scaled, b_scale, b_offset
+            )
             total = b + a
             if total == 0:
                 out[i, j] = np.nan
@@ -87,14 +108,52 @@ def normalized_difference(
     return out
 
 
-@jit
-def statistics(values, edges, histogram):
-    """Count, min, max, sum and sum of squares (float64) of the non-NaN ``values``; adds to ``histogram``.
+# Coarse bins for values outside the fine histogram's range: 128 per power of two (a bin spans at most
+# 1/128 of its values' magnitude), ordered as the values; zero in the middle, infinities at the ends.
+COARSE_STEPS = 128
+_COARSE_EXPONENTS = 278  # frexp exponents -149 (float32's smallest subnormal) .. 128, shifted to 1..278
+COARSE_MIDDLE = (_COARSE_EXPONENTS + 1) * COARSE_STEPS + 1  # the code of 0; +/- inf are 0 and 2 * this
+COARSE_BINS = 2 * COARSE_MIDDLE + 1
 
-    The bins are ``np.histogram(values, bins=len(edges) - 1, range=(edges[0], edges[-1]))``'s, given
-    its ``edges`` (in the values' precision, as numpy makes them): a value falls in bin ``i`` where
+
+@jit
+def coarse_code(x):
+    """The coarse bin of ``x`` (float64 of a float32): a code that grows with ``x`` (see :func:`coarse_edges`)."""
+    if x == 0:
+        return COARSE_MIDDLE
+    if np.isinf(x):
+        return 0 if x < 0 else 2 * COARSE_MIDDLE
+    mantissa, exponent = math.frexp(abs(x))  # abs(x) = mantissa * 2**exponent, mantissa in [0.5, 1)
+    exponent = min(max(exponent, -149), 128)
+    step = min(int((2.0 * mantissa - 1.0) * COARSE_STEPS), COARSE_STEPS - 1)
+    magnitude = (exponent + 150) * COARSE_STEPS + step
+    return COARSE_MIDDLE + magnitude if x > 0 else COARSE_MIDDLE - magnitude
+
+
+def coarse_edges(code: int) -> tuple[float, float]:
+    """The values ``[low, high]`` that :func:`coarse_code` puts in bin ``code``."""
+    if code in (0, 2 * COARSE_MIDDLE):
+        value = -np.inf if code == 0 else np.inf
+        return value, value
+    if code == COARSE_MIDDLE:
+        return 0.0, 0.0
+    magnitude = abs(code - COARSE_MIDDLE)
+    exponent, step = magnitude // COARSE_STEPS - 150, magnitude % COARSE_STEPS
+    low = math.ldexp(1.0 + step / COARSE_STEPS, exponent - 1)
+    high = math.ldexp(1.0 + (step + 1) / COARSE_STEPS, exponent - 1)
+    return (low, high) if code > COARSE_MIDDLE else (-high, -low)
+
+
+@jit
+def statistics(values, edges, histogram, coarse):
+    """Count, min, max, sum and sum of squares (float64) of the non-NaN ``values``; adds to the histograms.
+
+    ``histogram``'s bins are ``np.histogram(values, bins=len(edges) - 1, range=(edges[0], edges[-1]))``'s,
+    given its ``edges`` (in the values' precision, as numpy makes them): a value falls in bin ``i`` where
     ``edges[i] <= value < edges[i + 1]`` (the last bin includes its right edge), found as numpy
-    does, by arithmetic then a correction against the edges.
+    does, by arithmetic then a correction against the edges. Values outside that range are
+    counted in ``coarse`` (``2 * COARSE_BINS`` long) by :func:`coarse_code`: those below it in the
+    first half, those above in the second.
     """
     bins = len(edges) - 1
     low, high = edges[0], edges[bins]
@@ -118,6 +177,10 @@ def statistics(values, edges, histogram):
                 elif x >= edges[index + 1] and index != bins - 1:
                     index += 1
                 histogram[index] += 1
+            elif x < low:
+                coarse[coarse_code(x)] += 1
+            else:
+                coarse[COARSE_BINS + coarse_code(x)] += 1
     return count, smallest, largest, total, squares
 
 

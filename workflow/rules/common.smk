@@ -409,11 +409,12 @@ def scene_rasters(wildcards):
 
 
 def index_pixels(wildcards):
-    """{band: {band, nodata, scale, offset}} of the job's bands (band keys over scene keys)."""
+    """{band: {band, nodata, scale, offset}} of the job's bands (band keys over scene keys);
+    None where the config sets nothing: the file's metadata then applies."""
     scene = config["scenes"][wildcards.scene]
     pixels = {}
     for band in job_bands(wildcards):
-        merged = {"nodata": None, "scale": 1.0, "offset": 0.0}
+        merged = {"nodata": None, "scale": None, "offset": None}
         for source in (scene, scene[band]):
             merged.update(
                 {k: source[k] for k in ("nodata", "scale", "offset") if k in source}

@@ -20,11 +20,13 @@ def main(smk) -> None:
     from snakedask.atomic_output import atomic_path, write_text
     from snakedask.cluster import dask_client, performance_report_to, ship_package
     from snakedask.errors import DiskFullError, RasterError
-    from snakedask.ndvi import compute_index, describe_grid, write_indices
+    from snakedask.ndvi import band_pixels, compute_index, describe_grid, write_indices
 
     names = list(smk.params.indices)
     tifs, stats_files = as_list(smk.output.tif), as_list(smk.output.stats)
     bands = {band: smk.input[band] for band in smk.params.pixels}
+    for band, settings in smk.params.pixels.items():  # which nodata, scale, offset and mask: file or config
+        log.info("%s: %s", band, band_pixels(bands[band], **settings).describe())
     values = []
     for name in names:
         values.append(compute_index(name, bands, smk.params.pixels, smk.params.chunks))
