@@ -5,7 +5,9 @@ line break does not end a record, and a block that starts after it would
 parse the rest of the field as a record of its own (wrong numbers, no error).
 One sequential pass over the bytes tracks whether each byte lies inside
 quotes. RFC 4180's escaped quote (``""``) flips the state twice, so it needs
-no special case. Every ``step`` bytes (:func:`default_step`) the pass records the first record start
+no special case. A record ends, as in pandas' and pyarrow's readers, at a line
+feed or at a carriage return not followed by one (``\n``, ``\r\n`` and
+classic Mac ``\r``, mixed as they come). Every ``step`` bytes (:func:`default_step`) the pass records the first record start
 (a line break outside quotes), so a block of any size can start at one of them.
 
 The pass works on bytes, so it needs an encoding in which the quote character
@@ -30,13 +32,18 @@ _READ = 1 << 24
 COMPILED_FROM = 256 << 20
 
 
-def _scan(data, quote, inside, base, next_mark, step, starts, count, breaks):
-    """One chunk of the pass (compiled by :func:`_scanner`): returns the state to carry into the next chunk."""
-    for i in range(data.shape[0]):
+def _scan(data, follow, quote, inside, base, next_mark, step, starts, count, breaks):
+    """One chunk of the pass (compiled by :func:`_scanner`): returns the state to carry into the next chunk.
+
+    ``follow`` is the byte after the chunk (-1 at the end of the file): it tells whether a
+    carriage return at the chunk's end is the first half of ``\r\n``.
+    """
+    size = data.shape[0]
+    for i in range(size):
         byte = data[i]
         if byte == quote:
             inside ^= 1
-        elif byte == 10:
+        elif byte == 10 or (byte == 13 and (data[i + 1] if i + 1 < size else follow) != 10):
             if inside:
                 breaks += 1
             else:
@@ -48,9 +55,16 @@ def _scan(data, quote, inside, base, next_mark, step, starts, count, breaks):
     return inside, next_mark, count, breaks
 
 
-def _scan_numpy(data, quote, inside, base, next_mark, step, starts, count, breaks):
-    """:func:`_scan` in numpy passes: a line feed lies inside quotes when an odd number of them precede it."""
-    feeds = np.flatnonzero(data == 10)
+def _scan_numpy(data, follow, quote, inside, base, next_mark, step, starts, count, breaks):
+    """:func:`_scan` in numpy passes: a record end lies inside quotes when an odd number of them precede it."""
+    ends = data == 10
+    returns = data == 13
+    if returns.any():  # a carriage return ends a record unless a line feed follows it
+        lone = returns.copy()
+        lone[:-1] &= data[1:] != 10
+        lone[-1] &= follow != 10
+        ends |= lone
+    feeds = np.flatnonzero(ends)
     quotes = np.flatnonzero(data == quote)
     outside = feeds[((np.searchsorted(quotes, feeds) + inside) & 1) == 0]
     positions = outside + (base + 1)
@@ -126,11 +140,24 @@ def record_index(
     inside, next_mark, count, breaks, base = 0, 0, 0, 0, 0
     scan = _scanner() if size >= compiled_from else _scan_numpy
     with open(path, "rb") as stream:
-        while chunk := stream.read(read_size):
+        chunk = stream.read(read_size)
+        while chunk:
+            following = stream.read(read_size)
+            follow = following[0] if following else -1
             inside, next_mark, count, breaks = scan(
-                np.frombuffer(chunk, np.uint8), quote, inside, base, next_mark, step, starts, count, breaks
+                np.frombuffer(chunk, np.uint8),
+                follow,
+                quote,
+                inside,
+                base,
+                next_mark,
+                step,
+                starts,
+                count,
+                breaks,
             )
             base += len(chunk)
+            chunk = following
     found = [int(s) for s in starts[:count]]
     header_end = found[0] if found else size
     index["quoted_line_breaks"] = int(breaks)
@@ -153,3 +180,31 @@ def block_ranges(index: dict[str, Any], blocksize: int | None) -> list[tuple[int
     return [(start, end) for start, end in zip(chosen, [*chosen[1:], size], strict=True) if start < end] or [
         (starts[0], starts[0])
     ]
+
+
+def data_start(path: str | Path, index: dict[str, Any], comment: str | None = None) -> int:
+    """Offset of the first data record: after the header, past the blank (and ``comment``) lines that
+    pandas skips before it. ``index`` is the file's :func:`record_index`."""
+    first = index["starts"][0]
+    if not index["splittable"]:
+        return first
+    with open(path, "rb") as stream:
+        head = stream.read(max(first, 1 << 16))
+    skipped = comment.encode() if comment else None
+    position = 0
+    for line in head.splitlines(keepends=True):
+        text = line.rstrip(b"\r\n")
+        if text.strip(b" \t") and not (skipped and text.startswith(skipped)):
+            break
+        position += len(line)
+    if position == 0:
+        return first  # the usual case: the header is the first line
+    # The header starts at `position`: its end is the first record end outside quotes after it.
+    inside, quote = False, index["quotechar"].encode()[0]
+    for at in range(position, len(head)):
+        byte = head[at]
+        if byte == quote:
+            inside = not inside
+        elif not inside and (byte == 10 or (byte == 13 and head[at + 1 : at + 2] != b"\n")):
+            return at + 1
+    return index["size"]

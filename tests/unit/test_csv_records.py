@@ -5,8 +5,8 @@ import itertools
 import pandas as pd
 import pytest
 
-from snakedask.csv_blocks import read_csv_blocks
 from snakedask.csv_records import ascii_compatible, block_ranges, record_index
+from tests.helpers import read_blocks
 
 HEADER = b'"id","note","value"\r\n'
 
@@ -67,9 +67,8 @@ def test_blocks_are_whole_records_and_averages_equal_pandas(tmp_path, blocksize)
     assert ranges[0][0] == len(HEADER) and ranges[-1][1] == len(data)
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     assert {start for start, _ in ranges} <= all_record_starts(data)
-    frame = read_csv_blocks(path, "latin-1", blocksize or len(data), records=index)
     expected = pd.read_csv(path, encoding="latin-1")
-    got = frame.compute().reset_index(drop=True)
+    got = read_blocks(path, "latin-1", blocksize or len(data), records=index)
     assert len(got) == len(expected) == 3000
     pd.testing.assert_series_equal(got["value"], expected["value"].astype(float), check_names=False)
     assert got["note"].tolist() == expected["note"].tolist()
@@ -84,7 +83,7 @@ def test_a_quote_right_at_a_step_and_an_empty_last_line(tmp_path, scan):
     path.write_bytes(body)
     index = record_index(path, "utf-8", step=4096, **scan)
     assert set(index["starts"]) <= all_record_starts(body) | {len(body)}
-    got = read_csv_blocks(path, "utf-8", 4096, records=index).compute()
+    got = read_blocks(path, "utf-8", 4096, records=index)
     expected = pd.read_csv(path)
     assert len(got) == len(expected) == 401 and got["value"].sum() == expected["value"].sum()
 
@@ -121,3 +120,35 @@ def test_both_scanners_give_the_same_index(tmp_path):
 )  # fmt: skip
 def test_which_encodings_can_be_split_on_bytes(encoding, expected):
     assert ascii_compatible(encoding) is expected
+
+
+def record_ends_walk(data: bytes) -> set[int]:
+    """Record starts by a plain-Python walk: after a line feed, or a carriage return not before one, outside quotes."""
+    starts, inside = set(), False
+    for i, byte in enumerate(data):
+        if byte == ord('"'):
+            inside = not inside
+        elif not inside and (byte == 10 or (byte == 13 and data[i + 1 : i + 2] != b"\n")):
+            starts.add(i + 1)
+    return starts
+
+
+@SCANS
+@pytest.mark.parametrize("ending", [b"\r", b"\r\n", b"\n", b"mixed"])
+def test_classic_mac_and_mixed_line_ends(tmp_path, scan, ending):
+    # Classic Mac exports end lines with CR alone; pandas and pyarrow read all three kinds, mixed too.
+    ends = [b"\r", b"\r\n", b"\n"] if ending == b"mixed" else [ending]
+    notes = ["a\rb" if i % 5 == 0 else "ab" for i in range(2000)]
+    lines = [b"id,note,value"] + [f'{i},"{note}",{i * 0.5}'.encode() for i, note in enumerate(notes)]
+    data = b"".join(line + ends[i % len(ends)] for i, line in enumerate(lines))
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    index = record_index(path, "utf-8", step=4096, **scan)
+    truth = record_ends_walk(data)
+    assert index["splittable"] and index["starts"][0] == min(truth)
+    assert set(index["starts"]) <= truth | {len(data)}
+    assert index["quoted_line_breaks"] == len(range(0, 2000, 5))
+    got = read_blocks(path, "utf-8", 4096, records=index)
+    expected = pd.read_csv(path)
+    assert len(got) == len(expected) == 2000 and got["note"].tolist() == expected["note"].tolist()
+    assert got["value"].sum() == expected["value"].sum()
