@@ -115,3 +115,16 @@ def check_products(workdir, sample):
     for png in (f"results/tables/{TABLE}/averages.png", f"results/scenes/{SCENE}/ndvi.png"):
         image = np.asarray(Image.open(workdir / png).convert("RGB"))
         assert image.shape[0] > 300 and image.shape[1] > 600 and image.std() > 10, png
+
+
+def read_blocks(path, encoding: str, blocksize: int, records=None, columns=None, engine="pyarrow", **options):
+    """Every block of the CSV, parsed by the workflow's block reader and stacked (rows in file order)."""
+    from snakedask.csv_blocks import plan_blocks, read_frame
+    from snakedask.csv_records import record_index
+    from snakedask.table_header import read_header
+
+    names = read_header(path, encoding, options.get("read_options"))
+    records = records or record_index(path, encoding)
+    fmt, ranges, _ = plan_blocks(path, encoding, names, records, blocksize, engine=engine, **options)
+    frames = [read_frame(fmt, start, end, columns or names) for start, end in ranges]
+    return pd.concat(frames, ignore_index=True)

@@ -1,21 +1,18 @@
-"""Average every numeric column of a large CSV per group, with dask.dataframe.
+"""Average every numeric column of a large CSV per group, on the configured Dask cluster.
 
-As in the lesson: read the CSV in ``blocksize`` blocks, then
-``groupby(key).mean(numeric_only=True)``, here computed on the configured Dask
-cluster and written, sorted by the key, to ``averages.csv``.
+The answer is pandas' ``pd.read_csv(path, **read_options).groupby(key).mean(numeric_only=True)``
+(and ``count()``/``size()`` for counts.csv), sorted by the key, computed without
+holding the table: the file is cut into blocks of whole records, each block's
+per-group sums and counts come from one Dask task (:func:`csv_blocks.group_sums`),
+and the partial sums are added up and divided here.
 
-With ``engine: pandas`` that is the lesson's code: ``dd.read_csv`` and a Dask
-DataFrame groupby. The default ``pyarrow`` engine computes the same numbers
-the way that groupby does (per-block sums and counts, added up, divided) but
-in one pyarrow pass per block (:func:`csv_blocks.group_sums`): the block's
-rows are never converted to pandas, only the columns averaged are parsed,
-and the job does not import ``dask.dataframe`` (together about 1.5 s of a
-10x table's 8 s).
-
-Dask infers column types from the first block only; an integer column that
-gains ``NA`` further down raises at compute time. ``assume_missing=True``
-(read integer-looking columns as float) and per-column ``dtype`` overrides
-from config keep that from happening.
+pandas types a column from all its values; a block sees only its own. So each
+block reports every column's kind, and a column is averaged only if pandas,
+reading the whole file, would make it numeric or bool
+(:func:`csv_blocks.column_kind`): a column that is numeric for a million rows
+and holds ``"n.d."`` further down is text to pandas, and left out here too,
+with a warning that names the value. A key column that is numeric in some
+blocks and text in others is grouped by its text, as pandas does (a second pass).
 """
 
 from __future__ import annotations
@@ -23,69 +20,31 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dask
 import pandas as pd
-import pyarrow as pa
+from dask.utils import parse_bytes
 
-from snakedask.csv_blocks import group_sums, plan_blocks, pyarrow_can_read, read_csv_blocks
+from snakedask.csv_blocks import (
+    BOOL,
+    EMPTY,
+    NUMBER,
+    PLAIN_NUMBER,
+    TEXT,
+    CsvFormat,
+    column_kind,
+    group_sums,
+    plan_blocks,
+)
 from snakedask.csv_records import record_index
 from snakedask.errors import TableError
-from snakedask.table_header import check_header, ragged
-
-if TYPE_CHECKING:
-    import dask.dataframe as dd
+from snakedask.table_header import check_header
 
 log = logging.getLogger("workflow.averages")
 
 # read_csv options a table entry may set: they change parsing, never what is read.
 SAFE_READ_OPTIONS = ("sep", "decimal", "na_values", "comment", "quotechar", "thousands")
-
-
-def read_table(
-    path: str | Path,
-    encoding: str,
-    blocksize: str | int | None = "20MB",
-    dtype: dict[str, str] | None = None,
-    read_options: dict[str, Any] | None = None,
-    engine: str = "pyarrow",
-    columns: list[str] | None = None,
-    records: dict[str, Any] | None = None,
-) -> dd.DataFrame:
-    """Lazily read the CSV in blocks; integer-looking columns come in as float (NA-safe).
-
-    ``engine="pyarrow"`` parses blocks with pyarrow (see :mod:`csv_blocks`);
-    ``"pandas"``, or options pyarrow lacks (``comment``, ``thousands``), use
-    ``dask.dataframe.read_csv`` as the lesson does. Blocks start only where a
-    record starts (``records``, the file's :func:`csv_records.record_index`);
-    ``dask.dataframe.read_csv`` splits at any line break, so there a file
-    with line breaks inside quoted fields, or that cannot be split, is read
-    in one piece.
-    """
-    unknown = set(read_options or {}) - set(SAFE_READ_OPTIONS)
-    if unknown:
-        raise TableError(
-            f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}"
-        )
-    quotechar = (read_options or {}).get("quotechar", '"')
-    records = records or record_index(path, encoding, quotechar)
-    if engine == "pyarrow" and pyarrow_can_read(read_options):
-        return read_csv_blocks(path, encoding, blocksize or "64MB", read_options, dtype, columns, records)
-    if not records["splittable"] or records["quoted_line_breaks"]:
-        blocksize = None
-    import dask.dataframe as dd
-
-    return dd.read_csv(
-        # Absolute: workers of an existing cluster run in other folders (or on other nodes).
-        Path(path).absolute(),
-        blocksize=blocksize,
-        encoding=encoding,
-        dtype=dtype or None,
-        assume_missing=True,
-        usecols=columns,
-        **(read_options or {}),
-    )
 
 
 # A number as loggers and spreadsheets write it, perhaps with a decimal comma or a detection-limit sign.
@@ -106,17 +65,9 @@ def numeric_looking_text(
         values = head[column].dropna()
         matches = values[values.str.match(_NUMBER_LIKE)]
         if len(values) and len(matches) >= 0.5 * len(values):
-            odd = [v for v in values if not _plain_number(v)]
+            odd = [v for v in values if not re.match(PLAIN_NUMBER, v, re.IGNORECASE)]
             found[column] = list(dict.fromkeys(odd or list(values)))[:3]
     return found
-
-
-def _plain_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def chosen_columns(
@@ -135,42 +86,71 @@ def chosen_columns(
     return list(dict.fromkeys(wanted))
 
 
-def group_means(frame: dd.DataFrame | pd.DataFrame, key: str):
-    """``frame.groupby(key).mean(numeric_only=True)`` (lazy for a Dask frame)."""
-    if not isinstance(frame, pd.DataFrame):
-        # A handful of groups: a tree reduction, never a shuffle (which dask may pick for many blocks).
-        # dropna: dask 2026.8 keeps a group of rows without a key in mean() unless told (count() drops it).
-        return frame.groupby(key, dropna=True).mean(numeric_only=True, split_out=1)
-    return frame.groupby(key).mean(numeric_only=True)
-
-
-def group_counts(frame: dd.DataFrame | pd.DataFrame, key: str):
-    """Per group: ``rows`` (every row with a key) and the non-missing values of each other column."""
-    grouped = frame.groupby(key, dropna=True)
-    if not isinstance(frame, pd.DataFrame):
-        present, rows = grouped.count(split_out=1), grouped.size(split_out=1)
-        return present.assign(rows=rows)
-    return grouped.count().assign(rows=grouped.size())
-
-
-def _means_from_block_sums(blocks, key: str, numeric: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Means and counts per group from every block's :func:`csv_blocks.group_sums`, computed by Dask."""
-    parse = blocks.parse_args([key, *numeric])
+def _block_sums(
+    fmt: CsvFormat, ranges: list[tuple[int, int]], key: str, values: list[str], key_as_text: bool
+) -> list[dict[str, Any]]:
+    """Every block's :func:`csv_blocks.group_sums`, computed by Dask."""
     block_sums = dask.delayed(group_sums, pure=True)
-    partials = dask.compute(*(block_sums(blocks.path, start, end, **parse) for start, end in blocks.ranges))
-    totals = pd.concat(partials).groupby(key).sum()
-    means = pd.DataFrame({name: totals[f"{name}.sum"] / totals[f"{name}.count"] for name in numeric})
-    counted = pd.DataFrame({"rows": totals["rows"], **{name: totals[f"{name}.count"] for name in numeric}})
-    return means, counted
+    return list(
+        dask.compute(*(block_sums(fmt, start, end, key, values, key_as_text) for start, end in ranges))
+    )
 
 
-def _tidy(result: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Sort by the key; give back integer keys that ``assume_missing`` made float."""
-    index = result.index
-    if pd.api.types.is_float_dtype(index) and len(index) and (index == index.round()).all():
-        result.index = index.astype("int64")
-    result.index.name = key
-    return result.sort_index()
+def _key_needs_text(parts: list[dict[str, Any]]) -> bool:
+    """Whether pandas would read the key column as text: text in some block, or numbers beside True/False."""
+    kinds = {part["key"] for part in parts} - {EMPTY}
+    return TEXT in kinds or len(kinds) > 1
+
+
+def _late_text(
+    path: str | Path, parts: list[dict[str, Any]], values: list[str], wanted: list[str] | None
+) -> dict[str, str]:
+    """The columns that hold text further down than the sample, each with a value that makes it text:
+    refused if named in `columns:`, else reported."""
+    late = {}
+    for name in values:
+        if column_kind([part["kinds"][name] for part in parts]) == TEXT:
+            late[name] = next((part["examples"][name] for part in parts if name in part["examples"]), "")
+    for name, example in late.items():
+        why = (
+            f"column {name!r} is numeric in the first rows but holds {example!r} further down (or True/False "
+            "beside missing values), so pandas reads it as text"
+        )
+        if wanted:
+            raise TableError(
+                f"{path}: {why}, and the table's `columns:` names it. Mark such values missing with the "
+                "table's `read_options: {na_values: [...]}`, or remove the column from `columns:`."
+            )
+        log.warning(
+            "%s: %s and it is left out of the averages, as in pandas' mean(numeric_only=True). To average it, "
+            "add such values to the table's `read_options: {na_values: [...]}`.",
+            path,
+            why,
+        )
+    return late
+
+
+def _add_up(parts: list[dict[str, Any]], key: str, values: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Means and counts per group from the blocks' partial sums, with the key typed as pandas types it."""
+    frames = [part["sums"] for part in parts if not part["sums"].empty]
+    columns = ["rows", *(f"{name}.sum" for name in values), *(f"{name}.count" for name in values)]
+    totals = (
+        pd.concat([frame.reindex(columns=columns) for frame in frames]).groupby(level=0).sum()
+        if frames
+        else pd.DataFrame(columns=columns, dtype="float64")
+    )
+    key_kinds = {part["key"] for part in parts} - {EMPTY}
+    if key_kinds == {NUMBER}:  # pandas' int64 key: integers, never missing; else float64
+        integer = all(part["key_integer"] for part in parts)
+        totals.index = totals.index.astype("int64" if integer else "float64")
+    elif key_kinds == {BOOL}:
+        totals.index = totals.index.astype(bool)
+    totals = totals.rename_axis(key).sort_index()
+    means = pd.DataFrame({name: totals[f"{name}.sum"] / totals[f"{name}.count"] for name in values})
+    counted = pd.DataFrame(
+        {"rows": totals["rows"], **{name: totals[f"{name}.count"] for name in values}}
+    ).astype("int64")
+    return means.rename_axis(key), counted.rename_axis(key)
 
 
 def compute_averages(
@@ -185,13 +165,20 @@ def compute_averages(
     columns: list[str] | None = None,
     counts: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-``key`` means of the numeric columns of the CSV at ``path`` (computed by Dask).
+    """Per-``key`` means of the numeric (and bool) columns of the CSV at ``path``, computed by Dask.
 
+    ``engine``: ``"pyarrow"`` parses blocks with pyarrow (pandas for the rows it
+    cannot read), ``"pandas"`` with ``pd.read_csv``; the numbers are the same.
     ``columns``: the columns to average (None: every numeric one). ``records``:
     the file's :func:`csv_records.record_index` (computed here if not given).
     ``counts``: also return, from the same pass, each group's ``rows`` and its
-    non-missing values per averaged column (:func:`group_counts`).
+    non-missing values per averaged column.
     """
+    unknown = set(read_options or {}) - set(SAFE_READ_OPTIONS)
+    if unknown:
+        raise TableError(
+            f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}"
+        )
     wanted = columns
     if records is None or records["size"] != Path(path).stat().st_size:  # none, or of another version
         records = record_index(path, encoding, (read_options or {}).get("quotechar", '"'))
@@ -203,22 +190,17 @@ def compute_averages(
             path,
             records["quoted_line_breaks"],
         )
-    check_header(path, encoding, key, wanted, read_options)
-    blocks = None
-    if engine == "pyarrow" and pyarrow_can_read(read_options):
-        blocks = plan_blocks(path, encoding, blocksize or "64MB", read_options, dtype, records)
-        dtypes = blocks.meta().dtypes
-    else:
-        dtypes = read_table(path, encoding, blocksize, dtype, read_options, engine, records=records).dtypes
-    numeric = [
-        c
-        for c, t in dtypes.items()
-        if c != key and pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
-    ]
-    text = [c for c in dtypes.index if c != key and c not in numeric]
+    names = check_header(path, encoding, key, wanted, read_options)
+    step = parse_bytes(blocksize) if isinstance(blocksize, str) else blocksize or parse_bytes("64MB")
+    fmt, ranges, sample = plan_blocks(path, encoding, names, records, step, read_options, dtype, engine)
+    others = [name for name in names if name != key]
+    # Columns that are text in the first ~1 MB are text to pandas whatever follows: never parsed again.
+    first = group_sums(fmt, *sample, key, others) if sample else {"kinds": {}, "key": NUMBER}
+    text = [name for name in others if first["kinds"].get(name) == TEXT]
+    candidates = [name for name in others if name not in text]
     looks_numeric = numeric_looking_text(path, encoding, read_options, text)
     if wanted:
-        numeric = chosen_columns(path, wanted, numeric, looks_numeric)
+        candidates = chosen_columns(path, wanted, candidates, looks_numeric)
     else:
         for column, examples in looks_numeric.items():
             log.warning(
@@ -231,41 +213,27 @@ def compute_averages(
             )
         if other := [c for c in text if c not in looks_numeric]:
             log.info("%s: text columns, not averaged: %s", path, ", ".join(other))
-    if not numeric:
+    if not candidates:
         raise TableError(
-            f"{path}: no numeric column to average besides {key!r} (columns and types: "
-            f"{dict(dtypes.astype(str))}). Check `sep`/`decimal` or set `dtype:` for the table."
+            f"{path}: no numeric column to average besides {key!r} (text columns: {text}). "
+            "Check `sep`/`decimal` or set `dtype:` for the table."
         )
-    try:
-        if blocks is not None:
-            result, counted = _means_from_block_sums(blocks, key, numeric)
-        else:
-            # Read only what the averages need: the text columns are never converted.
-            frame = read_table(
-                path,
-                encoding,
-                blocksize,
-                dtype,
-                read_options,
-                engine,
-                columns=[key, *numeric],
-                records=records,
-            )
-            if counts:
-                result, counted = dask.compute(group_means(frame, key), group_counts(frame, key))
-            else:
-                result = group_means(frame, key).compute()
-    except (ValueError, pa.ArrowInvalid) as err:
-        if isinstance(err, pd.errors.ParserError) or "CSV parse error" in str(err):
-            raise ragged(path, err) from None
-        if not isinstance(err, pa.ArrowInvalid) and "Mismatched dtypes" not in str(err):
-            raise
+    key_as_text = first["key"] == TEXT
+    parts = _block_sums(fmt, ranges, key, candidates, key_as_text)
+    if not key_as_text and _key_needs_text(parts):
+        log.info(
+            "%s: the %r column holds text, so its values are grouped as text (as pandas does)", path, key
+        )
+        parts = _block_sums(fmt, ranges, key, candidates, True)
+    late = _late_text(path, parts, candidates, wanted)
+    averaged = [name for name in candidates if name not in late]
+    if not averaged:
         raise TableError(
-            f"{path}: a column changes type between blocks. Set its type under the table's "
-            f"`dtype:` key in config (e.g. `dtype: {{column: float}}` or `str`). The parser said: {err}"
-        ) from None
-    if result.empty:
+            f"{path}: no numeric column to average besides {key!r}: pandas reads every other column as text "
+            f"({', '.join(f'{name!r} holds {value!r}' for name, value in late.items())}). Mark such values "
+            "missing with the table's `read_options: {na_values: [...]}`, or check `sep`/`decimal`."
+        )
+    means, counted = _add_up(parts, key, averaged)
+    if means.empty:
         raise TableError(f"{path} has a header but no data rows with a {key!r} value to average.")
-    if counts:
-        return _tidy(result, key), _tidy(counted, key).loc[:, ["rows", *result.columns]]
-    return _tidy(result, key)
+    return (means, counted) if counts else means

@@ -1,42 +1,50 @@
-"""Read a large CSV as a Dask DataFrame of pyarrow-parsed byte-range blocks.
+"""Parse a large CSV in byte-range blocks and sum each block's groups, as pandas reads the whole file.
 
-``dask.dataframe.read_csv`` hands each block to pandas' parser; pyarrow's
-multithreaded C++ parser is several times faster, and reading only the
-columns a computation needs skips converting the text columns at all. Blocks
-start only where a record starts outside quotes (:mod:`csv_records`), so a
-quoted field may hold line breaks; a file that cannot be split safely (quotes
-that do not pair up, UTF-16) is read in one piece, header and all.
+Blocks start only where a record starts outside quotes (:mod:`csv_records`),
+so a quoted field may hold line breaks; a file that cannot be split safely
+(quotes that do not pair up, UTF-16) is one block, header and all.
 
-Tasks call :func:`read_block` (a frame of rows) or :func:`group_sums` (a
-block's per-group sums and counts, for averages) by reference: a cluster's
-workers must be able to import this module (``cluster.ship_package`` sends it).
+The answer must equal ``pd.read_csv(path).groupby(key).mean(numeric_only=True)``,
+so a column is averaged exactly when pandas, reading the whole file, would
+give it a numeric or bool dtype. Each block therefore reports every column's
+*kind* as its own rows show it (:data:`NUMBER`, :data:`BOOL`, :data:`EMPTY`
+or :data:`TEXT`) beside its per-group sums, and :func:`column_kind` combines
+the blocks' kinds the way pandas combines a column's values: one text value
+anywhere makes the column text, True/False with a missing value is text too.
 
-Column types come from the first block and are then *fixed* for every block:
-integer columns are read as float64 (an integer column that gains ``NA``
-further down cannot break the run), and ``dtype`` overrides win.
+Two parsers, one meaning. ``pyarrow`` (the default) parses a block in one C++
+pass with pandas' NA and True/False spellings; a block it cannot read
+(rows with fewer fields than the header, which pandas fills with NaN) goes to
+pandas. ``pandas`` parses every block with ``pd.read_csv``. Either way a
+block's result is a :class:`dict` from :func:`group_sums`.
+
+Tasks call :func:`group_sums` by reference: a cluster's workers must be able
+to import this module (``cluster.ship_package`` sends it).
 """
 
 from __future__ import annotations
 
 import codecs
+import io
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from dask.utils import parse_bytes
 
-from snakedask.csv_records import block_ranges, record_index
+from snakedask.csv_records import block_ranges, data_start
 from snakedask.encoding import single_byte_codec
+from snakedask.errors import TableError
+from snakedask.table_header import ragged
 
-if TYPE_CHECKING:  # importing dask.dataframe costs ~0.7 s that the averages path does not need
-    import dask.dataframe as dd
-
-# pandas' default NA markers, which R's write.csv ("NA") and most loggers use.
+# pandas' default NA markers, which R's write.csv ("NA") and most loggers use
+# (tests/unit/test_csv_blocks.py checks that pandas reads each of them as missing).
 NULL_VALUES = [
     "",
     "#N/A",
@@ -58,111 +66,50 @@ NULL_VALUES = [
     "nan",
     "null",
 ]
+# pandas' bool spellings; pyarrow's own defaults also take "1"/"0", which pandas reads as numbers.
+TRUE_VALUES = ["True", "TRUE", "true"]
+FALSE_VALUES = ["False", "FALSE", "false"]
 # read_csv options that pyarrow cannot honour: tables using them go through pandas.
 PANDAS_ONLY_OPTIONS = ("comment", "thousands")
-_SNIFF_BYTES = 1 << 20
+SAMPLE_BYTES = 1 << 20
+
+# A column's kind in a block, and in the whole file (:func:`column_kind`).
+NUMBER, BOOL, EMPTY, TEXT = "number", "bool", "empty", "text"
 
 
 def pyarrow_can_read(read_options: dict[str, Any] | None) -> bool:
-    return not any((read_options or {}).get(key) for key in PANDAS_ONLY_OPTIONS)
+    """Whether pyarrow's parser honours every option (a one-character separator, no comments or thousands)."""
+    options = read_options or {}
+    return not any(options.get(key) for key in PANDAS_ONLY_OPTIONS) and len(options.get("sep", ",")) == 1
 
 
-def _options(
-    encoding: str,
-    read_options: dict[str, Any],
-    columns: list[str] | None,
-    types: dict[str, pa.DataType] | None,
-    names: list[str] | None = None,
-    multiline: bool = True,
-) -> tuple:
-    """pyarrow's read, parse and convert options; ``names`` given: the data has no header line."""
-    parse = pacsv.ParseOptions(
-        delimiter=read_options.get("sep", ","),
-        quote_char=read_options.get("quotechar", '"'),
-        # Line breaks inside quoted fields; pyarrow parses faster when it knows there are none.
-        newlines_in_values=multiline,
-    )
-    convert = pacsv.ConvertOptions(
-        null_values=NULL_VALUES + list(read_options.get("na_values", [])),
-        strings_can_be_null=True,
-        decimal_point=read_options.get("decimal", "."),
-        include_columns=columns,
-        column_types=types,
-    )
-    # One thread per block: Dask already runs a block per core.
-    read = pacsv.ReadOptions(encoding=encoding, block_size=1 << 24, use_threads=False, column_names=names)
-    return read, parse, convert
+def numeric_na_values(read_options: dict[str, Any] | None) -> list[float]:
+    """The ``na_values`` that are numbers: pandas also reads their other spellings (``-9999.0``,
+    ``-9.999e3`` for ``"-9999"``) as missing."""
+    found = []
+    for value in (read_options or {}).get("na_values", []):
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if not math.isnan(number):
+            found.append(number)
+    return found
 
 
-def _block_bytes(path: Path, start: int, end: int) -> bytes:
-    with open(path, "rb") as stream:
-        stream.seek(start)
-        return stream.read(end - start)
+def column_kind(kinds: list[str]) -> str:
+    """A column's kind in the whole file from its kinds in the blocks, as pandas would type it.
 
-
-def read_arrow(
-    path: str,
-    start: int,
-    end: int,
-    encoding: str,
-    read_options: dict[str, Any],
-    columns: list[str],
-    types: dict[str, pa.DataType],
-    names: list[str] | None,
-    multiline: bool = True,
-) -> pa.Table:
-    """Parse the records in bytes ``[start, end)`` of the CSV into a pyarrow table of ``columns``.
-
-    The arguments after ``end`` are :meth:`Blocks.parse_args`. ``names`` (the
-    file's columns) given, the range holds records only and is parsed where it
-    lies in the page cache (a memory map, no copy); ``None``: the range is the
-    whole file, its header included.
+    Numbers (and blocks where it is all missing) give float64: :data:`NUMBER`.
+    True/False in every block and never missing give bool: :data:`BOOL`. Anything
+    else is an object or string column pandas' ``mean(numeric_only=True)`` leaves out.
     """
-    if start >= end:
-        return pa.schema([(name, types[name]) for name in columns]).empty_table()
-    options = _options(encoding, read_options, columns, types, names, multiline)
-    with pa.memory_map(str(path)) as source:
-        source.seek(start)
-        return pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), *options)
-
-
-def read_block(path: str, start: int, end: int, **parse: Any) -> pd.DataFrame:
-    """:func:`read_arrow` as a pandas frame (a Dask DataFrame partition)."""
-    table = read_arrow(path, start, end, **parse)
-    # split_blocks: a pandas block per column, without copying them into one 2-D block.
-    return table.to_pandas(split_blocks=True, self_destruct=True)
-
-
-def group_sums(path: str, start: int, end: int, **parse: Any) -> pd.DataFrame:
-    """Per value of the first column in bytes ``[start, end)`` (:func:`read_arrow`): ``rows``, and
-    ``<c>.sum``/``<c>.count`` of every other column.
-
-    One pyarrow pass per block, never converted to pandas rows: summing these
-    partials over all blocks and dividing gives pandas' ``groupby().mean()``
-    and ``count()``/``size()``. As in pandas, rows without a key are left out.
-    """
-    table = read_arrow(path, start, end, **parse)
-    key, values = parse["columns"][0], parse["columns"][1:]
-    keys = table[key]
-    valid = pc.is_valid(keys)
-    if pa.types.is_floating(keys.type):
-        valid = pc.and_(valid, pc.invert(pc.fill_null(pc.is_nan(keys), True)))
-    table = table.filter(valid)
-    for name in values:  # float sums: an integer `dtype:` column must not overflow
-        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.float64()))
-    every = pc.ScalarAggregateOptions(min_count=0)  # a group's all-missing column sums to 0, counts 0
-    sums = table.group_by(key, use_threads=False).aggregate(
-        [([], "count_all"), *((name, "sum", every) for name in values), *((name, "count") for name in values)]
-    )
-    return sums.rename_columns(_sum_names(sums.column_names, key, values)).to_pandas()
-
-
-def _sum_names(produced: list[str], key: str, values: list[str]) -> list[str]:
-    """pyarrow names aggregates ``<column>_<function>``: name them ``<column>.sum``/``.count`` and ``rows``."""
-    names = {"count_all": "rows", key: key}
-    names.update({f"{name}_sum": f"{name}.sum" for name in values})
-    names.update({f"{name}_count": f"{name}.count" for name in values})
-    return [names[name] for name in produced]
+    present = set(kinds) - {EMPTY}
+    if present <= {NUMBER}:
+        return NUMBER
+    if present == {BOOL} and EMPTY not in kinds:
+        return BOOL
+    return TEXT
 
 
 def _arrow_type(name: str) -> pa.DataType:
@@ -172,56 +119,6 @@ def _arrow_type(name: str) -> pa.DataType:
     return pa.from_numpy_dtype(np.dtype(name))
 
 
-def _sample(path: Path, encoding: str, records: dict[str, Any]) -> tuple[bytes, str]:
-    """The header and the first ~1 MB of whole records, and the encoding to parse them with."""
-    if records["splittable"]:
-        starts = records["starts"]
-        end = next((s for s in starts if s >= starts[0] + _SNIFF_BYTES), records["size"])
-        return _block_bytes(path, 0, end), encoding
-    # One piece (UTF-16, unpaired quotes): decode a sample and cut it after its last line break.
-    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(
-        _block_bytes(path, 0, 4 * _SNIFF_BYTES)
-    )
-    cut = text.rfind("\n", 0, len(text) - 1)
-    return (text[: cut + 1] if cut > 0 else text).encode("utf-8"), "utf8"
-
-
-def infer_types(
-    path: str | Path,
-    encoding: str,
-    read_options: dict[str, Any],
-    dtype: dict[str, str] | None,
-    records: dict[str, Any],
-) -> dict[str, pa.DataType]:
-    """Column types from the first ~1 MB of whole records (``records``: the file's record index);
-    integers and all-null columns become float64."""
-    path = Path(path)
-    sample, sample_encoding = _sample(path, encoding, records)
-    options = _options(sample_encoding, read_options, None, None)
-    try:
-        schema = pacsv.read_csv(pa.py_buffer(sample), *options).schema
-    except pa.ArrowInvalid:
-        if records["splittable"]:
-            raise
-        schema = pacsv.read_csv(str(path), *_options(encoding, read_options, None, None)).schema
-    types = {}
-    for field in schema:
-        if (
-            pa.types.is_integer(field.type)
-            or pa.types.is_floating(field.type)
-            or pa.types.is_null(field.type)
-        ):
-            types[field.name] = pa.float64()
-        elif pa.types.is_boolean(field.type):
-            types[field.name] = pa.bool_()
-        else:
-            types[field.name] = pa.string()
-    for name, spelled in (dtype or {}).items():
-        if name in types:
-            types[name] = _arrow_type(spelled)
-    return types
-
-
 def _single_byte_ascii_superset(encoding: str) -> bool:
     """True for Latin-1, cp1252 and the like: one byte per character, ASCII unchanged."""
     return single_byte_codec(encoding) and bytes(range(128)).decode(encoding, errors="replace") == bytes(
@@ -229,113 +126,334 @@ def _single_byte_ascii_superset(encoding: str) -> bool:
     ).decode("ascii")
 
 
-def parse_encoding(path: Path, encoding: str, types: dict[str, pa.DataType]) -> str:
-    """The encoding to hand pyarrow: skip its (slow) transcoding when no text column is read.
-
-    In a single-byte, ASCII-compatible file the numbers, separators and quotes
-    are plain ASCII bytes, so numeric columns parse the same without decoding;
-    only text columns need the real encoding. UTF-8 with a BOM is UTF-8 (the
-    BOM is in the header line; pyarrow skips it).
-    """
-    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
-        return "utf8"
-    with open(path, "rb") as stream:
-        header = stream.readline()
-    if (
-        _single_byte_ascii_superset(encoding)
-        and header.isascii()
-        and not any(pa.types.is_string(t) for t in types.values())
-    ):
-        return "utf8"
-    return encoding
-
-
 @dataclass(frozen=True)
-class Blocks:
-    """A CSV's blocks (byte ranges of whole records) and how to parse them; see :func:`plan_blocks`."""
+class CsvFormat:
+    """How to parse any block of one CSV (what every task gets); see :func:`plan_blocks`."""
 
     path: str
     encoding: str
-    ranges: list[tuple[int, int]]
-    types: dict[str, pa.DataType]  # every column's, fixed for all blocks
+    names: list[str]  # every column, named as pandas names them ("Unnamed: 0", "x.1")
     read_options: dict[str, Any]
+    dtype: dict[str, str]  # config's `dtype:` overrides, pandas spelling
+    engine: str  # "pyarrow" or "pandas"
     whole_file: bool  # one range, header included (a file that cannot be split)
     multiline: bool  # line breaks inside quoted fields
 
-    def meta(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """An empty frame of ``columns`` (all if None) with the types every block gets."""
-        return (
-            pa.schema([(name, self.types[name]) for name in columns or self.types]).empty_table().to_pandas()
-        )
+    def overrides(self, columns: list[str]) -> dict[str, str]:
+        return {name: spelled for name, spelled in self.dtype.items() if name in columns}
 
-    def parse_args(self, columns: list[str]) -> dict[str, Any]:
-        """Keyword arguments of :func:`read_arrow` (and so :func:`read_block`, :func:`group_sums`) for ``columns``."""
-        types = {name: self.types[name] for name in columns}
-        return {
-            "encoding": self.encoding
-            if self.whole_file
-            else parse_encoding(Path(self.path), self.encoding, types),
-            "read_options": self.read_options,
-            "columns": columns,
-            "types": types,
-            "names": None if self.whole_file else list(self.types),
-            "multiline": self.multiline,
-        }
+    def arrow_encoding(self, text_read: bool) -> str:
+        """The encoding to hand pyarrow: skip its (slow) transcoding when no column is read as text.
+
+        In a single-byte, ASCII-compatible file the numbers, separators and quotes
+        are plain ASCII bytes, so they parse the same undecoded; a text column
+        holding other bytes is inferred as binary, which is text all the same.
+        UTF-8 with a BOM is UTF-8 (the BOM is in the header line; pyarrow skips it).
+        """
+        if codecs.lookup(self.encoding).name in ("utf-8", "utf-8-sig"):
+            return "utf8"
+        if not text_read and not self.whole_file and _single_byte_ascii_superset(self.encoding):
+            return "utf8"
+        return self.encoding
+
+
+def _block_bytes(path: str | Path, start: int, end: int) -> bytes:
+    with open(path, "rb") as stream:
+        stream.seek(start)
+        return stream.read(end - start)
+
+
+def read_arrow(
+    fmt: CsvFormat,
+    start: int,
+    end: int,
+    columns: list[str],
+    types: dict[str, pa.DataType],
+    decode_text: bool = False,
+) -> pa.Table:
+    """Parse the records in bytes ``[start, end)`` into a pyarrow table of ``columns``.
+
+    Columns in ``types`` get that type; the others are typed from this block's
+    values alone. Text is decoded where ``types`` asks for it, or everywhere
+    with ``decode_text`` (else undecoded text may come out as binary). Raises
+    ``pa.ArrowInvalid`` for rows pyarrow cannot read.
+    """
+    options = fmt.read_options
+    parse = pacsv.ParseOptions(
+        delimiter=options.get("sep", ","),
+        quote_char=options.get("quotechar", '"'),
+        # Line breaks inside quoted fields; pyarrow parses faster when it knows there are none.
+        newlines_in_values=fmt.multiline,
+    )
+    convert = pacsv.ConvertOptions(
+        null_values=NULL_VALUES + list(options.get("na_values", [])),
+        true_values=TRUE_VALUES,
+        false_values=FALSE_VALUES,
+        strings_can_be_null=True,
+        decimal_point=options.get("decimal", "."),
+        include_columns=columns,
+        column_types=types,
+    )
+    read = pacsv.ReadOptions(
+        encoding=fmt.arrow_encoding(decode_text or any(pa.types.is_string(t) for t in types.values())),
+        # One pyarrow block per range: pyarrow types a column from its first block only.
+        block_size=min(max(end - start + 1, 1 << 20), (1 << 31) - 1),
+        use_threads=False,  # one thread per block: Dask already runs a block per core
+        column_names=fmt.names,
+        skip_rows=1 if fmt.whole_file else 0,  # the header line; its names are pandas'
+    )
+    with pa.memory_map(fmt.path) as source:  # parsed where it lies in the page cache, no copy
+        source.seek(start)
+        return pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), read, parse, convert)
+
+
+def read_pandas(
+    fmt: CsvFormat, start: int, end: int, columns: list[str], dtype: dict[str, str]
+) -> pd.DataFrame:
+    """Parse the records in bytes ``[start, end)`` with ``pd.read_csv`` (``columns`` only)."""
+    data = _block_bytes(fmt.path, start, end)
+    return pd.read_csv(
+        io.BytesIO(data),
+        encoding=fmt.encoding,
+        names=fmt.names,
+        header=0 if fmt.whole_file else None,
+        usecols=columns,
+        dtype=dtype or None,
+        **fmt.read_options,
+    )
+
+
+def read_frame(fmt: CsvFormat, start: int, end: int, columns: list[str]) -> pd.DataFrame:
+    """The block's rows as a pandas frame, parsed by the table's engine (for tests and inspection)."""
+    if fmt.engine == "pyarrow":
+        types = {name: _arrow_type(spelled) for name, spelled in fmt.overrides(columns).items()}
+        return read_arrow(fmt, start, end, columns, types, decode_text=True).to_pandas()
+    return read_pandas(fmt, start, end, columns, fmt.overrides(columns))
+
+
+# A number as pandas reads it (Python's float() also takes "NAN" and "1_000", which pandas reads as text).
+PLAIN_NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity)\s*$"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, str) and re.match(PLAIN_NUMBER, value, re.IGNORECASE) is not None
+
+
+def _arrow_example(column: pa.ChunkedArray) -> str:
+    """A value showing why a column is text: the first that is not a number."""
+    values = pc.drop_null(column)
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        numbers = pc.match_substring_regex(values, PLAIN_NUMBER, ignore_case=True)
+        odd = values.filter(pc.invert(numbers))
+        return str(odd[0].as_py() if len(odd) else values[0].as_py())
+    if pa.types.is_binary(values.type):  # text in another encoding than UTF-8, never a number
+        return values[0].as_py().decode("utf-8", errors="replace")
+    return str(values[0].as_py())  # dates, times
+
+
+def _pandas_example(column: pd.Series) -> str:
+    values = column.dropna().astype(str)
+    odd = values[~values.str.match(PLAIN_NUMBER, case=False)]
+    return str((odd if len(odd) else values).iloc[0])
+
+
+def _arrow_kind(column: pa.ChunkedArray, typed: bool) -> str:
+    """A column's kind in one block (``typed``: its type was set by `dtype:`, not read from the values)."""
+    if column.null_count == len(column):
+        return EMPTY
+    if pa.types.is_integer(column.type):
+        return NUMBER
+    if pa.types.is_floating(column.type):
+        # Every NA spelling pandas knows is already a null: a NaN here was written "NAN" or "Nan",
+        # which pandas reads as text.
+        return TEXT if not typed and pc.any(pc.is_nan(column)).as_py() else NUMBER
+    if pa.types.is_boolean(column.type):
+        return BOOL if column.null_count == 0 else TEXT  # pandas: True/False with NaN is object
+    return TEXT
+
+
+def _pandas_kind(column: pd.Series) -> str:
+    if column.isna().all():
+        return EMPTY
+    if pd.api.types.is_bool_dtype(column):
+        return BOOL
+    return NUMBER if pd.api.types.is_numeric_dtype(column) else TEXT
+
+
+def _empty_sums(key: str, values: list[str]) -> pd.DataFrame:
+    names = ["rows", *(f"{name}.sum" for name in values), *(f"{name}.count" for name in values)]
+    return pd.DataFrame(columns=names, dtype="float64").rename_axis(key)
+
+
+def _arrow_sums(table: pa.Table, key: str, values: list[str], typed: set[str]) -> dict[str, Any]:
+    kinds = {name: _arrow_kind(table[name], name in typed) for name in values}
+    keys = table[key]
+    key_kind = _arrow_kind(keys, key in typed)
+    result = {
+        "kinds": kinds,
+        "key": key_kind,
+        "key_integer": pa.types.is_integer(keys.type) and keys.null_count == 0,
+        "examples": {name: _arrow_example(table[name]) for name in values if kinds[name] == TEXT},
+    }
+    summed = [name for name in values if kinds[name] != TEXT]
+    if key_kind == EMPTY:
+        return {**result, "sums": _empty_sums(key, summed)}
+    valid = pc.is_valid(keys)
+    if pa.types.is_floating(keys.type):
+        valid = pc.and_(valid, pc.invert(pc.fill_null(pc.is_nan(keys), True)))
+    table = table.select([key, *summed]).filter(valid)
+    for name in summed:  # float sums: an integer `dtype:` column must not overflow
+        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.float64()))
+    every = pc.ScalarAggregateOptions(min_count=0)  # a group's all-missing column sums to 0, counts 0
+    sums = table.group_by(key, use_threads=False).aggregate(
+        [([], "count_all"), *((name, "sum", every) for name in summed), *((name, "count") for name in summed)]
+    )
+    names = {"count_all": "rows", key: key}
+    names.update({f"{name}_sum": f"{name}.sum" for name in summed})
+    names.update({f"{name}_count": f"{name}.count" for name in summed})
+    frame = sums.rename_columns([names[name] for name in sums.column_names]).to_pandas()
+    return {**result, "sums": frame.set_index(key)}
+
+
+def _pandas_sums(frame: pd.DataFrame, key: str, values: list[str]) -> dict[str, Any]:
+    kinds = {name: _pandas_kind(frame[name]) for name in values}
+    keys = frame[key]
+    key_kind = _pandas_kind(keys)
+    summed = [name for name in values if kinds[name] != TEXT]
+    grouped = frame[summed].astype("float64").groupby(keys, dropna=True)
+    sums = pd.concat(
+        [
+            grouped.size().rename("rows").astype("float64"),
+            grouped.sum(min_count=0).add_suffix(".sum"),
+            grouped.count().astype("float64").add_suffix(".count"),
+        ],
+        axis=1,
+    )
+    return {
+        "sums": sums.rename_axis(key),
+        "kinds": kinds,
+        "key": key_kind,
+        "key_integer": pd.api.types.is_integer_dtype(keys),
+        "examples": {name: _pandas_example(frame[name]) for name in values if kinds[name] == TEXT},
+    }
+
+
+def _drop_numeric_na_keys(sums: pd.DataFrame, na_numbers: list[float]) -> pd.DataFrame:
+    """Leave out the groups whose key is a numeric ``na_values`` entry in another spelling (pandas' missing keys)."""
+    if not na_numbers or sums.empty:
+        return sums
+    index = sums.index
+    if pd.api.types.is_bool_dtype(index):
+        return sums
+    if pd.api.types.is_numeric_dtype(index):
+        missing = index.isin(na_numbers)
+    else:
+        missing = [_is_number(str(value)) and float(value) in na_numbers for value in index]
+    return sums[~np.asarray(missing, bool)]
+
+
+def group_sums(
+    fmt: CsvFormat, start: int, end: int, key: str, values: list[str], key_as_text: bool = False
+) -> dict[str, Any]:
+    """Per ``key`` value in bytes ``[start, end)``: ``rows``, and ``<c>.sum``/``<c>.count`` of each of
+    ``values`` that is not text here; with every column's kind in this block.
+
+    Returns ``{"sums", "kinds", "key", "key_integer", "examples"}``: ``kinds``
+    maps each of ``values`` to its kind, ``key`` is the key's kind,
+    ``key_integer`` whether pandas would read the keys here as integers, and
+    ``examples`` a text value of each column that is text here. Summing
+    ``sums`` over all blocks and dividing gives pandas' ``groupby().mean()``
+    and ``count()``/``size()``. As in pandas, rows without a key are left out.
+    ``key_as_text``: group by the key's text, as pandas does when the column
+    is not numeric throughout.
+    """
+    columns = [key, *values]
+    dtype = fmt.overrides(columns)
+    if key_as_text:
+        dtype[key] = "str"
+    na_numbers = numeric_na_values(fmt.read_options)
+    if start >= end:
+        empty = {"sums": _empty_sums(key, values), "key": EMPTY, "key_integer": True, "examples": {}}
+        return {**empty, "kinds": dict.fromkeys(values, EMPTY)}
+    if fmt.engine == "pyarrow":
+        types = {name: _arrow_type(spelled) for name, spelled in dtype.items()}
+        try:
+            table = read_arrow(fmt, start, end, columns, types)
+        except pa.ArrowInvalid:
+            table = None  # rows pyarrow cannot read: pandas reads them, or says why it cannot
+        if table is not None:
+            _refuse_missing_integers(fmt.path, table, types)
+            if na_numbers:
+                table = _null_numeric_na(table, values, na_numbers)
+            result = _arrow_sums(table, key, values, set(types))
+            return {**result, "sums": _drop_numeric_na_keys(result["sums"], na_numbers)}
+    try:
+        frame = read_pandas(fmt, start, end, columns, dtype)
+    except pd.errors.ParserError as err:
+        raise ragged(fmt.path, err, (start, end)) from None
+    except ValueError as err:  # pandas' error for a value its `dtype` cannot hold
+        raise TableError(
+            f"{fmt.path}: a column set under the table's `dtype:` ({dtype}) holds a value of another "
+            f"type (bytes {start}-{end}): {err}. Change or remove that `dtype:` entry."
+        ) from None
+    return _pandas_sums(frame, key, values)
+
+
+def _refuse_missing_integers(path: str, table: pa.Table, types: dict[str, pa.DataType]) -> None:
+    """pandas refuses an integer `dtype:` for a column with missing values; so does the workflow."""
+    for name, kind in types.items():
+        if pa.types.is_integer(kind) and table[name].null_count:
+            raise TableError(
+                f"{path}: column {name!r} has missing values, but the table's `dtype:` reads it as "
+                f"{kind}, which cannot hold them (pandas refuses it too). Use float64 for it."
+            )
+
+
+def _null_numeric_na(table: pa.Table, values: list[str], na_numbers: list[float]) -> pa.Table:
+    """Numbers equal to a numeric ``na_values`` entry become missing, as in pandas (-9999.0 for "-9999")."""
+    na = pa.array(na_numbers, pa.float64())
+    for name in values:
+        column = table[name]
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            missing = pc.is_in(pc.cast(column, pa.float64()), value_set=na)
+            if pc.any(missing).as_py():
+                at = table.schema.get_field_index(name)
+                table = table.set_column(at, name, pc.if_else(missing, pa.scalar(None, column.type), column))
+    return table
 
 
 def plan_blocks(
     path: str | Path,
     encoding: str,
-    blocksize: str | int = "64MB",
+    names: list[str],
+    records: dict[str, Any],
+    blocksize: int,
     read_options: dict[str, Any] | None = None,
     dtype: dict[str, str] | None = None,
-    records: dict[str, Any] | None = None,
-) -> Blocks:
-    """Split the CSV into ``blocksize`` blocks of whole records and fix every column's type.
+    engine: str = "pyarrow",
+) -> tuple[CsvFormat, list[tuple[int, int]], tuple[int, int] | None]:
+    """How to parse the CSV, its ``blocksize``-byte blocks of whole records, and a sample of them.
 
-    ``records`` is the file's :func:`csv_records.record_index` (computed here if not given).
+    ``names`` are the file's columns as pandas names them (:func:`table_header.check_header`);
+    ``records`` is the file's :func:`csv_records.record_index`. The sample is the
+    first ~1 MB of records (None for a file read in one piece). ``engine="pyarrow"``
+    falls back to ``"pandas"`` for options pyarrow lacks (``comment``, ``thousands``, a longer ``sep``).
     """
-    path = Path(path).absolute()  # workers of an existing cluster run elsewhere
     read_options = dict(read_options or {})
-    records = records or record_index(path, encoding, read_options.get("quotechar", '"'))
-    types = infer_types(path, encoding, read_options, dtype, records)
     whole_file = not records["splittable"]
-    step = parse_bytes(blocksize) if isinstance(blocksize, str) else blocksize
-    return Blocks(
-        path=str(path),
+    fmt = CsvFormat(
+        path=str(Path(path).absolute()),  # workers of an existing cluster run elsewhere
         encoding=encoding,
-        ranges=[(0, records["size"])] if whole_file else block_ranges(records, step),
-        types=types,
+        names=list(names),
         read_options=read_options,
+        dtype=dict(dtype or {}),
+        engine=engine if engine == "pandas" or pyarrow_can_read(read_options) else "pandas",
         whole_file=whole_file,
         multiline=whole_file or records["quoted_line_breaks"] > 0,
     )
-
-
-def read_csv_blocks(
-    path: str | Path,
-    encoding: str,
-    blocksize: str | int = "64MB",
-    read_options: dict[str, Any] | None = None,
-    dtype: dict[str, str] | None = None,
-    columns: list[str] | None = None,
-    records: dict[str, Any] | None = None,
-) -> dd.DataFrame:
-    """Lazy frame of ``columns`` (all if None), one partition per ``blocksize`` bytes of whole records.
-
-    ``records`` is the file's :func:`csv_records.record_index` (computed here if not given).
-    """
-    import dask.dataframe as dd
-
-    blocks = plan_blocks(path, encoding, blocksize, read_options, dtype, records)
-    columns = list(columns or blocks.types)
-    return dd.from_map(
-        read_block,
-        [blocks.path] * len(blocks.ranges),
-        [start for start, _ in blocks.ranges],
-        [end for _, end in blocks.ranges],
-        **blocks.parse_args(columns),
-        meta=blocks.meta(columns),
-        label="read-csv-pyarrow",
-        enforce_metadata=False,
-    )
+    if whole_file:
+        return fmt, [(0, records["size"])], None
+    first = data_start(path, records, read_options.get("comment"))
+    ranges = [(max(start, first), end) for start, end in block_ranges(records, blocksize) if end > first]
+    sample_end = next((s for s in records["starts"] if s >= first + SAMPLE_BYTES), records["size"])
+    return fmt, ranges or [(first, first)], (first, sample_end)

@@ -13,9 +13,11 @@ import pandas as pd
 from snakedask.errors import TableError, closest
 
 
-def ragged(path: str | Path, err: Exception) -> TableError:
+def ragged(path: str | Path, err: Exception, where: tuple[int, int] | None = None) -> TableError:
+    """The error for rows with more fields than the header (``where``: the block's byte range)."""
+    place = f" in bytes {where[0]}-{where[1]}" if where else ""
     return TableError(
-        f"{path}: not every row has the same number of fields as the header ({err}). "
+        f"{path}: not every row has the same number of fields as the header{place} ({err}). "
         "Fix the file, or the table's `read_options` (`sep`, `quotechar`) if they do not match it."
     )
 

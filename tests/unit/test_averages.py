@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snakedask.averages import compute_averages, read_table
+from snakedask.averages import compute_averages
 from snakedask.errors import TableError
 
 
@@ -30,7 +30,6 @@ ENGINES = pytest.mark.parametrize("engine", ["pyarrow", "pandas"])
 def test_sample_matches_pandas(sample, engine):
     expected = pandas_means(sample["csv"], encoding="latin-1")
     result = compute_averages(sample["csv"], "iso8859-1", "year", blocksize="64KB", engine=engine)
-    assert read_table(sample["csv"], "iso8859-1", blocksize="64KB").npartitions > 5
     assert list(result.columns) == ["doy", "hour", "minute", "sensorZ", "m_soil"]
     assert result.index.dtype == np.int64 and list(result.index) == list(range(2014, 2021))
     pd.testing.assert_frame_equal(result, expected, check_dtype=False, rtol=1e-12)
@@ -101,17 +100,27 @@ def test_degenerate_tables(tmp_path, content, pattern, engine):
 
 
 @ENGINES
-def test_text_in_a_numeric_column_further_down(tmp_path, engine):
-    rows = [f"{2000 + i % 3},{i * 0.5}" for i in range(150_000)] + ["2001,broken"]  # past the 1 MB type sniff
+def test_text_in_a_numeric_column_further_down(tmp_path, engine, caplog):
+    # Past the 1 MB sample: pandas reads the whole column as text and leaves it out; so does the workflow.
+    rows = [f"{2000 + i % 3},{i * 0.5},{i}" for i in range(150_000)] + ["2001,broken,7"]
     path = tmp_path / "text.csv"
-    path.write_text("year,value\n" + "\n".join(rows) + "\n")
-    with pytest.raises(TableError, match=r"text.csv: a column changes type between blocks.*`dtype:`"):
-        compute_averages(path, "utf-8", "year", blocksize="256KB", engine=engine)
+    path.write_text("year,value,n\n" + "\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING):
+        result = compute_averages(path, "utf-8", "year", blocksize="256KB", engine=engine)
+    pd.testing.assert_frame_equal(result, pandas_means(path), check_names=False)
+    assert list(result.columns) == ["n"]
+    assert any(
+        "'value' is numeric in the first rows but holds 'broken'" in r.getMessage() for r in caplog.records
+    )
+    with pytest.raises(
+        TableError, match=r"'value' is numeric in the first rows but holds 'broken'.*`columns:`"
+    ):
+        compute_averages(path, "utf-8", "year", blocksize="256KB", engine=engine, columns=["value"])
 
 
 def test_unsafe_read_option_is_refused(sample):
     with pytest.raises(TableError, match="not allowed"):
-        read_table(sample["csv"], "latin-1", read_options={"usecols": ["year"]})
+        compute_averages(sample["csv"], "latin-1", read_options={"usecols": ["year"]})
 
 
 def test_named_columns_are_averaged_and_numeric_looking_text_is_reported(tmp_path, caplog):
@@ -197,3 +206,126 @@ def test_rows_without_a_key_and_a_group_without_values(tmp_path, engine):
     pd.testing.assert_frame_equal(means, grouped.mean(), check_names=False, check_index_type=False)
     assert counts["rows"].sum() == 2000 - 182 and counts.loc[2003, "m_soil"] == 0
     assert np.isnan(means.loc[2003, "m_soil"])
+
+
+def averages_and_counts_equal_pandas(path, key, engine, encoding="utf-8", **options):
+    """The workflow's means and counts against plain pandas on the whole file (both with pandas' column names)."""
+    means, counts = compute_averages(path, encoding, key, engine=engine, counts=True, **options)
+    frame = pd.read_csv(path, encoding=encoding, **options.get("read_options", {}))
+    grouped = frame.groupby(key)
+    expected = grouped.mean(numeric_only=True)[options.get("columns") or slice(None)]
+    pd.testing.assert_frame_equal(means, expected, rtol=1e-12, check_names=False)
+    expected_counts = grouped.count()[expected.columns].assign(rows=grouped.size())[
+        ["rows", *expected.columns]
+    ]
+    pd.testing.assert_frame_equal(counts, expected_counts, check_dtype=False, check_names=False)
+    return means
+
+
+@ENGINES
+def test_bool_columns_are_averaged_as_pandas_does(tmp_path, engine):
+    # yes/no flags pandas reads as bool: their mean is the fraction of True. With a gap they are text.
+    rows = [
+        f"{2000 + i % 3},{'True' if i % 3 else 'False'},{'TRUE' if i % 4 else ''},{i}" for i in range(4000)
+    ]
+    path = tmp_path / "flags.csv"
+    path.write_text("year,flag,gappy,n\n" + "\n".join(rows) + "\n")
+    means = averages_and_counts_equal_pandas(path, "year", engine, blocksize="8KB")
+    assert list(means.columns) == ["flag", "n"]
+
+
+@ENGINES
+def test_an_empty_first_header_name_is_pandas_unnamed(tmp_path, engine):
+    # DataFrame.to_csv writes its index under an empty name; pandas reads it back as "Unnamed: 0".
+    frame = pd.DataFrame({"site": [f"S{i % 4}" for i in range(500)], "v": np.arange(500) / 7})
+    path = tmp_path / "indexed.csv"
+    frame.to_csv(path)
+    means = averages_and_counts_equal_pandas(path, "site", engine, blocksize="2KB")
+    assert list(means.columns) == ["Unnamed: 0", "v"]
+    averages_and_counts_equal_pandas(path, "site", engine, blocksize="2KB", columns=["Unnamed: 0"])
+
+
+@ENGINES
+def test_numeric_na_values_in_any_spelling(tmp_path, engine):
+    # na_values ["-9999"]: pandas also reads -9999.0 and -9999.00 as missing, in the key too.
+    rows = [
+        f"{['2019', '2020', '-9999.0'][i % 3]},{['-9999.0', '-9999.00', '-9999', str(i)][i % 4]}"
+        for i in range(900)
+    ]
+    path = tmp_path / "sentinels.csv"
+    path.write_text("year,t\n" + "\n".join(rows) + "\n")
+    means = averages_and_counts_equal_pandas(
+        path, "year", engine, blocksize="1KB", read_options={"na_values": ["-9999"]}
+    )
+    assert (means["t"] > 0).all()
+
+
+@ENGINES
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"], ids=["CR", "CRLF", "LF"])
+def test_any_line_ending(tmp_path, engine, ending):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(
+        ("year,v" + ending + "".join(f"{2000 + i % 2},{i}{ending}" for i in range(3000))).encode()
+    )
+    averages_and_counts_equal_pandas(path, "year", engine, blocksize="1KB")
+
+
+@ENGINES
+def test_short_rows_are_filled_as_pandas_fills_them(tmp_path, engine):
+    # Trailing empty fields left off: pandas reads the missing fields as NaN (pyarrow alone refuses such rows).
+    rows = [f"{2000 + i % 2},{i}" if i % 9 == 0 else f"{2000 + i % 2},{i},{i / 2}" for i in range(2000)]
+    path = tmp_path / "short.csv"
+    path.write_text("year,a,b\n" + "\n".join(rows) + "\n")
+    averages_and_counts_equal_pandas(path, "year", engine, blocksize="2KB")
+
+
+@ENGINES
+def test_a_key_with_text_further_down_is_grouped_as_text(tmp_path, engine):
+    rows = [f"{i % 3},{i}" for i in range(150_000)] + ["x,5"]  # past the 1 MB sample
+    path = tmp_path / "key.csv"
+    path.write_text("site,v\n" + "\n".join(rows) + "\n")
+    means = averages_and_counts_equal_pandas(path, "site", engine, blocksize="256KB")
+    assert list(means.index) == ["0", "1", "2", "x"]
+
+
+@ENGINES
+def test_a_key_with_missing_values_is_float_as_in_pandas(tmp_path, engine):
+    rows = [f"{'NA' if i % 7 == 0 else 2000 + i % 3},{i}" for i in range(2000)]
+    path = tmp_path / "k.csv"
+    path.write_text("year,v\n" + "\n".join(rows) + "\n")
+    means = averages_and_counts_equal_pandas(path, "year", engine, blocksize="1KB")
+    assert means.index.dtype == np.float64
+
+
+@ENGINES
+def test_a_float_dtype_for_true_false_is_read_as_pandas_reads_it(tmp_path, engine):
+    path = tmp_path / "t.csv"
+    path.write_text("year,flag\n" + "".join(f"{2000 + i % 2},{i % 3 == 0}\n" for i in range(50)))
+    averages_and_counts_equal_pandas(path, "year", engine, dtype={"flag": "float64"})
+
+
+@ENGINES
+@pytest.mark.parametrize(
+    "dtype, message",
+    [
+        (
+            {"site": "float64"},
+            r"a column set under the table's `dtype:` .*site.* holds a value of another type",
+        ),
+        ({"n": "int64"}, r"column 'n' has missing values, but the table's `dtype:` reads it as int64"),
+    ],
+    ids=["float for text", "int with missing values"],
+)
+def test_a_dtype_the_values_do_not_fit_is_refused_as_pandas_refuses_it(tmp_path, engine, dtype, message):
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "year,site,n\n" + "".join(f"{2000 + i % 2},S{i % 3},{'NA' if i == 3 else i}\n" for i in range(50))
+    )
+    with pytest.raises(ValueError):
+        pd.read_csv(path, dtype=dtype)  # the oracle refuses it too
+    if engine == "pandas" and "n" in dtype:
+        message = (
+            r"a column set under the table's `dtype:` .* holds a value of another type.*Integer column has NA"
+        )
+    with pytest.raises(TableError, match=message):
+        compute_averages(path, "utf-8", "year", dtype=dtype, engine=engine)

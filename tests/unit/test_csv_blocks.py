@@ -1,40 +1,89 @@
-"""The pyarrow block reader returns every row exactly once, whatever the block size."""
+"""The block reader: every row exactly once whatever the block size, and each block's column kinds
+combined as pandas types a column of the whole file."""
+
+import io
 
 import dask
 import pandas as pd
 import pytest
 
-from snakedask.csv_blocks import read_csv_blocks
+from snakedask.csv_blocks import NULL_VALUES, TEXT, column_kind, group_sums, plan_blocks
+from snakedask.csv_records import record_index
+from snakedask.table_header import read_header
+from tests.helpers import read_blocks
+
+ENGINES = pytest.mark.parametrize("engine", ["pyarrow", "pandas"])
 
 
-@pytest.mark.parametrize("blocksize", [1000, 4096, "64KB", "1GB"])
-def test_blocks_cover_every_line_once(sample, blocksize):
+@ENGINES
+@pytest.mark.parametrize("blocksize", [1000, 4096, 65536, 1 << 30])
+def test_blocks_cover_every_line_once(sample, blocksize, engine):
     expected = pd.read_csv(sample["csv"], encoding="latin-1")
     columns = ["year", "doy", "hour", "minute", "sensorZ", "m_soil", "site"]
-    with dask.config.set(scheduler="sync"):
-        frame = read_csv_blocks(sample["csv"], "iso8859-1", blocksize, columns=columns)
-        got = frame.compute().reset_index(drop=True)
+    got = read_blocks(sample["csv"], "iso8859-1", blocksize, columns=columns, engine=engine)
     assert len(got) == len(expected)
     for column in columns:
         if column == "site":
             assert list(got[column]) == list(expected[column])
         else:
-            pd.testing.assert_series_equal(got[column], expected[column].astype("float64"), check_names=False)
+            # A block where the column is all missing has no type of its own: None there.
+            numbers = got[column].astype("float64")
+            pd.testing.assert_series_equal(numbers, expected[column], check_names=False, check_dtype=False)
 
 
-def test_crlf_and_latin1_text_survive(sample):
-    with dask.config.set(scheduler="sync"):
-        units = read_csv_blocks(sample["csv"], "iso8859-1", "64KB", columns=["unit"]).compute()
+@ENGINES
+def test_crlf_and_latin1_text_survive(sample, engine):
+    units = read_blocks(sample["csv"], "iso8859-1", 65536, columns=["unit"], engine=engine)
     assert set(units["unit"]) == {"m³/m³ VWC"}
 
 
 def test_blocks_smaller_than_a_line(sample, tmp_path):
-    # Most 37-byte ranges hold no line start at all and must give empty partitions.
+    # Most 37-byte ranges hold no record start at all and must give empty blocks.
     lines = sample["csv"].read_bytes().split(b"\r\n")[:150]
     path = tmp_path / "short.csv"
     path.write_bytes(b"\r\n".join(lines) + b"\r\n")
-    with dask.config.set(scheduler="sync"):
-        got = read_csv_blocks(path, "iso8859-1", 37, columns=["year", "m_soil"]).compute()
+    got = read_blocks(path, "iso8859-1", 37, columns=["year", "m_soil"])
     expected = pd.read_csv(path, encoding="latin-1")
     assert len(got) == len(expected) == 149
-    assert got["m_soil"].tolist() == pytest.approx(expected["m_soil"].tolist(), nan_ok=True)
+    assert got["m_soil"].astype("float64").tolist() == pytest.approx(expected["m_soil"].tolist(), nan_ok=True)
+
+
+def test_every_null_spelling_is_missing_to_pandas():
+    text = "k,v\n" + "".join(f"1,{value}\n" for value in NULL_VALUES if value) + "1,\n"
+    assert pd.read_csv(io.StringIO(text), keep_default_na=True)["v"].isna().all()
+
+
+# Each case: a column's values in two blocks, as text. The oracle is pandas' dtype for the whole file.
+KIND_CASES = {
+    "numbers": (["1", "2.5"], ["3", "-4e3"]),
+    "numbers then missing": (["1", "2"], ["NA", ""]),
+    "all missing": (["NA", ""], ["", "nan"]),
+    "bool": (["True", "False"], ["TRUE", "false"]),
+    "bool then missing": (["True", "False"], ["NA", "NA"]),
+    "bool with a gap": (["True", ""], ["False", "True"]),
+    "numbers then text": (["1", "2"], ["3", "n.d."]),
+    "text then numbers": (["<0.1", "2"], ["3", "4"]),
+    "bool then numbers": (["True", "False"], ["1", "0"]),
+    "ones and zeros": (["1", "0"], ["0", "1"]),
+    "NAN spelled out": (["1", "NAN"], ["3", "4"]),
+    "dates": (["2019-01-01", "2019-01-02"], ["2019-01-03", "2019-01-04"]),
+}
+
+
+@ENGINES
+@pytest.mark.parametrize("case", KIND_CASES, ids=list(KIND_CASES))
+def test_block_kinds_combine_as_pandas_types_the_whole_column(tmp_path, case, engine):
+    first, second = KIND_CASES[case]
+    head = [f"{i % 2},{value}" for i, value in enumerate(first)]
+    tail = [f"{i % 2},{value}" for i, value in enumerate(second)]
+    path = tmp_path / "t.csv"
+    path.write_text("key,value\n" + "\n".join(head) + "\n" + "\n".join(tail) + "\n")
+    whole = pd.read_csv(path)["value"]
+    averaged_by_pandas = pd.api.types.is_numeric_dtype(whole)  # bool included, as mean(numeric_only=True)
+    records = record_index(path, "utf-8", step=4096)
+    fmt, _, _ = plan_blocks(path, "utf-8", read_header(path, "utf-8"), records, 1 << 20, engine=engine)
+    split = records["starts"][0] + sum(len(line) + 1 for line in head)
+    with dask.config.set(scheduler="sync"):
+        parts = [group_sums(fmt, *span, "key", ["value"]) for span in [(records["starts"][0], split),
+                                                                         (split, records["size"])]]  # fmt: skip
+    assert (column_kind([part["kinds"]["value"] for part in parts]) != TEXT) is averaged_by_pandas
