@@ -1,5 +1,6 @@
 """The scene settings that change NDVI's numbers, end to end, against numpy: `nodata:` (a number, `none`),
-band-level over scene-level `scale`/`offset`/`nodata`, and index values outside the histogram's range."""
+band-level over scene-level `scale`/`offset`/`nodata`, index values outside the histogram's range, and a
+file's own scale/offset tags and alpha band (against rasterio's reading of them)."""
 
 import json
 
@@ -39,10 +40,10 @@ def bands(folder):
 
 
 def expected_ndvi(raw, nodata, scale, offset):
-    """NDVI from the raw bands, each with its own (nodata, scale, offset), as float32 numpy."""
+    """NDVI from the raw bands, each with its own (nodata, scale, offset): the float64 formula, as float32."""
     values, valid = {}, np.ones(raw["red"].shape, bool)
     for band in ("red", "nir"):
-        values[band] = raw[band].astype(np.float32) * np.float32(scale[band]) + np.float32(offset[band])
+        values[band] = raw[band].astype(np.float64) * scale[band] + offset[band]
         if nodata[band] is not None:
             valid &= raw[band] != nodata[band]
     total = values["nir"] + values["red"]
@@ -80,9 +81,44 @@ CASES = {
 }
 
 
+def tagged_rgba(path):
+    """uint16 RGBA (red, NIR, a third band, alpha), Sentinel-2 scale/offset tags, no nodata value."""
+    rng = np.random.default_rng(29)
+    data = rng.integers(900, 6000, (4, 150, 220)).astype(np.uint16)
+    data[3] = np.where(rng.random((150, 220)) < 0.2, 0, 65535)
+    data[3, :, :30] = 0  # outside the footprint
+    profile = {
+        "driver": "GTiff", "height": 150, "width": 220, "count": 4, "dtype": "uint16",
+        "crs": "EPSG:32657", "transform": from_origin(621986.0, 7524789.0, 0.06, 0.06),
+        "photometric": "RGB", "alpha": "YES", "tiled": True, "blockxsize": 64, "blockysize": 64,
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        dst.scales, dst.offsets = (0.0001,) * 4, (-0.1,) * 4
+    return path
+
+
+def gdal_ndvi(path, scales=None, offsets=None):
+    """NDVI of bands 1 (red) and 2 (NIR) as GDAL reads them: read_masks, the file's tags (or these)."""
+    with rasterio.open(path) as src:
+        scales, offsets = scales or src.scales, offsets or src.offsets
+        red, nir = (src.read(b).astype(np.float64) * scales[b - 1] + offsets[b - 1] for b in (1, 2))
+        valid = (src.read_masks(1) != 0) & (src.read_masks(2) != 0) & (nir + red != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(valid, (nir - red) / (nir + red), np.nan).astype(np.float32)
+
+
 def test_pixel_settings_give_numpys_ndvi_and_statistics(tmp_path, workdir):
     paths, raw = bands(tmp_path)
-    scenes = {}
+    rgba = tagged_rgba(tmp_path / "rgba.tif")
+    scenes = {
+        "file_tags": {"red": {"url": str(rgba), "band": 1}, "nir": {"url": str(rgba), "band": 2}},
+        "config_over_tags": {
+            "red": {"url": str(rgba), "band": 1},
+            "nir": {"url": str(rgba), "band": 2},
+            "scale": 0.0002,
+        },
+    }
     for name, (entry, *_) in CASES.items():
         scene = {"red": {"url": str(paths["red"])}, "nir": {"url": str(paths["nir"])}}
         for key, value in entry.items():
@@ -93,7 +129,7 @@ def test_pixel_settings_give_numpys_ndvi_and_statistics(tmp_path, workdir):
         scenes[name] = scene
     (workdir / "pixels.yaml").write_text(yaml.safe_dump({"scenes": scenes}))
     targets = [
-        f"results/scenes/{name}/{product}" for name in CASES for product in ("ndvi.tif", "ndvi_stats.json")
+        f"results/scenes/{name}/{product}" for name in scenes for product in ("ndvi.tif", "ndvi_stats.json")
     ]
     run_snakemake(workdir, *targets, "--configfile", "config/config.yaml", "pixels.yaml")
 
@@ -102,21 +138,38 @@ def test_pixel_settings_give_numpys_ndvi_and_statistics(tmp_path, workdir):
         with rasterio.open(workdir / f"results/scenes/{name}/ndvi.tif") as out:
             got = out.read(1)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=name)
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=name)
+        np.testing.assert_array_equal(got, expected, err_msg=name)  # the float64 formula, rounded once
         stats = json.loads((workdir / f"results/scenes/{name}/ndvi_stats.json").read_text())
         valid = expected[~np.isnan(expected)].astype(np.float64)
         assert stats["count_valid"] == valid.size and stats["count_nodata"] == expected.size - valid.size, (
             name
         )
-        assert stats["min"] == pytest.approx(valid.min(), rel=1e-5) and stats["max"] == pytest.approx(
-            valid.max(), rel=1e-5
-        )
+        assert stats["min"] == valid.min() and stats["max"] == valid.max(), name
         assert stats["mean"] == pytest.approx(valid.mean(), rel=1e-6) and stats["std"] == pytest.approx(
             valid.std(), rel=1e-5
         )
         outside = int(np.count_nonzero((valid < -1) | (valid > 1)))
         assert stats["count_outside_histogram_range"] == outside, name
         assert sum(stats["histogram"]["counts"]) == valid.size - outside, name
-    # The dark red pixels, offset below 0, push NDVI past 1: counted, kept, and outside the histogram.
+        # Percentiles of all valid pixels, those past 1 included: within their bound, between min and max.
+        ordered = [stats["min"], *stats["percentiles"].values(), stats["max"]]
+        assert ordered == sorted(ordered), name
+        for p, value in stats["percentiles"].items():
+            exact = np.percentile(valid, int(p[1:]))
+            assert abs(value - exact) <= stats["percentile_error_bound"][p], (name, p)
+    # The dark red pixels, offset below 0, push NDVI past 1: counted, kept, outside the histogram, and
+    # NDVI's p98 among them.
     negative = json.loads((workdir / "results/scenes/negative_offset/ndvi_stats.json").read_text())
     assert negative["count_outside_histogram_range"] > 0 and negative["max"] > 1
+    assert negative["percentiles"]["p98"] > 1
+    # The file's tags and alpha band, with no setting at all; then the config's scale over the tags.
+    for name, scales, offsets in (("file_tags", None, None), ("config_over_tags", (0.0002,) * 2, (0.0, 0.0))):
+        with rasterio.open(workdir / f"results/scenes/{name}/ndvi.tif") as out:
+            np.testing.assert_array_equal(out.read(1), gdal_ndvi(rgba, scales, offsets), err_msg=name)
+    log = (workdir / "logs/scenes/file_tags/ndvi.log").read_text()
+    assert (
+        "red: stack.tif band 1: nodata none (file); scale 0.0001, offset -0.1 (file); mask: the file's alpha band"
+        in log
+    )
+    log = (workdir / "logs/scenes/config_over_tags/ndvi.log").read_text()
+    assert "scale 0.0002, offset 0 (config; the file's scale 0.0001, offset -0.1 ignored)" in log
