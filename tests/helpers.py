@@ -121,9 +121,9 @@ def read_blocks(path, encoding: str, blocksize: int, records=None, columns=None,
     """Every block of the CSV, parsed by the workflow's block reader and stacked (rows in file order)."""
     from snakedask.csv_blocks import plan_blocks, read_frame
     from snakedask.csv_records import record_index
-    from snakedask.table_header import read_header
+    from snakedask.table_header import field_names
 
-    names = read_header(path, encoding, options.get("read_options"))
+    names = field_names(path, encoding, options.get("read_options"))
     records = records or record_index(path, encoding)
     fmt, ranges, _ = plan_blocks(path, encoding, names, records, blocksize, engine=engine, **options)
     frames = [read_frame(fmt, start, end, columns or names) for start, end in ranges]

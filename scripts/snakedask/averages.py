@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from snakedask.csv_blocks import (
 )
 from snakedask.csv_records import record_index
 from snakedask.errors import TableError
-from snakedask.table_header import check_header
+from snakedask.table_header import check_header, field_names
 
 log = logging.getLogger("workflow.averages")
 
@@ -192,10 +193,13 @@ def compute_averages(
         )
     names = check_header(path, encoding, key, wanted, read_options)
     step = parse_bytes(blocksize) if isinstance(blocksize, str) else blocksize or parse_bytes("64MB")
-    fmt, ranges, sample = plan_blocks(path, encoding, names, records, step, read_options, dtype, engine)
+    fields = field_names(path, encoding, read_options)
+    fmt, ranges, sample = plan_blocks(path, encoding, fields, records, step, read_options, dtype, engine)
     others = [name for name in names if name != key]
     # Columns that are text in the first ~1 MB are text to pandas whatever follows: never parsed again.
-    first = group_sums(fmt, *sample, key, others) if sample else {"kinds": {}, "key": NUMBER}
+    # pandas itself types the sample (pyarrow also reads "0x10" and 20-digit integers as numbers).
+    pandas_fmt = replace(fmt, engine="pandas")
+    first = group_sums(pandas_fmt, *sample, key, others) if sample else {"kinds": {}, "key": NUMBER}
     text = [name for name in others if first["kinds"].get(name) == TEXT]
     candidates = [name for name in others if name not in text]
     looks_numeric = numeric_looking_text(path, encoding, read_options, text)

@@ -5,6 +5,7 @@ right after the download, so a misspelt `groupby:` or `columns:` entry stops
 the run before a cluster starts; rule averages calls it again on its own input.
 """
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ def ragged(path: str | Path, err: Exception, where: tuple[int, int] | None = Non
     """The error for rows with more fields than the header (``where``: the block's byte range)."""
     place = f" in bytes {where[0]}-{where[1]}" if where else ""
     return TableError(
-        f"{path}: not every row has the same number of fields as the header{place} ({err}). "
-        "Fix the file, or the table's `read_options` (`sep`, `quotechar`) if they do not match it."
+        f"{path}: not every row has the same number of fields as the header, or a quote is never "
+        f"closed{place} (pandas: {err}). Fix the file, or the table's `read_options` (`sep`, `quotechar`) "
+        "if they do not match it."
     )
 
 
@@ -28,8 +30,8 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     return f" Did you mean {match!r}?" if match else ""
 
 
-def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
-    """Column names of the CSV; clear errors for an empty file or one without data rows."""
+def read_head(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The CSV's first rows as pandas reads them; clear errors for an empty file or one without data rows."""
     try:
         head = pd.read_csv(path, encoding=encoding, nrows=5, **(read_options or {}))
     except pd.errors.EmptyDataError:
@@ -42,7 +44,38 @@ def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | 
         raise TableError(
             f"{path} has a header but no data rows: {list(head.columns)}. Check the table's `url`."
         )
-    return list(head.columns)
+    return head
+
+
+def read_header(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
+    """Column names of the CSV, as pandas names them (``Unnamed: 0`` for an empty name, ``x.1`` for a repeat)."""
+    return list(read_head(path, encoding, read_options).columns)
+
+
+def field_names(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> list[str]:
+    """A name for every field of a row, to parse rows without their header.
+
+    The header's names, after a placeholder for each field pandas makes the
+    row index: a header with fewer names than the rows have fields (R's
+    ``write.table`` leaves out the row names' column) puts the first fields
+    in the index, never among the columns averaged.
+    """
+    names = read_header(path, encoding, read_options)
+    options = read_options or {}
+    sep, comment = options.get("sep", ","), options.get("comment")
+    if len(sep) != 1:
+        return names  # a regular expression: pandas' python engine, which has no implicit index
+    with open(path, encoding=encoding, errors="replace", newline="") as stream:
+        rows = csv.reader(stream, delimiter=sep, quotechar=options.get("quotechar", '"'))
+        # The header and the first data row, past the blank and comment lines pandas skips.
+        lengths = []
+        for row in rows:
+            if any(field.strip() for field in row) and not (comment and row[0].startswith(comment)):
+                lengths.append(len(row))
+            if len(lengths) == 2:
+                break
+    extra = lengths[1] - lengths[0] if len(lengths) == 2 else 0
+    return [f"<row index {level}>" for level in range(extra)] + names
 
 
 def check_header(

@@ -317,10 +317,10 @@ def test_a_float_dtype_for_true_false_is_read_as_pandas_reads_it(tmp_path, engin
     ids=["float for text", "int with missing values"],
 )
 def test_a_dtype_the_values_do_not_fit_is_refused_as_pandas_refuses_it(tmp_path, engine, dtype, message):
+    # The missing value lies past the 1 MB sample (which pandas reads), in a block the engine parses.
+    rows = [f"{2000 + i % 2},S{i % 3},{'NA' if i == 140_000 else i}" for i in range(150_000)]
     path = tmp_path / "t.csv"
-    path.write_text(
-        "year,site,n\n" + "".join(f"{2000 + i % 2},S{i % 3},{'NA' if i == 3 else i}\n" for i in range(50))
-    )
+    path.write_text("year,site,n\n" + "\n".join(rows) + "\n")
     with pytest.raises(ValueError):
         pd.read_csv(path, dtype=dtype)  # the oracle refuses it too
     if engine == "pandas" and "n" in dtype:
@@ -328,4 +328,44 @@ def test_a_dtype_the_values_do_not_fit_is_refused_as_pandas_refuses_it(tmp_path,
             r"a column set under the table's `dtype:` .* holds a value of another type.*Integer column has NA"
         )
     with pytest.raises(TableError, match=message):
-        compute_averages(path, "utf-8", "year", dtype=dtype, engine=engine)
+        compute_averages(path, "utf-8", "year", dtype=dtype, engine=engine, blocksize="256KB")
+
+
+LAYOUTS = {
+    # R's write.table: the header leaves out the row names' column; pandas makes that field the index.
+    "header one name short": "a,b\n" + "".join(f'"r{i}",{i % 3},{i * 2}\n' for i in range(400)),
+    "trailing separator": "a,b,\n" + "".join(f"{i % 3},{i}," + "\n" for i in range(400)),
+    "blank lines before and between": "\n\na,b\n" + "".join(f"{i % 3},{i}\n\n" for i in range(400)),
+    "quoted header": '"a","b c"\n' + "".join(f'"{i % 3}",{i}\n' for i in range(400)),
+}
+
+
+@ENGINES
+@pytest.mark.parametrize("layout", LAYOUTS, ids=list(LAYOUTS))
+def test_layouts_pandas_reads(tmp_path, engine, layout):
+    path = tmp_path / "t.csv"
+    path.write_text(LAYOUTS[layout])
+    averages_and_counts_equal_pandas(path, "a", engine, blocksize="1KB")
+
+
+@ENGINES
+def test_a_comment_preamble_before_the_header(tmp_path, engine):
+    path = tmp_path / "logger.csv"
+    path.write_text(
+        "# logger 7\n# site: LBR\nyear,v\n" + "".join(f"{2000 + i % 2},{i} # ok\n" for i in range(400))
+    )
+    averages_and_counts_equal_pandas(path, "year", engine, blocksize="1KB", read_options={"comment": "#"})
+
+
+@ENGINES
+def test_an_unclosed_quote_is_refused_as_pandas_refuses_it(tmp_path, engine):
+    path = tmp_path / "t.csv"
+    path.write_text(
+        'year,v,note\n2000,1,"never closed\n' + "".join(f"{2000 + i % 2},{i},x\n" for i in range(50))
+    )
+    with pytest.raises(pd.errors.ParserError):
+        pd.read_csv(path)
+    with pytest.raises(
+        TableError, match=r"t.csv: not every row .* or a quote is never closed.*EOF inside string"
+    ):
+        compute_averages(path, "utf-8", "year", engine=engine)

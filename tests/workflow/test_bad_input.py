@@ -90,7 +90,7 @@ CASES = {
     ),
     "ragged rows": (
         lambda f, s: table(f, b"year,v\n2014,1\n2015,2,3\n2016,4\n"),
-        r"raw.csv: not every row has the same number of fields as the header.*`read_options`",
+        r"raw.csv: not every row has the same number of fields as the header, or a quote is never closed.*`read_options`",
     ),
     "a `columns:` entry the table lacks": (
         lambda f, s: table(f, latin1(s), columns=["m_siol"]),
