@@ -1,10 +1,14 @@
 """NDVI = (NIR - red) / (NIR + red) from two GeoTIFF bands, chunked with Dask.
 
 As in the lesson the bands are opened with ``rioxarray.open_rasterio(chunks=...)``;
-here each band's nodata is masked first, pixels where either band is nodata or
-``NIR + red == 0`` become the output's own nodata (NaN, never the inputs'
-nodata: 0 in a uint16 product would collide with a real NDVI of 0), and the
-result is written as float32 with the inputs' CRS and transform unchanged.
+here a pixel is valid where GDAL says so (not the nodata value, finite, and
+not 0 in the band's mask: an alpha band, an internal or ``.msk`` mask, read
+block by block only for bands that have one; :func:`band_pixels`), and the
+file's scale/offset tags apply unless the config sets its own. Pixels where a
+band is invalid or ``NIR + red == 0`` become the output's own nodata (NaN,
+never the inputs' nodata: 0 in a uint16 product would collide with a real
+NDVI of 0); reflectance and NDVI are computed in float64 and written as
+float32 with the inputs' CRS and transform unchanged.
 
 One Dask pass does everything per block: one fused kernel turns the raw bands
 into NDVI, and the same block is summarised (``ndvi_stats.json``), averaged
@@ -171,9 +175,10 @@ def band_pixels(
     if nodata is None:
         if file_nodata is None and mask is None:
             raise RasterError(
-                f"{path} declares no nodata value and has no mask (alpha band, internal or .msk mask). "
-                "Set `nodata:` on the scene (the value marking missing pixels, e.g. -10000 for Pix4D "
-                "mosaics, 0 for most satellite products), or `nodata: none` if every pixel is valid."
+                f"{path} declares no nodata value. Set `nodata:` on the scene (the value marking missing "
+                "pixels, e.g. -10000 for Pix4D mosaics, 0 for most satellite products), or `nodata: none` "
+                "if every pixel is valid. (A mask would do instead: an alpha band, an internal or .msk "
+                "mask; the file has none.)"
             )
         nodata = file_nodata
         sources.insert(0, f"nodata {_number(nodata)} (file)")
@@ -428,7 +433,7 @@ def write_indices(
     """Write indices of one scene as Cloud-Optimized GeoTIFFs; return their statistics (see raster_stats).
 
     One Dask pass computes each block once: its tiles, its overview pixels and
-    its statistics (histogram over the index's nominal value range), for every
+    its statistics (of all valid pixels, :mod:`raster_stats`), for every
     index together, so the bands they share are read once. The transform is
     kept exactly as read. An index without a single valid pixel is an error.
     Encoded tiles wait in memory up to a quarter of ``memory_mb`` (the job's
@@ -468,8 +473,9 @@ def write_indices(
             Path(product.path).unlink(missing_ok=True)
         index = empty[0]
         raise RasterError(
-            f"{index.name.upper()} has no valid pixel: every pixel is nodata in one of {', '.join(index.bands)} "
-            "(or the formula's denominator is 0). Check the bands' `nodata:` and `band:` settings "
+            f"{index.name.upper()} has no valid pixel: every pixel is nodata or masked in one of "
+            f"{', '.join(index.bands)} (or the formula's denominator is 0). Check the bands' `nodata:` and "
+            "`band:` settings, their masks (alpha band, internal or .msk mask: `gdalinfo` lists them) "
             "and that they cover the same area."
         )
     return stats

@@ -231,7 +231,8 @@ def test_a_mask_stands_for_nodata_and_neither_is_an_error(tmp_path):
     assert band_pixels(masked, 1).nodata is None  # no `nodata:` needed: the mask marks the missing pixels
     bare = write(tmp_path / "bare.tif", [red, nir], "uint16")
     with pytest.raises(
-        RasterError, match=r"bare.tif declares no nodata value and has no mask .*`nodata: none`"
+        RasterError,
+        match=r"bare.tif declares no nodata value\. Set `nodata:` .*`nodata: none`.*the file has none",
     ):
         band_pixels(bare, 1)
 
