@@ -8,7 +8,8 @@ Whatever is chosen must decode the *whole* file, not only the detection sample.
 
 The record (``encoding.json``) keeps apart what was chosen and what chardet
 said: ``encoding`` (Python's codec name), ``method`` (``config``: the table's
-``encoding:`` key; ``chardet``: its confident guess; ``utf-8``: strict UTF-8;
+``encoding:`` key; ``chardet``: its confident guess; ``utf-8``: strict UTF-8 (without control characters, or
+as the last resort with them);
 ``candidate``: the first of ``encoding_detection.candidates`` that decodes),
 ``why`` (the same in a sentence, with what was tried first), ``chardet``
 (``guess``, ``confidence``, ``used``) and ``checked`` (the whole-file check).
@@ -78,9 +79,10 @@ def _single_byte_problem(path: str | Path, encoding: str) -> str | None:
     return None
 
 
-def decode_problem(path: str | Path, encoding: str) -> str | None:
-    """Why ``encoding`` cannot be the file's encoding, or ``None`` if it decodes all of it plausibly."""
-    if single_byte_codec(encoding):
+def decode_problem(path: str | Path, encoding: str, controls: bool = False) -> str | None:
+    """Why ``encoding`` cannot be the file's encoding, or ``None`` if it decodes all of it plausibly
+    (``controls``: control characters are plausible too, only undecodable bytes are not)."""
+    if single_byte_codec(encoding) and not controls:
         return _single_byte_problem(path, encoding)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
@@ -91,7 +93,7 @@ def decode_problem(path: str | Path, encoding: str) -> str | None:
                 text = decoder.decode(block, final=not block)
             except UnicodeDecodeError as err:
                 return f"byte 0x{err.object[err.start]:02X} at offset {offset + err.start} is not valid {encoding}"
-            if (bad := _CONTROL.search(text)) is not None:
+            if not controls and (bad := _CONTROL.search(text)) is not None:
                 return (
                     f"decodes to control character U+{ord(bad.group()):04X}, so {encoding} is not plausible"
                 )
@@ -162,6 +164,19 @@ def detect_encoding(
                     "checked": checked,
                 }
             tried.append(f"{name}: {problem}")
+    # Valid UTF-8 is strong evidence by itself (other encodings' text is almost never valid UTF-8),
+    # and pandas' default: a file it decodes whole, control characters and all, is read as UTF-8.
+    if decode_problem(path, "utf-8", controls=True) is None:
+        why = "; ".join(
+            [*tried, "utf-8 decodes the whole file (control characters included), and no other does"]
+        )
+        return {
+            "encoding": "utf-8",
+            "method": "utf-8",
+            "why": why,
+            "chardet": said,
+            "checked": f"decodes all {path.stat().st_size} bytes of the file as strict UTF-8 (control characters included)",
+        }
     raise EncodingError(
         f"{path}: no encoding decodes the whole file (chardet guessed {guess.get('encoding')!r} "
         f"at {confidence:.2f}; tried {'; '.join(tried)}). Set the table's `encoding:` key."

@@ -2,6 +2,7 @@
 
 import chardet
 import numpy as np
+import pandas as pd
 import pytest
 
 from snakedask.encoding import _CONTROL, decode_problem, detect_encoding, single_byte_codec
@@ -55,6 +56,16 @@ def test_cp1252_bytes_are_not_read_as_latin1_controls(tmp_path):
     result = detect_encoding(path, min_confidence=1.01)  # ignore chardet entirely
     assert result["encoding"] == "cp1252"
     assert "€ “quoted”" in path.read_bytes().decode(result["encoding"])
+
+
+def test_valid_utf8_with_a_control_character_is_still_utf8(tmp_path):
+    # fivethirtyeight's riddler-castles answers hold U+008D: valid UTF-8, as pandas reads it by default.
+    # No plausible encoding decodes it, so strict UTF-8 wins as the last resort; Latin-1 would garble "é".
+    path = tmp_path / "answers.csv"
+    path.write_bytes(HEADER + '"2014-07-01 00:00:00",2014,"café \u008d note"\r\n'.encode())
+    result = detect_encoding(path, min_confidence=1.01)
+    assert result["encoding"] == "utf-8" and "control characters included" in result["why"]
+    assert pd.read_csv(path, encoding=result["encoding"])["unit"][0] == "café \u008d note"
 
 
 def test_override_is_checked_against_the_whole_file(tmp_path, sample):
