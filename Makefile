@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 BENCH_ARGS ?=
 
-.PHONY: setup run test test-fast bench lint format report sample clean
+.PHONY: setup run test test-fast bench lint format report sample clean clean-downloads
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; run make PYTHON=python3.11 ...")'
@@ -41,7 +41,7 @@ bench: $(STAMP)
 # Self-contained HTML report of the last run (figures, provenance, config, versions, runtimes).
 # Give it the run's own config files: make report CONFIG="my.yaml".
 report: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --forcerun run_info
+	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml $(CONFIG) --forcerun run_info
 	$(BIN)/snakemake --report results/report.html --configfile config/config.yaml $(CONFIG)
 
 lint: $(STAMP)
@@ -60,6 +60,10 @@ format: $(STAMP)
 sample: $(STAMP)
 	$(BIN)/python -m snakedask.tools.make_sample_data --sample --out resources/sample
 
+# The products, logs and timings of runs; the downloads in resources/ stay (make clean-downloads).
 clean:
-	rm -rf results/tables results/scenes results/run_info results/report.html \
-		resources/tables resources/scenes logs benchmarks .snakemake
+	rm -rf results/tables results/scenes results/run_info results/report.html logs benchmarks .snakemake
+
+# The downloaded raw files too (resources/tables, resources/scenes): the next run fetches them again.
+clean-downloads: clean
+	rm -rf resources/tables resources/scenes

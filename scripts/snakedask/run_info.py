@@ -1,8 +1,13 @@
 """Record what a run used: the merged configuration and the software versions."""
 
+import os
 import platform
 import sys
+from collections.abc import Iterable
 from importlib import metadata
+from typing import Any
+
+import yaml
 
 PACKAGES = (
     "snakemake",
@@ -40,3 +45,43 @@ def software_versions() -> str:
         except metadata.PackageNotFoundError:
             lines.append(f"{name} (not installed)")
     return "\n".join(lines) + "\n"
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """YAML without anchors and aliases (``&id001``/``*id001``): every value written out where it is."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def yaml_text(data: Any) -> str:
+    """``data`` as YAML a person reads: UTF-8 text (``m³/m³``, not ``"m\\xB3/m\\xB3"``), keys in their
+    order, no anchors."""
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
+
+
+def merge_order(config_files: Iterable[str], given: Iterable[str] = ()) -> list[str]:
+    """The config files in the order their values were merged, each once, relative to the working
+    directory where they lie under it.
+
+    ``config_files`` is every file Snakemake read (``workflow.configfiles``: the
+    command line's first, then the Snakefile's ``configfile:``), ``given`` the
+    command line's (``--configfile``). Snakemake merges the Snakefile's first and
+    the command line's over them, later over earlier, so a file given twice
+    (``configfile:`` and ``--configfile config/config.yaml``) counts where it comes last.
+    """
+    given = [str(name) for name in given]
+    from_snakefile = [str(name) for name in config_files]
+    for name in given:  # one entry per file given on the command line is that one
+        match = next((f for f in from_snakefile if os.path.realpath(f) == os.path.realpath(name)), None)
+        if match is not None:
+            from_snakefile.remove(match)
+    files = [*from_snakefile, *given]
+    last = {os.path.realpath(name): at for at, name in enumerate(files)}
+    return [_shown(name) for at, name in enumerate(files) if last[os.path.realpath(name)] == at]
+
+
+def _shown(name: str) -> str:
+    path = os.path.realpath(name)
+    here = os.path.realpath(os.getcwd())
+    return os.path.relpath(path, here) if path.startswith(here + os.sep) else name

@@ -8,6 +8,7 @@ skip, saying so; in CI they fail (`.ci/run` installs it).
 """
 
 import pytest
+import yaml
 
 from tests.helpers import SCENE, TABLE, copy_workflow, require_service, run_snakemake
 from tests.services import chromium
@@ -75,8 +76,6 @@ def test_dask_report_renders_in_a_browser(reported, tmp_path, browser, path):
 
 
 def test_performance_report_can_be_switched_off(tmp_path):
-    import yaml
-
     workdir = copy_workflow(tmp_path / "checkout")
     (workdir / "off.yaml").write_text(yaml.safe_dump({"dask": {"performance_report": False}}))
     run_snakemake(
@@ -99,6 +98,14 @@ def test_report_names_the_config_files_of_its_run(reported):
     ]
     captions = [t for t in texts if "the configuration it used" in t]
     assert captions and all("mine.yaml" in t and "config/config.yaml" in t for t in captions)
+
+
+def test_the_run_record_reads_as_text(reported):
+    # `--configfile config/config.yaml mine.yaml` repeats the Snakefile's configfile: listed once, in merge order.
+    run = yaml.safe_load((reported / "results/run_info/run.yaml").read_text(encoding="utf-8"))
+    assert run["config_files"] == ["config/config.yaml", "mine.yaml"]
+    text = (reported / "results/run_info/config.yaml").read_text(encoding="utf-8")
+    assert "m³/m³" in text and "\\x" not in text and "&id" not in text and "*id" not in text
 
 
 def test_a_report_with_other_config_files_than_the_run_says_so(reported):

@@ -275,7 +275,7 @@ def warn_if_report_of_another_config():
         return
     import yaml
 
-    run = yaml.safe_load(record.read_text()) or {}
+    run = yaml.safe_load(record.read_text(encoding="utf-8")) or {}
     if run.get("config_digest") != config_digest():
         print(
             f"Warning: results/ were made with the config files {run.get('config_files')}, not with "

@@ -37,6 +37,7 @@ rule run_info:
         # A changed configuration reruns this rule (Snakemake tracks params): a digest, not the dict.
         config_digest=config_digest(),
         configfiles=[str(path) for path in workflow.configfiles],
+        given_configfiles=[str(path) for path in workflow.config_settings.configfiles],
         config_args=dict(workflow.config_settings.config),
         cluster=cluster_record(),
     script:
