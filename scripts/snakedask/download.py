@@ -29,9 +29,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from snakedask.errors import DownloadError
+from snakedask.errors import DownloadError, NotFound
 
 CHUNK = 1 << 16  # small enough that a cut-off body keeps most of what arrived
 ALGORITHMS = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256", "sha-256": "sha256"}
@@ -187,6 +187,8 @@ def _get(url: str, tmp: Path, offset: int, state: dict[str, Any], timeout: float
         if response.status_code == 416 and offset:
             tmp.unlink(missing_ok=True)  # the part we hold does not fit: start over
             raise _Transient("server refused the Range request (HTTP 416)")
+        if response.status_code in (403, 404, 410):  # object stores answer 403 for a missing key
+            raise NotFound(f"could not download {url}: HTTP {response.status_code} {response.reason}")
         if response.status_code >= 400:
             raise DownloadError(f"could not download {url}: HTTP {response.status_code} {response.reason}")
         resumed = offset > 0 and response.status_code == 206
@@ -392,6 +394,41 @@ def fetch(
     if fetched.warning and log:
         log.warning("%s: %s", url, fetched.warning)
     return record
+
+
+# GDAL reads a raster's mask from <file>.msk and extra metadata (nodata, scale/offset) from
+# <file>.aux.xml beside it: a copy of the raster alone would lose them.
+SIDECARS = (".msk", ".aux.xml")
+
+
+def fetch_sidecars(
+    url: str, dest: str | Path, base: str | Path = ".", log=None, **options: Any
+) -> dict[str, Any]:
+    """Fetch the GDAL sidecar files that lie beside ``url`` to the same names beside ``dest``.
+
+    Returns each fetched sidecar's provenance record by suffix. A sidecar the
+    source lacks (no such file; HTTP 403/404/410) is removed from beside
+    ``dest`` if an earlier download left one, so a stale mask never applies.
+    ``options`` are :func:`fetch`'s (timeout, attempts, backoff).
+    """
+    found = {}
+    source = local_path(url, base)
+    for suffix in SIDECARS:
+        target = Path(f"{dest}{suffix}")
+        split = urlsplit(url)
+        sidecar_url = (
+            urlunsplit(split._replace(path=split.path + suffix)) if source is None else f"{url}{suffix}"
+        )
+        try:
+            if source is not None and not Path(f"{source}{suffix}").is_file():
+                raise NotFound(sidecar_url)
+            found[suffix] = fetch(sidecar_url, target, base, log=log, **options)
+        except NotFound:
+            target.unlink(missing_ok=True)
+            continue
+        if log:
+            log.info("fetched %s beside it (GDAL reads it with the raster)", sidecar_url)
+    return found
 
 
 def _header(path: Path) -> bytes:

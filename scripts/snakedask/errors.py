@@ -40,6 +40,10 @@ class DownloadError(WorkflowInputError, RuntimeError):
     """A raw file could not be fetched and verified; nothing was kept."""
 
 
+class NotFound(DownloadError):
+    """The server says the file is not there (HTTP 403, 404 or 410)."""
+
+
 class EncodingError(WorkflowInputError, ValueError):
     """No encoding decodes the table (or the configured one does not)."""
 

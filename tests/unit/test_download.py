@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from snakedask.download import fetch
+from snakedask.download import fetch, fetch_sidecars
 from snakedask.errors import DownloadError
 from tests.services.http_server import FlakyServer, Route
 
@@ -179,3 +179,25 @@ def test_without_a_validator_a_download_is_not_resumed(server, tmp_path):
     fetch(server.url("/a.csv"), tmp_path / "a.csv", checksum=f"md5:{MD5}", **FAST)
     assert (tmp_path / "a.csv").read_bytes() == DATA
     assert server.routes["/a.csv"].seen == [None, None]
+
+
+def test_gdal_sidecars_come_with_a_raster(server, tmp_path):
+    # A .msk mask and .aux.xml metadata beside the source land beside the copy, as GDAL looks for them.
+    server.routes["/b.tif"] = Route(b"tif")
+    server.routes["/b.tif.msk"] = Route(b"mask")
+    found = fetch_sidecars(server.url("/b.tif"), tmp_path / "band.tif", **FAST)
+    assert list(found) == [".msk"] and (tmp_path / "band.tif.msk").read_bytes() == b"mask"
+    assert leftovers(tmp_path) == ["band.tif.msk"]  # /b.tif.aux.xml answered 404: none
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "c.tif.aux.xml").write_text("<PAMDataset/>")
+    found = fetch_sidecars(str(source / "c.tif"), tmp_path / "band.tif", **FAST)
+    assert list(found) == [".aux.xml"] and (tmp_path / "band.tif.aux.xml").read_text() == "<PAMDataset/>"
+    assert leftovers(tmp_path) == ["band.tif.aux.xml", "src"]  # the stale .msk of the last source is gone
+
+
+def test_a_sidecar_that_keeps_failing_fails_the_download(server, tmp_path):
+    # Not knowing whether a mask exists is no reason to go on without it.
+    server.routes["/b.tif.msk"] = Route(status=503)
+    with pytest.raises(DownloadError, match=r"b.tif.msk: gave up after 3 attempts"):
+        fetch_sidecars(server.url("/b.tif"), tmp_path / "band.tif", **FAST)
