@@ -127,6 +127,30 @@ def local_path(url: str, base: str | Path = ".") -> Path | None:
     return path if path.is_absolute() else Path(base) / path
 
 
+def missing_sources(config: dict[str, Any], base: str | Path = ".") -> list[str]:
+    """One config-error line per table or band whose `url:` is a local file that does not exist.
+
+    Checked before any job: a download made earlier from another `url:` must
+    never stand in for a file that is not there.
+    """
+    entries = [(f"tables.{name}", table) for name, table in config.get("tables", {}).items()]
+    for name, scene in config.get("scenes", {}).items():
+        entries += [
+            (f"scenes.{name}.{band}", entry) for band, entry in scene.items() if isinstance(entry, dict)
+        ]
+    problems = []
+    for key, entry in entries:
+        urls = entry.get("url")
+        for url in [urls] if isinstance(urls, str) else urls or []:
+            path = local_path(url, base)
+            if path is not None and not path.is_file():
+                problems.append(
+                    f"  - {key}.url: no such file {path} (a relative path starts at {Path(base).absolute()}). "
+                    "Fix the `url:`."
+                )
+    return problems
+
+
 def file_digest(path: Path, algorithm: str) -> str:
     with open(path, "rb") as stream:
         return hashlib.file_digest(stream, algorithm).hexdigest()

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from snakedask.download import fetch, fetch_sidecars
+from snakedask.download import fetch, fetch_sidecars, missing_sources
 from snakedask.errors import DownloadError
 from tests.services.http_server import FlakyServer, Route
 
@@ -201,3 +201,21 @@ def test_a_sidecar_that_keeps_failing_fails_the_download(server, tmp_path):
     server.routes["/b.tif.msk"] = Route(status=503)
     with pytest.raises(DownloadError, match=r"b.tif.msk: gave up after 3 attempts"):
         fetch_sidecars(server.url("/b.tif"), tmp_path / "band.tif", **FAST)
+
+
+def test_missing_local_sources_are_config_errors(tmp_path):
+    (tmp_path / "here.csv").write_text("a\n")
+    config = {
+        "tables": {
+            "t": {"url": "here.csv"},
+            "u": {"url": ["here.csv", "gone.csv"]},
+            "w": {"url": "https://x.org/a"},
+        },
+        "scenes": {
+            "s": {"red": {"url": "red.tif"}, "nir": {"url": (tmp_path / "here.csv").as_uri()}, "indices": []}
+        },
+    }
+    problems = missing_sources(config, base=tmp_path)
+    assert len(problems) == 2
+    assert problems[0].startswith(f"  - tables.u.url: no such file {tmp_path / 'gone.csv'}")
+    assert problems[1].startswith(f"  - scenes.s.red.url: no such file {tmp_path / 'red.tif'}")

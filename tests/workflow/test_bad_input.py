@@ -299,6 +299,18 @@ def test_missing_groupby_column_is_found_before_any_dask_job_with_a_hint(workdir
     assert not list((workdir / f"results/tables/{TABLE}").glob("*.partial*"))
 
 
+def test_a_missing_local_url_is_refused_even_with_an_older_download(workdir):
+    # The table was downloaded before from its old url; the new url names a file that is not there.
+    old = workdir / "resources" / "tables" / TABLE / "raw.csv"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_bytes(b"year,m_soil\n2014,0.2\n")
+    (workdir / "moved.yaml").write_text(yaml.safe_dump({"tables": {TABLE: {"url": "data/moved.csv"}}}))
+    result = run_snakemake(workdir, "--configfile", "config/config.yaml", "moved.yaml", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "nothing was run" in output, output
+    assert re.search(rf"- tables.{TABLE}.url: no such file .*data/moved.csv .*Fix the `url:`", output), output
+
+
 @pytest.mark.parametrize("case", list(CONFIG_CASES))
 def test_bad_config_is_refused_before_any_job(workdir, case):
     config, pattern = CONFIG_CASES[case]

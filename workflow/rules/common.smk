@@ -155,7 +155,7 @@ DATA_DIR = Path.cwd()
 # The workflow's library (scripts/snakedask, installed into .venv by `make setup`).
 from snakedask.cluster import choose_cluster
 from snakedask import indices, products
-from snakedask.download import local_path
+from snakedask.download import local_path, missing_sources
 from snakedask.rule_log import quick_start_and_exit
 
 # Snakemake's own DAG and exit, too: ~0.5 s less for every run.
@@ -217,7 +217,11 @@ def table_problems(tables):
     return problems
 
 
-refuse_config(index_problems(config["scenes"]) + table_problems(config["tables"]))
+refuse_config(
+    index_problems(config["scenes"])
+    + table_problems(config["tables"])
+    + missing_sources(config, base=DATA_DIR)
+)
 
 
 def scene_files(name):
