@@ -44,6 +44,8 @@ from snakedask.table_header import check_header, field_names
 
 log = logging.getLogger("workflow.averages")
 
+# More blocks than this and the per-task overhead outweighs the parsing (a small-file blocksize kept for a big file).
+MANY_BLOCKS = 1000
 # read_csv options a table entry may set: they change parsing, never what is read.
 SAFE_READ_OPTIONS = ("sep", "decimal", "na_values", "comment", "quotechar", "thousands")
 
@@ -195,6 +197,16 @@ def compute_averages(
     step = parse_bytes(blocksize) if isinstance(blocksize, str) else blocksize or parse_bytes("64MB")
     fields = field_names(path, encoding, read_options)
     fmt, ranges, sample = plan_blocks(path, encoding, fields, records, step, read_options, dtype, engine)
+    if len(ranges) > MANY_BLOCKS:
+        log.warning(
+            "%s: `blocksize: %s` cuts this %d-byte file into %d blocks, one Dask task each: the scheduling "
+            "costs more than the parsing. Set the table's `blocksize:` to 64MB or more (%s).",
+            path,
+            blocksize,
+            records["size"],
+            len(ranges),
+            f"{records['size'] // MANY_BLOCKS + 1} bytes or more gives at most {MANY_BLOCKS} blocks",
+        )
     others = [name for name in names if name != key]
     # Columns that are text in the first ~1 MB are text to pandas whatever follows: never parsed again.
     # pandas itself types the sample (pyarrow also reads "0x10" and 20-digit integers as numbers).

@@ -369,3 +369,16 @@ def test_an_unclosed_quote_is_refused_as_pandas_refuses_it(tmp_path, engine):
         TableError, match=r"t.csv: not every row .* or a quote is never closed.*EOF inside string"
     ):
         compute_averages(path, "utf-8", "year", engine=engine)
+
+
+def test_a_blocksize_that_gives_too_many_blocks_is_a_warning_naming_the_key(tmp_path, caplog):
+    path = tmp_path / "t.csv"
+    path.write_text("year,v\n" + "".join(f"{2000 + i % 2},{i}\n" for i in range(600_000)))  # ~7 MB
+    with caplog.at_level(logging.WARNING):
+        compute_averages(path, "utf-8", "year", blocksize="1KB")
+    assert any("`blocksize: 1KB` cuts this" in r.getMessage() and "blocks, one Dask task each" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        compute_averages(path, "utf-8", "year", blocksize="64KB")
+    assert not caplog.records
