@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import sys
+from pathlib import Path
 
 # CPython's default collects the youngest objects every 700 new ones: importing
 # pandas, xarray, numba or Bokeh does that hundreds of times, and every tenth
@@ -67,6 +68,46 @@ def log_to_file(path: str) -> logging.Logger:
     else:
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     log = logging.getLogger("workflow")
+    _expected_errors_briefly(path)
     if os.environ.get("SLURM_JOB_ID"):
         log.info("running in SLURM job %s on %s", os.environ["SLURM_JOB_ID"], socket.gethostname())
     return log
+
+
+# Beside a rule's log, the message of the expected error that ended its job (read by failure_summary).
+ERROR_SUFFIX = ".error"
+
+
+def _expected_errors_briefly(log_path: str) -> None:
+    """An error the workflow raises on purpose (a :class:`errors.WorkflowInputError`: bad data, a bad
+    setting) ends the job with its message alone, in the log and in ``<log>.error`` for the run's
+    summary; any other error keeps its traceback, as a bug should."""
+    from snakedask.errors import WorkflowInputError
+
+    default = sys.excepthook
+
+    def report(kind, value, traceback):
+        if not issubclass(kind, WorkflowInputError):
+            return default(kind, value, traceback)
+        logging.getLogger("workflow").error("%s: %s", kind.__name__, value)
+        Path(log_path + ERROR_SUFFIX).write_text(f"{kind.__name__}: {value}\n", encoding="utf-8")
+        return None
+
+    sys.excepthook = report
+
+
+def failure_summary(since: float, logs: str | Path = "logs") -> str:
+    """What the jobs that stopped on bad data or config since ``since`` (a time.time()) said, one
+    paragraph each with the dataset and its log: for the last lines of the terminal (Snakefile's onerror)."""
+    found = []
+    for error in sorted(Path(logs).rglob(f"*.log{ERROR_SUFFIX}")):
+        if error.stat().st_mtime < since:
+            continue
+        log = error.with_name(error.name.removesuffix(ERROR_SUFFIX))
+        parts = log.relative_to(logs).parts
+        where = f"{parts[0]}.{parts[1]}" if len(parts) > 2 else log.stem  # tables.<name>, scenes.<name>
+        message = error.read_text(encoding="utf-8").strip().replace("\n", "\n    ")
+        found.append(f"  {where} (log: {log}):\n    {message}")
+    if not found:
+        return ""
+    return "The run stopped on a problem with the input or the config:\n" + "\n".join(found)

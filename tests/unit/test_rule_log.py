@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+from snakedask.rule_log import failure_summary
+
 # A rule script in miniature. The handler registered before log_to_file stands for
 # Snakemake's own (registered when the job's preamble imports snakemake): it runs
 # after every later one and reports how many objects are frozen by then. The one
@@ -79,3 +81,32 @@ def test_outside_a_rule_script_nothing_changes():
     before = gc.get_threshold(), gc.get_freeze_count()
     job_started()
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+@pytest.mark.parametrize("error", ["TableError", "ValueError"])
+def test_an_expected_error_ends_the_job_with_its_message_a_bug_with_its_traceback(tmp_path, error):
+    log = tmp_path / "logs" / "tables" / "t" / "averages.log"
+    log.parent.mkdir(parents=True)
+    script = textwrap.dedent(f"""
+        from snakedask.errors import TableError
+        from snakedask.rule_log import log_to_file
+        log_to_file({str(log)!r})
+        raise {error}("t.csv has no column 'Year'.\\nSet `groupby:`.")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr == ""  # stderr is the log
+    text = log.read_text()
+    error_file = log.with_name("averages.log.error")
+    if error == "TableError":
+        assert "ERROR workflow: TableError: t.csv has no column 'Year'." in text and "Traceback" not in text
+        assert error_file.read_text() == "TableError: t.csv has no column 'Year'.\nSet `groupby:`.\n"
+        summary = failure_summary(0, tmp_path / "logs")
+        assert summary.splitlines() == [
+            "The run stopped on a problem with the input or the config:",
+            f"  tables.t (log: {log}):",
+            "    TableError: t.csv has no column 'Year'.",
+            "    Set `groupby:`.",
+        ]
+        assert failure_summary(error_file.stat().st_mtime + 1, tmp_path / "logs") == ""  # an earlier run's
+    else:
+        assert "Traceback (most recent call last)" in text and not error_file.exists()

@@ -273,7 +273,12 @@ def test_bad_input_is_refused_clearly(workdir, tmp_path, sample, case):
     result = run_snakemake(workdir, target, "--configfile", "config/config.yaml", "bad.yaml", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert re.search(pattern, " ".join(output.split()), re.DOTALL), output
+    # The terminal's last lines say it (only Snakemake's four closing lines follow), and the rule
+    # script's traceback is nowhere.
+    assert "Traceback (most recent call last)" not in output, output
+    summary = output.split("The run stopped on a problem with the input or the config:")
+    assert len(summary) == 2 and summary[1].splitlines()[-4].startswith("Complete log"), output
+    assert re.search(pattern, " ".join(summary[1].split()), re.DOTALL), output
     assert not (workdir / target).exists()
     assert partial_files(workdir) == []
 

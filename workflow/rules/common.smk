@@ -4,6 +4,7 @@ import math
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 
@@ -156,7 +157,7 @@ DATA_DIR = Path.cwd()
 from snakedask.cluster import choose_cluster
 from snakedask import indices, products
 from snakedask.download import local_path, missing_sources
-from snakedask.rule_log import quick_start_and_exit
+from snakedask.rule_log import failure_summary, quick_start_and_exit
 
 # Snakemake's own DAG and exit, too: ~0.5 s less for every run.
 quick_start_and_exit()
@@ -451,6 +452,16 @@ def local_source(wildcards):
         for url in ([urls] if isinstance(urls, str) else urls)
     ]
     return [str(path) for path in paths if path is not None]
+
+
+# Jobs that stop on bad data or config after this moment are summed up by onerror (report_failures).
+RUN_STARTED = time.time()
+
+
+def report_failures():
+    """The messages of this run's jobs that stopped on bad data or config: the terminal's last lines."""
+    if summary := failure_summary(RUN_STARTED):
+        print(summary, file=sys.stderr)
 
 
 # The run's shared Dask cluster, if any (set by onstart, stopped by onsuccess/onerror).
