@@ -27,6 +27,7 @@ import dask
 import pandas as pd
 from dask.utils import parse_bytes
 
+from snakedask.cluster import compute_logged
 from snakedask.csv_blocks import (
     BOOL,
     EMPTY,
@@ -92,11 +93,10 @@ def chosen_columns(
 def _block_sums(
     fmt: CsvFormat, ranges: list[tuple[int, int]], key: str, values: list[str], key_as_text: bool
 ) -> list[dict[str, Any]]:
-    """Every block's :func:`csv_blocks.group_sums`, computed by Dask."""
+    """Every block's :func:`csv_blocks.group_sums`, computed by Dask (progress in the log)."""
     block_sums = dask.delayed(group_sums, pure=True)
-    return list(
-        dask.compute(*(block_sums(fmt, start, end, key, values, key_as_text) for start, end in ranges))
-    )
+    tasks = [block_sums(fmt, start, end, key, values, key_as_text) for start, end in ranges]
+    return compute_logged(tasks, "blocks")
 
 
 def _key_needs_text(parts: list[dict[str, Any]]) -> bool:

@@ -285,6 +285,32 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
         _close_quietly(client, cluster, jobs)
 
 
+def compute_logged(tasks: list[Any], what: str, every: float = 10.0) -> list[Any]:
+    """``dask.compute(*tasks)``, and on a distributed client the log says how many of the ``what``
+    ("blocks") are done, at most every ``every`` seconds and once all are: a long job shows progress.
+
+    Where dask's ``scheduler`` setting names a local one (threads, sync), that computes as usual.
+    """
+    import dask
+
+    if dask.config.get("scheduler", None) not in (None, "dask.distributed", "distributed"):
+        return list(dask.compute(*tasks))
+    try:
+        from distributed import as_completed, get_client
+
+        client = get_client()
+    except (ImportError, ValueError):  # no distributed client: dask's default scheduler
+        return list(dask.compute(*tasks))
+    futures = client.compute(list(tasks))
+    started = reported = time.monotonic()
+    for done, _ in enumerate(as_completed(futures), start=1):
+        now = time.monotonic()
+        if now - reported >= every or done == len(futures):
+            log.info("%d of %d %s done (%.0f s)", done, len(futures), what, now - started)
+            reported = now
+    return client.gather(futures)
+
+
 def _package_file() -> str | None:
     """On a worker: where ``snakedask`` is imported from (None: not importable there)."""
     try:

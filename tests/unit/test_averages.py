@@ -1,6 +1,7 @@
 """Averages: dask groupby means against plain pandas, dtype drift, clear errors."""
 
 import logging
+import re
 
 import dask
 import numpy as np
@@ -382,3 +383,21 @@ def test_a_blocksize_that_gives_too_many_blocks_is_a_warning_naming_the_key(tmp_
     with caplog.at_level(logging.WARNING):
         compute_averages(path, "utf-8", "year", blocksize="64KB")
     assert not caplog.records
+
+
+def test_progress_of_the_blocks_is_in_the_log(tmp_path, caplog):
+    from distributed import Client, LocalCluster
+
+    path = tmp_path / "t.csv"
+    path.write_text("year,v\n" + "".join(f"{2000 + i % 2},{i}\n" for i in range(20_000)))
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    with (
+        cluster,
+        Client(cluster),
+        dask.config.set(scheduler="dask.distributed"),
+        caplog.at_level(logging.INFO),
+    ):
+        result = compute_averages(path, "utf-8", "year", blocksize="16KB")
+    pd.testing.assert_frame_equal(result, pandas_means(path), check_names=False)
+    done = [r.getMessage() for r in caplog.records if " blocks done " in r.getMessage()]
+    assert done and re.match(r"(\d+) of \1 blocks done \(\d+ s\)$", done[-1]), done
