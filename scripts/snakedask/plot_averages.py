@@ -1,11 +1,15 @@
-"""Chart of ``averages.csv``: one panel per averaged variable against the group key.
+"""Chart of ``averages.csv``: one panel per measured variable against the group key.
 
-With the group counts (``counts.csv``), groups with fewer than 80 % of the
-median group's rows (a partial year, a logger that stopped) are drawn hollow
-and named in a note, so a mean from a partial group is never mistaken for a
-full one. Unless the table's ``columns:`` names them, the means of timestamp
-parts (``doy``, ``hour``, ``minute``, ...) are left off the chart (they stay
-in ``averages.csv``): they say when rows were logged, not what was measured.
+A numeric key (years, depths) is an ordered quantity: its means are joined by
+a line, and with the group counts (``counts.csv``) a group with fewer than
+80 % of the median group's rows (a partial year, a logger that stopped) is
+drawn hollow and named in a note, so a mean from a partial period is never
+mistaken for a full one. A text or True/False key (sites, species) names
+categories: points without a line, and no group is "partial" (a smaller site
+is not an incomplete one). Unless the table's ``columns:`` names them, the
+means of timestamp parts (``doy``, ``hour``, ``minute``, ...) are left off the
+chart (they stay in ``averages.csv``): they say when rows were logged, not
+what was measured.
 """
 
 import csv
@@ -20,6 +24,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 PARTIAL = 0.8  # a group with fewer rows than this share of the median group's is partial
+DPI = 110
+MAX_INCHES = 24  # no side of the figure beyond this (2640 px at DPI), however many groups
 # Parts of a timestamp: their means say when rows were logged, not what was measured.
 TIME_PARTS = {"year", "month", "day", "doy", "dayofyear", "hour", "minute", "second"}
 
@@ -78,6 +84,20 @@ def plot_averages(
     units: dict[str, str] | None = None,
     columns: list[str] | None = None,
 ) -> None:
+    """Write the chart of ``averages.csv`` (:func:`averages_figure`) to ``png``."""
+    fig = averages_figure(csv_path, title, counts, units, columns)
+    fig.savefig(png, dpi=DPI)
+    plt.close(fig)
+
+
+def averages_figure(
+    csv_path: str | Path,
+    title: str,
+    counts: str | Path | None = None,
+    units: dict[str, str] | None = None,
+    columns: list[str] | None = None,
+) -> plt.Figure:
+    """One panel per measured variable (or each of ``columns``) against the key, with units and partial groups."""
     averages = Table(csv_path)
     if columns:  # the table's `columns:`, plotted as given
         columns = list(columns)
@@ -86,34 +106,40 @@ def plot_averages(
         columns = [c for c in numeric if c.lower() not in TIME_PARTS] or numeric
     if not columns:
         raise ValueError(f"{csv_path} has no numeric column to plot")
-    partial = partial_groups(Table(counts)) if counts else []
-    units = units or {}
-    ncols = min(3, len(columns))
-    nrows = math.ceil(len(columns) / ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows + (0.3 if partial else 0)), squeeze=False,
-        constrained_layout=True,
-    )  # fmt: skip
     key, labels = averages.key, averages.groups
     keys = _numbers(labels)
     numeric_key = keys is not None
+    # "Partial" means an incomplete period of an ordered key; categories are only more or less numerous.
+    partial = partial_groups(Table(counts)) if counts and numeric_key else []
+    units = units or {}
+    ncols = min(3, len(columns))
+    nrows = math.ceil(len(columns) / ncols)
+    # Categories need room for their labels: a wider panel per category, within a bounded figure.
+    panel_width = 4.2 if numeric_key else min(max(4.2, 0.22 * len(labels)), MAX_INCHES / ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(panel_width * ncols, min(3.2 * nrows + (0.3 if partial else 0), MAX_INCHES)),
+        squeeze=False, constrained_layout=True,
+    )  # fmt: skip
     positions = keys if numeric_key else np.arange(len(labels), dtype=float)
     full = np.array([label not in partial for label in labels], dtype=bool)
     for ax, column in zip(axes.flat, columns, strict=False):
         values = averages.numbers(column)
         if values is None:
             raise ValueError(f"{csv_path}: column {column!r} is not numeric")
-        line = ax.plot(positions, values, color="C0", zorder=1)[0]
-        ax.scatter(positions[full], values[full], color=line.get_color(), zorder=2)
+        if numeric_key:
+            ax.plot(positions, values, color="C0", zorder=1)
+        ax.scatter(positions[full], values[full], color="C0", zorder=2)
         if partial:
-            ax.scatter(positions[~full], values[~full], facecolors="white",
-                       edgecolors=line.get_color(), zorder=2)  # fmt: skip
+            ax.scatter(positions[~full], values[~full], facecolors="white", edgecolors="C0", zorder=2)
         ax.set_title(column)
         ax.set_xlabel(key)
         unit = units.get(column)
         ax.set_ylabel(f"mean {column}" + (f" ({unit})" if unit else ""))
-        if not numeric_key or len(labels) <= 12:
-            ax.set_xticks(list(positions), labels, rotation=45 if not numeric_key else 0)
+        if not numeric_key:
+            ax.set_xticks(list(positions), labels, rotation=90 if len(labels) > 8 else 0, fontsize=8)
+            ax.set_xlim(-0.6, len(labels) - 0.4)
+        elif len(labels) <= 12:
+            ax.set_xticks(list(positions), labels)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(columns) :]:
         ax.remove()
@@ -124,5 +150,4 @@ def plot_averages(
             f"{key}'s rows; see counts.csv)",
             fontsize=9,
         )
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    return fig

@@ -3,12 +3,13 @@ numbers and partial groups as pandas reads from them, and a PNG that opens."""
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from snakedask.plot_averages import PARTIAL, Table, partial_groups, plot_averages
+from snakedask.plot_averages import PARTIAL, Table, averages_figure, partial_groups, plot_averages
 
 
 def written_by_pandas(tmp_path, frame: pd.DataFrame, name: str):
@@ -90,3 +91,36 @@ def test_an_empty_or_ragged_table_is_a_clear_error(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         Table(path)
+
+
+def test_a_categorical_key_is_drawn_as_categories(by_site):
+    # Sites are categories: points, no line joining them, none hollow however few rows a site has.
+    averages, counts = by_site
+    fig = averages_figure(averages, "t", counts)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 0 and len(ax.collections) == 1
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['DAVY, "north"', "HUMM", "PIKE", "ZOOM"]
+    plt.close(fig)
+
+
+def test_a_numeric_key_is_a_line_with_its_partial_groups_hollow(tmp_path):
+    index = pd.Index([2014, 2015, 2016, 2017], name="year")
+    averages = written_by_pandas(
+        tmp_path, pd.DataFrame({"m_soil": [0.2, 0.3, 0.25, 0.22]}, index=index), "a.csv"
+    )
+    counts = written_by_pandas(tmp_path, pd.DataFrame({"rows": [100, 100, 100, 30]}, index=index), "c.csv")
+    fig = averages_figure(averages, "t", counts)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 1 and len(ax.collections) == 2  # the line, full points, hollow 2017
+    assert list(ax.collections[1].get_offsets()[:, 0]) == [2017]
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("groups", [3, 500])
+def test_the_figure_is_bounded_whatever_the_number_of_groups(tmp_path, groups):
+    index = pd.Index([f"site {i}" for i in range(groups)], name="site")
+    frame = pd.DataFrame({f"v{j}": np.arange(groups, dtype=float) for j in range(7)}, index=index)
+    png = tmp_path / "a.png"
+    plot_averages(written_by_pandas(tmp_path, frame, "a.csv"), png, "t")
+    width, height = Image.open(png).size
+    assert max(width, height) <= 24 * 110
