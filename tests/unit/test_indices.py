@@ -56,6 +56,19 @@ def test_index_equals_numpy(name):
     np.testing.assert_allclose(got[valid], expected[valid], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_index_computes_in_its_inputs_precision(name):
+    """The workflow passes float64 reflectance and rounds to float32 once: no float32 step inside."""
+    bands = {band: value.astype(np.float64) + 1e-9 for band, value in reflectances().items()}  # not float32
+    index = REGISTRY[name]
+    got = index.function(**{band: bands[band] for band in index.bands})
+    numerator, denominator = EXPECTED[name](bands)
+    valid = np.all([np.isfinite(bands[band]) for band in index.bands], axis=0) & (denominator != 0)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(np.isnan(got), ~valid)
+    np.testing.assert_allclose(got[valid], (numerator / np.where(valid, denominator, 1))[valid], rtol=1e-15)
+
+
 def test_a_new_index_is_one_entry(monkeypatch):
     monkeypatch.setattr(indices, "REGISTRY", dict(REGISTRY))
     toy = indices.register(
