@@ -107,10 +107,12 @@ class BandPixels:
     """How one band's stored values become reflectance, and which of its pixels are valid.
 
     A pixel is valid where its value is finite and not ``nodata``, and where
-    ``mask`` says so: ``"gdal"`` is the band's GDAL mask (``read_masks``: an
-    alpha band, an internal or ``.msk`` mask), ``"alpha"`` the file's alpha
-    band (``alpha``, counting from 1), which GDAL's mask ignores when the file
-    also declares nodata. ``sources`` says where each setting came from, for the log.
+    ``mask`` says so: ``"gdal"`` is GDAL's mask of band ``mask_band``
+    (``read_masks``: an alpha band, an internal or ``.msk`` mask; band 1's for
+    a mask all bands share), ``"alpha"`` the values of the file's alpha band
+    ``mask_band``, which GDAL's mask ignores when the file also declares
+    nodata. Bands that share a mask name the same ``mask_band``, so it is
+    read once. ``sources`` says where each setting came from, for the log.
     """
 
     path: str
@@ -119,7 +121,7 @@ class BandPixels:
     scale: float = 1.0
     offset: float = 0.0
     mask: str | None = None
-    alpha: int | None = None
+    mask_band: int | None = None
     sources: tuple[str, ...] = ()
 
     def describe(self) -> str:
@@ -164,14 +166,14 @@ def band_pixels(
             alphas = [i for i, kind in enumerate(src.colorinterp, start=1) if kind == ColorInterp.alpha]
     except (rasterio.errors.RasterioError, OSError) as err:
         raise unreadable(path, err) from None
-    mask, alpha, sources = None, None, []
+    mask, mask_band, sources = None, None, []
     if not flags & {MaskFlags.all_valid, MaskFlags.nodata}:
-        mask = "gdal"
+        mask, mask_band = "gdal", 1 if MaskFlags.per_dataset in flags else band
         kind = "alpha band" if MaskFlags.alpha in flags else "mask band (internal or .msk)"
         sources.append(f"mask: the file's {kind}")
     elif alphas and band not in alphas:  # GDAL's mask is the nodata one; the alpha band applies too
-        mask, alpha = "alpha", alphas[0]
-        sources.append(f"mask: the file's alpha band {alpha}")
+        mask, mask_band = "alpha", alphas[0]
+        sources.append(f"mask: the file's alpha band {mask_band}")
     if nodata is None:
         if file_nodata is None and mask is None:
             raise RasterError(
@@ -195,7 +197,7 @@ def band_pixels(
         offset = 0.0 if offset is None else float(offset)
         ignored = f"; the file's {file_says} ignored" if (file_scale, file_offset) != (1.0, 0.0) else ""
         sources.insert(1, f"scale {_number(scale)}, offset {_number(offset)} (config{ignored})")
-    return BandPixels(str(path), band, nodata, float(scale), float(offset), mask, alpha, tuple(sources))
+    return BandPixels(str(path), band, nodata, float(scale), float(offset), mask, mask_band, tuple(sources))
 
 
 def _number(value: float | str | None) -> str:
@@ -216,7 +218,9 @@ def open_band(
 
     The mask (uint8, 0 = invalid) is read in the raw values' chunks, each
     block through its own file handle (``read_masks``, or the alpha band);
-    bands whose GDAL mask is their nodata or all-valid have none, and cost nothing more.
+    bands whose GDAL mask is their nodata or all-valid have none, and cost
+    nothing more. Its tasks are named after what they read, so bands (and
+    indices) that share a mask read it once.
     """
     pixels = band_pixels(path, band, nodata, scale, offset)
     data = _open(path, layout_chunks(path, chunks)).isel(band=band - 1, drop=True)
@@ -225,7 +229,8 @@ def open_band(
         valid = da.map_blocks(
             _read_valid,
             path=str(Path(path).absolute()),
-            pixels=pixels,
+            kind=pixels.mask,
+            mask_band=pixels.mask_band,
             chunks=data.data.chunks,
             dtype=np.uint8,
             meta=np.empty((0, 0), np.uint8),
@@ -233,17 +238,17 @@ def open_band(
     return data, pixels, valid
 
 
-def _read_valid(path: str, pixels: BandPixels, block_info: Any = None) -> np.ndarray:
-    """One block of a band's mask (uint8, 0 = invalid): GDAL's ``read_masks``, or the alpha band."""
+def _read_valid(path: str, kind: str, mask_band: int, block_info: Any = None) -> np.ndarray:
+    """One block of a mask (uint8, 0 = invalid): GDAL's ``read_masks`` of ``mask_band``, or that alpha band."""
     import rasterio
     from rasterio.windows import Window
 
     (top, bottom), (left, right) = block_info[None]["array-location"]
     window = Window(left, top, right - left, bottom - top)
     with rasterio.open(path) as src:
-        if pixels.mask == "alpha":
-            return (src.read(pixels.alpha, window=window) != 0).view(np.uint8)
-        return src.read_masks(pixels.band, window=window)
+        if kind == "alpha":
+            return (src.read(mask_band, window=window) != 0).view(np.uint8)
+        return src.read_masks(mask_band, window=window)
 
 
 def _kernel_settings(raw: np.ndarray, valid: np.ndarray | None, pixels: BandPixels) -> list:
