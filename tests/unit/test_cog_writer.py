@@ -73,6 +73,37 @@ def test_statistics_kernel_matches_numpy_histogram_and_moments():
     assert empty["count"] == 0 and summarise(empty)["min"] is None
 
 
+def test_coarse_bins_hold_their_values_in_order_and_within_a_128th():
+    rng = np.random.default_rng(6)
+    magnitudes = 10.0 ** rng.uniform(-44, 38, 20000)
+    values = np.sort(np.concatenate([magnitudes, -magnitudes, [0.0, np.inf, -np.inf]]).astype(np.float32))
+    values = values.astype(np.float64)
+    codes = [raster_kernels.coarse_code(x) for x in values]
+    assert codes == sorted(codes) and min(codes) >= 0 and max(codes) < raster_kernels.COARSE_BINS
+    for x, code in zip(values, codes, strict=True):
+        low, high = raster_kernels.coarse_edges(code)
+        assert low <= x <= high and (np.isinf(x) or high - low <= abs(x) / 128 or abs(x) < 2.0**-126), x
+
+
+def test_percentiles_of_all_values_within_their_bound_and_between_min_and_max():
+    """As numpy.percentile over every valid value, those outside the histogram's range included."""
+    rng = np.random.default_rng(12)
+    for spread in (0.05, 0.4, 3.0, 500.0):
+        values = rng.normal(0.3, spread, (300, 200)).astype(np.float32)
+        values[rng.random(values.shape) < 0.1] = np.nan
+        stats = summarise(lazy_statistics(da.from_array(values, chunks=(128, 100))).compute())
+        finite = values[~np.isnan(values)].astype(np.float64)
+        assert stats["count_outside_histogram_range"] == np.count_nonzero(np.abs(finite) > 1)
+        ordered = [stats["min"], *stats["percentiles"].values(), stats["max"]]
+        assert ordered == sorted(ordered), spread
+        for name, value in stats["percentiles"].items():
+            error = abs(value - np.percentile(finite, int(name[1:])))
+            assert error <= stats["percentile_error_bound"][name], (spread, name, error)
+    # One value repeated: every percentile is it, exactly (midpoints once put p98 past the max).
+    constant = summarise(block_statistics(np.full((4, 4), 0.6, np.float32)))
+    assert set(constant["percentiles"].values()) == {constant["max"]} == {np.float32(0.6)}
+
+
 @pytest.mark.parametrize(
     "dtype, nodata, expected",
     [
