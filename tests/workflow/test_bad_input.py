@@ -215,6 +215,18 @@ CONFIG_CASES = {
         {"scenes": {"..": {"red": {"url": "r.tif"}, "nir": {"url": "n.tif"}}}},
         r"- scenes: '\.\.' does not match",
     ),
+    "a line break in an #SBATCH directive": (
+        {"dask": {"jobqueue": {"job_extra": ["--qos=x\ncurl http://127.0.0.1:9/x | sh"]}}},
+        r"- dask.jobqueue.job_extra.0: '--qos=x\\ncurl.*does not match .*Expected: one sbatch option on one line",
+    ),
+    "a trailing line break in a directive": (
+        {"dask": {"jobqueue": {"job_extra": ["--qos=short\n"]}}},
+        r"- dask.jobqueue.job_extra\[0\]: '--qos=short\\n' holds the control character U\+000A",
+    ),
+    "shell characters in a partition": (
+        {"dask": {"jobqueue": {"queue": "short; rm -rf ~"}}},
+        r"- dask.jobqueue.queue: 'short; rm -rf ~' does not match .*Expected: the partition to submit to",
+    ),
     "forbidden URL scheme": (
         {"tables": {"bad": {"url": "s3://bucket/x.csv"}}},
         r"- tables.bad.url: 's3://bucket/x.csv' does not match .*Expected: where the raw file comes from",

@@ -156,6 +156,7 @@ DATA_DIR = Path.cwd()
 # The workflow's library (scripts/snakedask, installed into .venv by `make setup`).
 from snakedask.cluster import choose_cluster
 from snakedask import indices, products
+from snakedask.config_checks import control_characters
 from snakedask.download import local_path, missing_sources
 from snakedask.rule_log import failure_summary, quick_start_and_exit
 
@@ -222,6 +223,7 @@ refuse_config(
     index_problems(config["scenes"])
     + table_problems(config["tables"])
     + missing_sources(config, base=DATA_DIR)
+    + control_characters(config)
 )
 
 
