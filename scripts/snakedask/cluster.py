@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from snakedask import rule_log
+from snakedask import rule_log, tls
 from snakedask.errors import ClusterConfigError, SchedulerUnreachable
 
 if TYPE_CHECKING:
@@ -154,6 +154,12 @@ def local_cluster_kwargs(local: dict[str, Any], threads: int, mem_mb: int | None
     return kwargs
 
 
+def uses_tls(local: dict[str, Any]) -> bool:
+    """Whether a local cluster of these settings listens on a TCP port with TLS (:mod:`tls`): process
+    workers do, unless ``dask.local.tls: false``; thread workers listen on no port."""
+    return bool(local.get("processes", False)) and local.get("tls", True) is not False
+
+
 def _wait_for_file(path: Path, timeout: float) -> dict[str, Any]:
     """Wait up to ``timeout`` s for a readable scheduler file (launchers write it late)."""
     deadline = time.monotonic() + timeout
@@ -239,7 +245,7 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
     timeout = float(dask_config.get("connect_timeout", 30))
     choice = choose_cluster(dask_config)
     address = choice.target if choice.kind == "address" else None
-    cluster = client = listen_host = jobs = None
+    cluster = client = listen_host = jobs = credentials = None
     try:
         if choice.kind == "address":
             check_address(address, choice.source)
@@ -262,11 +268,21 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
         else:
             # "shared" here means the run started no shared cluster (e.g. a job on a batch
             # system): the job gets a cluster of its own, as with "local".
-            kwargs = local_cluster_kwargs(dask_config.get("local") or {}, threads, mem_mb)
+            local = dask_config.get("local") or {}
+            kwargs = local_cluster_kwargs(local, threads, mem_mb)
             log.info("starting a local Dask cluster: %s", kwargs)
+            if uses_tls(local):
+                credentials = tls.make_credentials(tempfile.mkdtemp(prefix="snakedask-tls-"))
+                kwargs.update(security=tls.security(credentials), protocol="tls://")
+            elif local.get("processes"):
+                log.warning(
+                    "dask.local.tls is false: the scheduler and workers talk plain TCP on %s, which any "
+                    "other user of this machine can reach (and run code as you)",
+                    kwargs["host"],
+                )
             cluster = LocalCluster(**kwargs)
             listen_host = kwargs["dashboard_address"].rpartition(":")[0]
-            client = Client(cluster)
+            client = Client(cluster, security=kwargs.get("security"))
         log.info("Dask scheduler: %s", client.scheduler.address)
         log.info("Dask dashboard: %s", dashboard_link(client, listen_host))
         rule_log.job_started()  # imports done, cluster up
@@ -283,6 +299,7 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
             raise
     finally:
         _close_quietly(client, cluster, jobs)
+        tls.remove(credentials)
 
 
 def compute_logged(tasks: list[Any], what: str, every: float = 10.0) -> list[Any]:

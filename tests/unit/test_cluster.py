@@ -152,6 +152,26 @@ def test_local_cluster_listens_on_loopback_only(processes):
         assert addresses and addresses <= {"127.0.0.1"}, addresses
 
 
+def test_a_process_cluster_refuses_whoever_lacks_its_credentials(tmp_path):
+    # Another user of the machine reaches 127.0.0.1 too: plain TCP and TLS with other credentials fail.
+    from distributed import Client
+
+    from snakedask import tls
+
+    with dask_client({"local": {"processes": True}}, threads=1, mem_mb=1000) as client:
+        address = client.scheduler.address
+        assert address.startswith("tls://127.0.0.1:") and client.submit(sum, [1, 2]).result() == 3
+        credentials = Path(client.security.tls_ca_file).parent
+        assert credentials.stat().st_mode & 0o777 == 0o700
+        assert (credentials / "key.pem").stat().st_mode & 0o777 == 0o600
+        with pytest.raises(OSError):  # distributed's CommClosedError and TimeoutError are OSErrors
+            Client(address.replace("tls://", "tcp://"), timeout=3)
+        stranger = tls.security(tls.make_credentials(tmp_path / "stranger"))
+        with pytest.raises(OSError):
+            Client(address, security=stranger, timeout=3)
+    assert not credentials.exists()  # deleted with the cluster
+
+
 def test_a_failing_close_does_not_fail_the_job(caplog):
     class Broken:
         closed = False
