@@ -154,7 +154,7 @@ def map_frame(src) -> MapFrame:
             f"Latitude ({north})",
             name,
             aspect=1 / cos_latitude,
-            notes=[f"aspect true at {latitude:.4g}° latitude"],
+            notes=[f"aspect true at {latitude:.4g}{'°' if unit == 'degree' else ' ' + unit} latitude"],
         )
     unit, _ = unit_name(crs, "east")
     symbol = UNIT_SYMBOLS.get(unit, unit)

@@ -96,7 +96,15 @@ def test_geographic_map_is_in_longitude_and_latitude_with_true_proportions(tmp_p
     width, height = box(ax)
     assert height / width == pytest.approx(1, abs=0.02)  # a round lake stays round
     assert not scale_bars(ax)
-    assert "EPSG:4326" in title(ax) and "degrees" not in ax.get_xlabel()
+    assert "EPSG:4326" in title(ax) and f"aspect true at {LAT:g}° latitude" in title(ax)
+
+
+def test_geographic_map_in_grads(tmp_path, figures):
+    tif = write_tif(tmp_path / "paris.tif", 20, 30, "EPSG:4807", from_origin(2, 50, 0.01, 0.01))
+    _, ax = draw(tif)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Longitude (grad)", "Latitude (grad)")
+    assert ax.get_aspect() == pytest.approx(1 / math.cos(49.9 * math.pi / 200))
+    assert "aspect true at 49.9 grad latitude" in title(ax)
 
 
 def test_projected_map_in_metres_with_a_scale_bar(tmp_path, figures):
