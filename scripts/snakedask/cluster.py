@@ -99,12 +99,15 @@ def check_address(address: str, key: str = "dask.address") -> str:
 
 
 def security_from_config(dask_config: dict[str, Any], address: str | None) -> Security | None:
-    """Build TLS settings from ``dask.security``; required for ``tls://`` addresses."""
+    """Build TLS settings from ``dask.security`` (or, for the run's shared cluster, the credentials its
+    jobs find through ``tls.FOLDER_VARIABLE``); required for ``tls://`` addresses."""
     from distributed import Security
 
-    tls = dask_config.get("security") or {}
-    wanted = {"ca_file": tls.get("ca_file"), "cert": tls.get("cert"), "key": tls.get("key")}
+    given = dask_config.get("security") or {}
+    wanted = {"ca_file": given.get("ca_file"), "cert": given.get("cert"), "key": given.get("key")}
     if not any(wanted.values()):
+        if address and address.startswith("tls://") and os.environ.get(tls.FOLDER_VARIABLE):
+            return tls.security(os.environ[tls.FOLDER_VARIABLE])  # the run's shared cluster's credentials
         if address and address.startswith("tls://"):
             raise ClusterConfigError(
                 f"dask address {address} uses TLS but dask.security has no certificates: "

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from snakedask import tls
 from snakedask.errors import ClusterConfigError
 from snakedask.shared_cluster import stop_processes
 
@@ -48,7 +49,7 @@ log = logging.getLogger("workflow.dask")
 KINDS = ("slurm",)
 # Worker jobs' own logs (stdout/stderr of each batch job), relative to the working directory.
 LOG_FOLDER = Path("logs/dask-jobqueue")
-# With dask.jobqueue.tls: the workers' copies of the temporary certificates (mode 0700).
+# With dask.jobqueue.tls: each cluster's credentials, on the filesystem the worker jobs share (mode 0700).
 TLS_FOLDER = Path(".snakemake/dask-jobqueue-tls")
 
 
@@ -58,9 +59,10 @@ def new_job_name() -> str:
 
 
 def cluster_kwargs(
-    jobqueue: dict[str, Any], job_name: str, log_directory: Path, secrets_folder: Path = TLS_FOLDER
+    jobqueue: dict[str, Any], job_name: str, log_directory: Path, credentials: Path | None = None
 ) -> dict[str, Any]:
-    """``SLURMCluster`` arguments from the config's ``dask.jobqueue`` (schema defaults filled in)."""
+    """``SLURMCluster`` arguments from the config's ``dask.jobqueue`` (schema defaults filled in);
+    ``credentials``: the folder of the cluster's TLS files (:mod:`tls`), None for plain TCP."""
     kwargs: dict[str, Any] = {
         "cores": int(jobqueue["cores"]),
         "memory": str(jobqueue["memory"]),
@@ -78,14 +80,10 @@ def cluster_kwargs(
         # itself must listen where the worker jobs can reach it (`interface`).
         "scheduler_options": {"dashboard_address": jobqueue.get("dashboard_address") or "127.0.0.1:0"},
     }
-    if jobqueue.get("tls"):
-        # Temporary certificates; the workers' copies go to files only this user can read,
-        # on the filesystem the jobs share (dask-jobqueue deletes them when the cluster closes).
-        kwargs["security"] = True
-        secrets_folder = Path(secrets_folder).absolute()
-        secrets_folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        secrets_folder.chmod(0o700)
-        kwargs["shared_temp_directory"] = str(secrets_folder)
+    if credentials is not None:
+        # Files on the filesystem the jobs share, readable by this user only: dask-jobqueue passes
+        # their paths to the workers as they are.
+        kwargs["security"] = tls.security(credentials)
     return kwargs
 
 
@@ -165,13 +163,23 @@ def watch(owner: int, job_name: str, interval: float = 1.0) -> None:
 class JobqueueCluster:
     """A ``SLURMCluster`` scaling adaptively, checked before use, with a watchdog on its jobs."""
 
-    def __init__(self, jobqueue: dict[str, Any], owner: int | None = None, log_directory: Path = LOG_FOLDER):
+    def __init__(
+        self,
+        jobqueue: dict[str, Any],
+        owner: int | None = None,
+        log_directory: Path = LOG_FOLDER,
+        credentials: Path | None = None,
+    ):
         self.jobqueue = jobqueue
         self.owner = owner
         self.job_name = new_job_name()
         self.log_directory = Path(log_directory).absolute()
         self.cluster: SLURMCluster | None = None
         self.watchdog: subprocess.Popen | None = None
+        # TLS unless `tls: false`; the folder is made in start() and deleted in close().
+        if credentials is None and jobqueue.get("tls", True) is not False:
+            credentials = TLS_FOLDER / self.job_name
+        self.credentials = Path(credentials).absolute() if credentials is not None else None
 
     def start(self) -> SLURMCluster:
         kind = self.jobqueue.get("kind")
@@ -187,16 +195,23 @@ class JobqueueCluster:
         from dask_jobqueue import SLURMCluster
 
         self.log_directory.mkdir(parents=True, exist_ok=True)
-        kwargs = cluster_kwargs(self.jobqueue, self.job_name, self.log_directory)
+        if self.credentials is not None:
+            tls.make_credentials(self.credentials)
+        kwargs = cluster_kwargs(self.jobqueue, self.job_name, self.log_directory, self.credentials)
         try:
             self.cluster = SLURMCluster(**kwargs)
-        except ImportError as err:  # tls: true without the cryptography package
-            raise ClusterConfigError(f"dask.jobqueue.tls needs the `cryptography` package: {err}") from None
         except (ValueError, RuntimeError) as err:  # e.g. an interface this host does not have
+            tls.remove(self.credentials)
             raise ClusterConfigError(
                 f"dask.jobqueue: the scheduler did not start with interface = {kwargs['interface']!r}, "
                 f"dashboard_address = {kwargs['scheduler_options']['dashboard_address']!r}: {err}"
             ) from None
+        if self.credentials is None:
+            log.warning(
+                "dask.jobqueue.tls is false: the scheduler at %s and its workers talk plain TCP, and anyone "
+                "who can reach that port can run code as you",
+                self.cluster.scheduler_address,
+            )
         try:
             check_request(self.cluster.job_script(), self.jobqueue)
             self.watchdog = start_watchdog(self.job_name, self.owner)
@@ -223,9 +238,9 @@ class JobqueueCluster:
             try:
                 self.cluster.close()
             finally:
-                delete_worker_certificates(self.cluster)
                 self.cluster = None
                 cancel_jobs(self.job_name)
+                tls.remove(self.credentials)
         if self.watchdog is not None and self.owner is None:
             self.watchdog.terminate()
             self.watchdog.wait()
@@ -239,17 +254,6 @@ def _job_and_package() -> tuple[str | None, str | None]:
     except ImportError:
         return os.environ.get("SLURM_JOB_ID"), None
     return os.environ.get("SLURM_JOB_ID"), snakedask.__file__
-
-
-def delete_worker_certificates(cluster: SLURMCluster) -> None:
-    """Delete the files dask-jobqueue wrote the workers' temporary TLS key and certificates to.
-
-    It keeps them open as ``_job_<key>`` temporary files, deleted only when the
-    cluster object is garbage-collected; a closed cluster needs them no more.
-    """
-    for name, value in list(vars(cluster).items()):
-        if name.startswith("_job_") and hasattr(value, "close"):
-            value.close()
 
 
 def worker_jobs(client) -> dict[str, tuple[str | None, str | None]]:
@@ -274,14 +278,11 @@ class SharedJobqueueCluster:
         self.timeout = timeout
         self.process: subprocess.Popen | None = None
         self.address: str | None = None
+        # The run's credentials, made by the serving process; the jobs find them through tls.FOLDER_VARIABLE.
+        tls_on = jobqueue.get("tls", True) is not False
+        self.credentials = (TLS_FOLDER / f"run-{os.getpid()}").absolute() if tls_on else None
 
     def start(self) -> str:
-        if self.jobqueue.get("tls"):
-            # Its temporary certificates live in that one process: the run's jobs could not connect.
-            raise ClusterConfigError(
-                "dask.jobqueue.tls needs dask.local.shared: false (a cluster per job): its temporary "
-                "certificates live in the process that made them, so the run's jobs could not connect."
-            )
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / f"jobqueue-{os.getpid()}.json"
         config.write_text(json.dumps(self.jobqueue))
@@ -302,6 +303,7 @@ class SharedJobqueueCluster:
                     str(address_file),
                     "--log-directory",
                     str(LOG_FOLDER.absolute()),
+                    *(["--credentials", str(self.credentials)] if self.credentials is not None else []),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -328,14 +330,19 @@ class SharedJobqueueCluster:
         if self.process is not None:
             stop_processes([self.process], timeout=60)  # SIGTERM: it closes the cluster, cancelling its jobs
         self.process = None
+        tls.remove(self.credentials)  # already gone unless the process was killed
 
 
-def serve(owner: int, config: Path, address_file: Path, log_directory: Path) -> None:
+def serve(
+    owner: int, config: Path, address_file: Path, log_directory: Path, credentials: Path | None = None
+) -> None:
     """Hold a :class:`JobqueueCluster` until ``owner`` exits or SIGTERM comes; write its address first."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    cluster = JobqueueCluster(json.loads(config.read_text()), owner=owner, log_directory=log_directory)
+    cluster = JobqueueCluster(
+        json.loads(config.read_text()), owner=owner, log_directory=log_directory, credentials=credentials
+    )
     try:
         cluster.start()
     except ClusterConfigError as err:
@@ -362,11 +369,12 @@ def main(argv: list[str] | None = None) -> None:
     serving.add_argument("--config", type=Path, required=True)
     serving.add_argument("--address-file", type=Path, required=True)
     serving.add_argument("--log-directory", type=Path, required=True)
+    serving.add_argument("--credentials", type=Path, help="the folder to make the cluster's TLS files in")
     args = parser.parse_args(argv)
     if args.command == "watch":
         watch(args.owner, args.job_name)
     else:
-        serve(args.owner, args.config, args.address_file, args.log_directory)
+        serve(args.owner, args.config, args.address_file, args.log_directory, args.credentials)
 
 
 if __name__ == "__main__":

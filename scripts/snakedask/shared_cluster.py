@@ -5,7 +5,9 @@ Started from the Snakefile's ``onstart`` handler, stopped by ``onsuccess`` /
 (which jobs inherit). It saves each Dask rule the cost of starting its own
 LocalCluster. Both processes listen on ``host`` (127.0.0.1 by default), so it
 serves jobs on this machine only: with a cluster executor (SLURM) use
-``dask.scheduler_file`` instead.
+``dask.scheduler_file`` instead. They talk TLS with credentials made for the
+run (:mod:`tls`), which jobs find through ``tls.FOLDER_VARIABLE``: other users
+of the machine cannot use the port.
 
 Commands are argument lists: no config string ever reaches a shell.
 """
@@ -17,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from snakedask import tls
 from snakedask.cluster import ADDRESS_VARIABLE  # noqa: F401 - where jobs find the shared cluster
 
 # The PID of the Snakemake process that owns the cluster; the scheduler exits
@@ -52,12 +55,15 @@ class SharedCluster:
         host: str = "127.0.0.1",
         dashboard_address: str = "127.0.0.1:0",
         timeout: float = 60,
+        use_tls: bool = True,
     ):
         self.folder = Path(folder)
         self.threads, self.memory_limit = threads, memory_limit
         self.host, self.dashboard_address, self.timeout = host, dashboard_address, timeout
         self.processes: list[subprocess.Popen] = []
         self.address: str | None = None
+        # The run's credentials (tls.FOLDER_VARIABLE tells the jobs); None: plain TCP.
+        self.credentials: Path | None = self.folder / f"tls-{os.getpid()}" if use_tls else None
 
     def _dask(self, *args: str, log: str) -> subprocess.Popen:
         dask = Path(sys.executable).with_name("dask")
@@ -75,8 +81,13 @@ class SharedCluster:
         self.folder.mkdir(parents=True, exist_ok=True)
         scheduler_file = self.folder / f"scheduler-{os.getpid()}.json"
         scheduler_file.unlink(missing_ok=True)
+        secure = []
+        if self.credentials is not None:
+            secure = tls.command_line(tls.make_credentials(self.credentials))
         self._dask(
             "scheduler",
+            *(["--protocol", "tls"] if secure else []),
+            *secure,
             "--host",
             self.host,
             "--port",
@@ -106,18 +117,35 @@ class SharedCluster:
             self.host,
             "--dashboard-address",
             f"{self.host}:0",
+            *secure,
             log="worker.log",
         )
         deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            for process in self.processes:
-                if process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError(f"the shared Dask cluster exited early; see {self.folder}/*.log")
-            if scheduler_file.exists() and "Registered to:" in (self.folder / "worker.log").read_text():
-                self.address = json.loads(scheduler_file.read_text())["address"]
-                return self.address
+        while not scheduler_file.exists():
+            self._check_running()
+            if time.monotonic() > deadline:
+                self._give_up()
             time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        from distributed import Client
+
+        security = tls.security(self.credentials) if self.credentials is not None else None
+        try:
+            with Client(address, security=security, timeout=max(1.0, deadline - time.monotonic())) as client:
+                client.wait_for_workers(1, timeout=max(1.0, deadline - time.monotonic()))
+        except (OSError, TimeoutError):
+            self._check_running()
+            self._give_up()
+        self.address = address
+        return address
+
+    def _check_running(self) -> None:
+        for process in self.processes:
+            if process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"the shared Dask cluster exited early; see {self.folder}/*.log")
+
+    def _give_up(self) -> None:
         self.stop()
         raise TimeoutError(
             f"the shared Dask cluster did not start within {self.timeout:g} s; see {self.folder}/*.log"
@@ -126,6 +154,7 @@ class SharedCluster:
     def stop(self) -> None:
         stop_processes(self.processes)
         self.processes.clear()
+        tls.remove(self.credentials)
 
 
 def stop_processes(processes: list[subprocess.Popen], timeout: float = 20) -> None:

@@ -11,9 +11,7 @@ import yaml
 from snakedask.errors import ClusterConfigError
 from snakedask.jobqueue import (
     JobqueueCluster,
-    SharedJobqueueCluster,
     cluster_kwargs,
-    delete_worker_certificates,
     new_job_name,
 )
 from tests.helpers import ROOT
@@ -41,12 +39,13 @@ def test_config_becomes_slurm_cluster_arguments(tmp_path):
     assert kwargs["job_extra_directives"] == ["--qos=low"]
     assert kwargs["interface"] == "lo" and kwargs["job_name"] == "snakedask-1-abc"
     assert kwargs["log_directory"] == str(tmp_path)
-    # The dashboard stays on this machine; no TLS unless asked for.
+    # The dashboard stays on this machine; TLS with the credentials' files, given them.
     assert kwargs["scheduler_options"] == {"dashboard_address": "127.0.0.1:0"}
     assert "security" not in kwargs
-    tls = cluster_kwargs({**jobqueue, "tls": True}, "n", tmp_path, secrets_folder=tmp_path / "tls")
-    assert tls["security"] is True and tls["shared_temp_directory"] == str(tmp_path / "tls")
-    assert (tmp_path / "tls").stat().st_mode & 0o777 == 0o700
+    secure = cluster_kwargs(jobqueue, "n", tmp_path, credentials=tmp_path / "tls")
+    assert secure["security"].tls_ca_file == str(tmp_path / "tls" / "ca.pem")
+    assert secure["security"].require_encryption
+    assert defaults()["tls"] is True  # TLS unless config says `tls: false`
 
 
 def test_job_script_has_the_settings(tmp_path):
@@ -102,28 +101,32 @@ def test_unknown_interface_is_a_config_error(tmp_path):
         ).start()
 
 
-def test_temporary_tls_certificates_cannot_serve_a_whole_run(tmp_path):
-    with pytest.raises(ClusterConfigError, match=r"dask.jobqueue.tls needs dask.local.shared: false"):
-        SharedJobqueueCluster(tmp_path, {**defaults(), "kind": "slurm", "tls": True}).start()
-
-
-def test_tls_scheduler_refuses_plain_tcp_clients(tmp_path):
-    from dask_jobqueue import SLURMCluster
+def test_tls_scheduler_refuses_plain_tcp_and_strangers(tmp_path):
     from distributed import Client
 
-    jobqueue = {**defaults(), "kind": "slurm", "cores": 1, "memory": "1GB", "interface": "lo", "tls": True}
-    cluster = SLURMCluster(
-        **cluster_kwargs(jobqueue, "snakedask-8-abc", tmp_path, secrets_folder=tmp_path / "tls")
-    )
+    from snakedask import tls
+
+    jobqueue = {**defaults(), "kind": "slurm", "cores": 1, "memory": "1GB", "interface": "lo"}
+    cluster = JobqueueCluster(jobqueue, log_directory=tmp_path, credentials=tmp_path / "tls")
+    # The SLURMCluster alone (no jobs, no sbatch needed): JobqueueCluster.start adds the checks and the watchdog.
+    from dask_jobqueue import SLURMCluster
+
+    tls.make_credentials(cluster.credentials)
+    slurm = SLURMCluster(**cluster_kwargs(jobqueue, cluster.job_name, tmp_path, cluster.credentials))
     try:
-        address = cluster.scheduler_address
+        address = slurm.scheduler_address
         assert address.startswith("tls://127.0.0.1:")
+        assert (tmp_path / "tls").stat().st_mode & 0o777 == 0o700
         with pytest.raises(OSError):  # CommClosedError: the TLS listener drops a plain TCP hello
             Client(address.replace("tls://", "tcp://"), timeout=5)
-        with Client(cluster, timeout=10) as client:  # this cluster's own certificates
+        stranger = tls.security(tls.make_credentials(tmp_path / "stranger"))
+        with pytest.raises(OSError):
+            Client(address, security=stranger, timeout=5)
+        with Client(address, security=tls.security(cluster.credentials), timeout=10) as client:
             assert client.scheduler.address == address
-        assert len(list((tmp_path / "tls").iterdir())) == 3  # key, certificate, CA for the job scripts
+        assert "--tls-key" in slurm.job_script() and str(tmp_path / "tls" / "key.pem") in slurm.job_script()
     finally:
-        cluster.close()
-        delete_worker_certificates(cluster)  # as JobqueueCluster.close does
-    assert list((tmp_path / "tls").iterdir()) == []
+        slurm.close()
+        cluster.cluster = slurm
+        cluster.close()  # as after a run: the credentials go
+    assert not (tmp_path / "tls").exists()

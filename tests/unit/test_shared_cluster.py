@@ -23,7 +23,12 @@ def test_shared_cluster_exits_when_its_owner_is_killed(tmp_path):
         text=True,
     )
     try:
-        assert owner.stdout.readline().startswith("tcp://127.0.0.1:")
+        address = owner.stdout.readline().strip()
+        assert address.startswith("tls://127.0.0.1:")  # other users of the machine cannot use it
+        from distributed import Client
+
+        with pytest.raises(OSError):
+            Client(address.replace("tls://", "tcp://"), timeout=3)
         children = [p for p in psutil.Process(owner.pid).children() if "dask" in " ".join(p.cmdline())]
         assert len(children) == 2
         os.kill(owner.pid, signal.SIGKILL)  # as a killed Snakemake would be

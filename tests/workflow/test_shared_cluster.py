@@ -29,11 +29,12 @@ def test_shared_cluster_serves_every_rule_and_stops(tmp_path, sample):
     (workdir / "shared.yaml").write_text(yaml.safe_dump({"dask": {"local": {"shared": True}}}))
     result = run_snakemake(workdir, "--configfile", "config/config.yaml", "shared.yaml")
     address = re.search(
-        r"shared Dask cluster for this run: (tcp://127\.0\.0\.1:\d+)", result.stdout + result.stderr
+        r"shared Dask cluster for this run: (tls://127\.0\.0\.1:\d+)", result.stdout + result.stderr
     )
-    assert address
+    assert address  # TLS: other users of the machine cannot use its port
     for rule_log in ("tables/dg_soil_moisture/averages.log", "scenes/RU_ANS_TR2_FL005M/ndvi.log"):
         assert f"Dask scheduler: {address.group(1)}" in (workdir / "logs" / rule_log).read_text()
     check_products(workdir, sample)
     time.sleep(1)
     assert dask_processes(".snakemake/dask/scheduler-") == []  # stopped by onsuccess
+    assert list((workdir / ".snakemake/dask").glob("tls-*")) == []  # and its credentials deleted

@@ -217,7 +217,7 @@ def test_jobqueue_workers_are_slurm_jobs_that_come_and_go(tmp_path, slurm, sampl
     job_ids = {job for job, *_ in queue.seen}
     for rule_log in DASK_LOGS:
         text = (workdir / "logs" / rule_log).read_text()
-        assert re.search(r"Dask scheduler: tcp://127\.0\.0\.1:\d+", text)  # interface lo: loopback only
+        assert re.search(r"Dask scheduler: tls://127\.0\.0\.1:\d+", text)  # interface lo, TLS by default
         ran = re.search(
             r"Dask workers ran in SLURM jobs \['(\d+)'\], importing snakedask from (\S+) \(this job's own files: nothing uploaded\)",
             text,
@@ -240,10 +240,12 @@ def test_jobqueue_one_cluster_for_the_run(tmp_path, slurm, sample):
         re.search(r"Dask scheduler: (\S+)", (workdir / "logs" / rule_log).read_text()).group(1)
         for rule_log in DASK_LOGS
     }
-    assert len(addresses) == 1 and next(iter(addresses)).startswith("tcp://127.0.0.1:")
+    # TLS for the whole run: the rules' jobs hold the run's credentials (tls.FOLDER_VARIABLE).
+    assert len(addresses) == 1 and next(iter(addresses)).startswith("tls://127.0.0.1:")
     assert f"shared Dask cluster for this run: {next(iter(addresses))}" in result.stderr
     wait_until(lambda: worker_jobs(slurm) == set(), 30, "worker jobs left after the run")
     check_products(workdir, sample)
+    assert list((workdir / ".snakemake/dask-jobqueue-tls").iterdir()) == []  # its credentials are gone
 
 
 def test_killed_run_leaves_no_worker_job(tmp_path, slurm):
@@ -288,15 +290,17 @@ def test_worker_job_no_node_can_run_is_refused_before_queueing(tmp_path, slurm):
     assert worker_jobs(slurm) == set()
 
 
-def test_jobqueue_with_temporary_tls_certificates(tmp_path, slurm, sample):
-    workdir = copy_workflow(tmp_path / "tls")
-    args = with_config(workdir, {"jobqueue": {**JOBQUEUE, "tls": True}})
+def test_jobqueue_plain_tcp_only_when_asked_and_with_a_warning(tmp_path, slurm, sample):
+    workdir = copy_workflow(tmp_path / "tcp")
+    args = with_config(workdir, {"jobqueue": {**JOBQUEUE, "tls": False}})
     run_snakemake(workdir, "results/tables/dg_soil_moisture/averages.csv", *args, env=slurm)
     text = (workdir / "logs/tables/dg_soil_moisture/averages.log").read_text()
-    assert re.search(r"Dask scheduler: tls://127\.0\.0\.1:\d+", text), text
-    assert "Dask workers ran in SLURM jobs ['" in text and "WARNING" not in text
+    assert re.search(r"Dask scheduler: tcp://127\.0\.0\.1:\d+", text), text
+    assert re.search(
+        r"WARNING .*dask.jobqueue.tls is false: the scheduler at tcp://127\.0\.0\.1:\d+", text
+    ), text
+    assert "Dask workers ran in SLURM jobs ['" in text
     expected = pd.read_csv(sample["csv"], encoding="latin-1").groupby("year").mean(numeric_only=True)
     got = pd.read_csv(workdir / "results/tables/dg_soil_moisture/averages.csv", index_col="year")
     pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-12)
-    assert list((workdir / ".snakemake/dask-jobqueue-tls").iterdir()) == []  # the workers' key files are gone
     wait_until(lambda: worker_jobs(slurm) == set(), 30, "worker jobs left after the run")

@@ -155,7 +155,7 @@ fill_defaults(config, SCHEMA)
 DATA_DIR = Path.cwd()
 # The workflow's library (scripts/snakedask, installed into .venv by `make setup`).
 from snakedask.cluster import choose_cluster
-from snakedask import indices, products
+from snakedask import indices, products, tls
 from snakedask.config_checks import control_characters
 from snakedask.download import local_path, missing_sources
 from snakedask.rule_log import failure_summary, quick_start_and_exit
@@ -500,11 +500,14 @@ def start_shared_cluster():
             memory_limit=local["memory_limit"] or "auto",
             host=local["host"],
             dashboard_address=local["dashboard_address"],
+            use_tls=local["tls"],
         )
         address = cluster.start()
     SHARED_CLUSTER.append(cluster)
-    # Jobs are this process's children: they inherit the variable.
+    # Jobs are this process's children: they inherit the variables.
     os.environ[ADDRESS_VARIABLE] = address
+    if cluster.credentials is not None:
+        os.environ[tls.FOLDER_VARIABLE] = str(cluster.credentials.absolute())
     logger.info(f"shared Dask cluster for this run: {address}")
 
 
