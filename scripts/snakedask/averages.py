@@ -105,6 +105,43 @@ def _key_needs_text(parts: list[dict[str, Any]]) -> bool:
     return TEXT in kinds or len(kinds) > 1
 
 
+def _report_text(
+    path: str | Path,
+    encoding: str,
+    read_options: dict[str, Any] | None,
+    key: str,
+    columns: list[str],
+    text: list[str],
+    wanted: list[str] | None,
+) -> list[str]:
+    """The ``columns`` to average: those not ``text``, or the table's ``columns:`` (refused if text).
+
+    Without ``columns:``, text columns that look numeric (``<0.01``, ``0,25``) are a warning, the others news.
+    """
+    candidates = [name for name in columns if name not in text]
+    looks_numeric = numeric_looking_text(path, encoding, read_options, text)
+    if wanted:
+        candidates = chosen_columns(path, wanted, candidates, looks_numeric)
+    else:
+        for column, examples in looks_numeric.items():
+            log.warning(
+                "%s: column %r looks numeric but is read as text (values such as %s), so it is left out of "
+                "the averages. Set the table's `read_options: {decimal: ...}`, `na_values:` or `dtype:` to "
+                "read it as numbers.",
+                path,
+                column,
+                ", ".join(repr(v) for v in examples),
+            )
+        if other := [c for c in text if c not in looks_numeric]:
+            log.info("%s: text columns, not averaged: %s", path, ", ".join(other))
+    if not candidates:
+        raise TableError(
+            f"{path}: no numeric column to average besides {key!r} (text columns: {text}). "
+            "Check `sep`/`decimal` or set `dtype:` for the table."
+        )
+    return candidates
+
+
 def _late_text(
     path: str | Path, parts: list[dict[str, Any]], values: list[str], wanted: list[str] | None
 ) -> dict[str, str]:
@@ -210,37 +247,20 @@ def compute_averages(
     others = [name for name in names if name != key]
     # Columns that are text in the first ~1 MB are text to pandas whatever follows: never parsed again.
     # pandas itself types the sample (pyarrow also reads "0x10" and 20-digit integers as numbers).
-    pandas_fmt = replace(fmt, engine="pandas")
-    first = group_sums(pandas_fmt, *sample, key, others) if sample else {"kinds": {}, "key": NUMBER}
-    text = [name for name in others if first["kinds"].get(name) == TEXT]
-    candidates = [name for name in others if name not in text]
-    looks_numeric = numeric_looking_text(path, encoding, read_options, text)
-    if wanted:
-        candidates = chosen_columns(path, wanted, candidates, looks_numeric)
-    else:
-        for column, examples in looks_numeric.items():
-            log.warning(
-                "%s: column %r looks numeric but is read as text (values such as %s), so it is left out of "
-                "the averages. Set the table's `read_options: {decimal: ...}`, `na_values:` or `dtype:` to "
-                "read it as numbers.",
-                path,
-                column,
-                ", ".join(repr(v) for v in examples),
-            )
-        if other := [c for c in text if c not in looks_numeric]:
-            log.info("%s: text columns, not averaged: %s", path, ", ".join(other))
-    if not candidates:
-        raise TableError(
-            f"{path}: no numeric column to average besides {key!r} (text columns: {text}). "
-            "Check `sep`/`decimal` or set `dtype:` for the table."
-        )
-    key_as_text = first["key"] == TEXT
+    # A file read in one piece has no sample: its one block says what is text.
+    first = group_sums(replace(fmt, engine="pandas"), *sample, key, others) if sample else None
+    text = [name for name in others if first and first["kinds"][name] == TEXT]
+    candidates = _report_text(path, encoding, read_options, key, others, text, wanted)
+    key_as_text = bool(first) and first["key"] == TEXT
     parts = _block_sums(fmt, ranges, key, candidates, key_as_text)
     if not key_as_text and _key_needs_text(parts):
         log.info(
             "%s: the %r column holds text, so its values are grouped as text (as pandas does)", path, key
         )
         parts = _block_sums(fmt, ranges, key, candidates, True)
+    if first is None:  # one block: its text columns are simply text
+        text = [name for name in candidates if column_kind([parts[0]["kinds"][name]]) == TEXT]
+        candidates = _report_text(path, encoding, read_options, key, candidates, text, wanted)
     late = _late_text(path, parts, candidates, wanted)
     averaged = [name for name in candidates if name not in late]
     if not averaged:

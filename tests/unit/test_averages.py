@@ -401,3 +401,18 @@ def test_progress_of_the_blocks_is_in_the_log(tmp_path, caplog):
     pd.testing.assert_frame_equal(result, pandas_means(path), check_names=False)
     done = [r.getMessage() for r in caplog.records if " blocks done " in r.getMessage()]
     assert done and re.match(r"(\d+) of \1 blocks done \(\d+ s\)$", done[-1]), done
+
+
+@ENGINES
+def test_a_file_read_in_one_piece_reports_its_text_columns_as_text(tmp_path, engine, caplog):
+    # UTF-16 cannot be split on bytes: no sample, the one block says which columns are text.
+    path = tmp_path / "utf16.csv"
+    path.write_bytes(
+        ("year,site,v\n" + "".join(f"{2000 + i % 2},Sé{i % 3},{i}\n" for i in range(300))).encode("utf-16")
+    )
+    with caplog.at_level(logging.INFO):
+        means = averages_and_counts_equal_pandas(path, "year", engine, encoding="utf-16")
+    assert list(means.columns) == ["v"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("text columns, not averaged: site" in m for m in messages), messages
+    assert not any("further down" in m for m in messages), messages
