@@ -305,6 +305,32 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
         tls.remove(credentials)
 
 
+def _distributed_client() -> Any:
+    """The distributed client dask computes on, or None (a local scheduler set, or no client)."""
+    import dask
+
+    if dask.config.get("scheduler", None) not in (None, "dask.distributed", "distributed"):
+        return None
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):  # no distributed client: dask's default scheduler
+        return None
+
+
+def _log_done(futures: list[Any], what: str, every: float) -> None:
+    """Log how many of ``futures`` are done, at most every ``every`` seconds and once all are."""
+    from distributed import as_completed
+
+    started = reported = time.monotonic()
+    for done, _ in enumerate(as_completed(futures), start=1):
+        now = time.monotonic()
+        if now - reported >= every or done == len(futures):
+            log.info("%d of %d %s done (%.0f s)", done, len(futures), what, now - started)
+            reported = now
+
+
 def compute_logged(tasks: list[Any], what: str, every: float = 10.0) -> list[Any]:
     """``dask.compute(*tasks)``, and on a distributed client the log says how many of the ``what``
     ("blocks") are done, at most every ``every`` seconds and once all are: a long job shows progress.
@@ -313,22 +339,22 @@ def compute_logged(tasks: list[Any], what: str, every: float = 10.0) -> list[Any
     """
     import dask
 
-    if dask.config.get("scheduler", None) not in (None, "dask.distributed", "distributed"):
-        return list(dask.compute(*tasks))
-    try:
-        from distributed import as_completed, get_client
-
-        client = get_client()
-    except (ImportError, ValueError):  # no distributed client: dask's default scheduler
+    client = _distributed_client()
+    if client is None:
         return list(dask.compute(*tasks))
     futures = client.compute(list(tasks))
-    started = reported = time.monotonic()
-    for done, _ in enumerate(as_completed(futures), start=1):
-        now = time.monotonic()
-        if now - reported >= every or done == len(futures):
-            log.info("%d of %d %s done (%.0f s)", done, len(futures), what, now - started)
-            reported = now
+    _log_done(futures, what, every)
     return client.gather(futures)
+
+
+def log_progress(collections: list[Any], what: str, every: float = 10.0) -> None:
+    """Wait for persisted Dask ``collections``, logging how many of their ``what`` are done (on a
+    distributed client; elsewhere ``persist`` has computed them already)."""
+    if _distributed_client() is None:
+        return
+    from distributed import futures_of
+
+    _log_done(futures_of(collections), what, every)
 
 
 def _package_file() -> str | None:

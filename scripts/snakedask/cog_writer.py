@@ -38,6 +38,7 @@ import dask.array as da
 import numpy as np
 
 from snakedask import raster_kernels
+from snakedask.cluster import log_progress
 
 TILE = 256
 COMPRESSION_ZSTD = 50000  # the TIFF Compression code libtiff and GDAL use for Zstandard
@@ -595,6 +596,7 @@ def write_cogs(
             encoded.append([lazy_encoded(level, i, stage, budget) for i, level in enumerate(levels[-1])])
         flat = [array for arrays in encoded for array in arrays]
         *flat, extra = dask.persist(*flat, compute_with)
+        log_progress([*flat, extra], "blocks")  # a long job shows it moves (on a distributed client)
         extra, *runs = dask.compute(extra, *[array.map_blocks(_runs_only, dtype=object) for array in flat])
         writes = []
         for product, path, product_levels in zip(products, paths, levels, strict=True):

@@ -263,3 +263,28 @@ def test_a_failure_in_one_of_several_products_leaves_none(tmp_path):
     with pytest.raises(RuntimeError, match="lost its input"):
         cog_writer.write_cogs(products)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_long_write_logs_its_progress_on_a_distributed_client(tmp_path, caplog):
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    values = smooth((600, 1030))
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    with (
+        cluster,
+        Client(cluster),
+        dask.config.set(scheduler="dask.distributed"),
+        caplog.at_level(logging.INFO),
+    ):
+        cog_writer.write_cog(
+            da.from_array(values, chunks=(256, 512)),
+            tmp_path / "out.tif",
+            crs="EPSG:32657",
+            transform=TRANSFORM,
+        )
+    done = [r.getMessage() for r in caplog.records if " blocks done " in r.getMessage()]
+    assert done and done[-1].split(" of ")[0] == done[-1].split(" of ")[1].split()[0], done
+    with rasterio.open(tmp_path / "out.tif") as src:
+        np.testing.assert_array_equal(src.read(1), values)
