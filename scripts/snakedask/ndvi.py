@@ -49,6 +49,26 @@ def unreadable(path: str | Path, err: Exception) -> "RasterError":
     )
 
 
+def find_unreadable(paths: list[str | Path]) -> RasterError | None:
+    """The error for the first of ``paths`` that GDAL cannot read whole, block by block; None if all read.
+
+    For after a failed computation: an error raised on a worker may reach the
+    job as a plain ``Exception`` (its type not rebuilt), so the files themselves
+    say whether a truncated or corrupt band was the cause.
+    """
+    import rasterio
+
+    for path in paths:
+        try:
+            with rasterio.open(path) as src:
+                for band in src.indexes:
+                    for _, window in src.block_windows(band):
+                        src.read(band, window=window)
+        except (rasterio.errors.RasterioError, OSError) as err:
+            return unreadable(path, err)
+    return None
+
+
 def _open(path: str | Path, chunks: Any) -> xr.DataArray:
     import rasterio
 

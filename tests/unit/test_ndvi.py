@@ -238,3 +238,13 @@ def test_all_nodata_is_an_error_and_writes_nothing(tmp_path):
     with pytest.raises(RasterError, match="NDVI has no valid pixel"):
         write_ndvi(index, tmp_path / "out" / "ndvi.tif")
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_find_unreadable_names_the_truncated_band_and_passes_good_ones(tmp_path, sample):
+    from snakedask.ndvi import find_unreadable
+
+    cut = tmp_path / "nir.tif"
+    cut.write_bytes(sample["nir"].read_bytes()[:60_000])  # the header reads; a tile does not
+    assert find_unreadable([sample["red"], sample["nir"]]) is None
+    problem = find_unreadable([sample["red"], cut])
+    assert problem is not None and str(problem).startswith(f"{cut} (60000 bytes) is not a readable GeoTIFF")

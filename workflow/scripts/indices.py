@@ -20,7 +20,7 @@ def main(smk) -> None:
     from snakedask.atomic_output import atomic_path, write_text
     from snakedask.cluster import dask_client, performance_report_to, ship_package
     from snakedask.errors import DiskFullError, RasterError
-    from snakedask.ndvi import band_pixels, compute_index, describe_grid, write_indices
+    from snakedask.ndvi import band_pixels, compute_index, describe_grid, find_unreadable, write_indices
 
     names = list(smk.params.indices)
     tifs, stats_files = as_list(smk.output.tif), as_list(smk.output.stats)
@@ -41,12 +41,12 @@ def main(smk) -> None:
                 stats = write_indices(values, tmps, smk.resources.get("mem_mb"), names)
             except (RasterError, DiskFullError):
                 raise
-            except Exception as err:  # GDAL read errors arrive from the workers re-wrapped
-                files = " / ".join(sorted(set(bands.values())))
-                raise RasterError(
-                    f"reading {files} or writing {', '.join(tifs)} failed: {err}. "
-                    "A truncated or corrupt band file? Delete it and run again."
-                ) from err
+            except Exception:
+                # A worker's GDAL error may arrive untyped: the band files say whether one is bad.
+                # Anything else (a bug, MemoryError, KilledWorker) keeps its own error, and the files.
+                if (problem := find_unreadable(sorted(set(bands.values())))) is not None:
+                    raise problem from None
+                raise
         for tif, path, result in zip(tifs, stats_files, stats, strict=True):
             write_text(path, json.dumps(result, indent=2) + "\n")
             log.info("wrote %s (%d valid pixels) and %s", tif, result["count_valid"], path)
