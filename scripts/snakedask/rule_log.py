@@ -19,6 +19,7 @@ from pathlib import Path
 # job here). While a job starts, it collects every 50 000.
 DEFAULT_GC_THRESHOLD = gc.get_threshold()
 STARTING_GC_THRESHOLD = (50_000, 10, 10)
+_starting = False  # between quick_start_and_exit() and job_started(): a rule script's imports
 
 
 def quick_start_and_exit() -> None:
@@ -33,6 +34,8 @@ def quick_start_and_exit() -> None:
     Jobs that compute on Dask go back to the usual collections once their
     cluster is up (:func:`job_started`).
     """
+    global _starting
+    _starting = True
     gc.set_threshold(*STARTING_GC_THRESHOLD)
     atexit.register(gc.freeze)
 
@@ -42,8 +45,10 @@ def job_started() -> None:
     collections leave them out (``gc.freeze``), and the usual thresholds apply to what comes next.
     Outside a rule script (no :func:`quick_start_and_exit` before), nothing changes: a notebook
     calling ``dask_client`` keeps its own collections."""
-    if gc.get_threshold() != STARTING_GC_THRESHOLD:
+    global _starting
+    if not _starting:
         return
+    _starting = False
     gc.freeze()
     gc.set_threshold(*DEFAULT_GC_THRESHOLD)
 
