@@ -394,27 +394,6 @@ def ship_package(client: Client) -> None:
         client.upload_file(str(archive))
 
 
-def _performance_report() -> type:
-    """distributed's ``performance_report``, saving its page with ``open()``.
-
-    Its own ``__aexit__`` imports fsspec (~0.2 s per job) only to open the
-    file. Bokeh's document validation (a check on the figures distributed
-    builds, ~0.2 s) is skipped too: it only ever warns.
-    """
-    os.environ.setdefault("BOKEH_VALIDATE_DOC", "false")
-    from distributed import get_client, performance_report
-
-    class PlainFileReport(performance_report):
-        async def __aexit__(self, exc_type, exc_value, traceback, code=None):
-            # `code`: the `with` block's source, which the synchronous __exit__ passes.
-            data = await get_client().scheduler.performance_report(
-                start=self.start, last_count=self.last_count, code=code or "", mode=self.mode
-            )
-            Path(self.filename).write_text(data, encoding="utf-8")
-
-    return PlainFileReport
-
-
 @contextlib.contextmanager
 def performance_report_to(path: str | Path, enabled: bool = True) -> Iterator[None]:
     """Save the Dask performance report of the block to ``path`` (self-contained HTML).
@@ -424,7 +403,11 @@ def performance_report_to(path: str | Path, enabled: bool = True) -> Iterator[No
     a fixed cost per rule saved), the page only says so.
     """
     if enabled:
-        with _performance_report()(filename=str(path), mode="inline"):
+        from distributed import performance_report
+
+        # Bokeh's document validation (a check on the figures distributed builds, ~0.2 s) only ever warns.
+        os.environ.setdefault("BOKEH_VALIDATE_DOC", "false")
+        with performance_report(filename=str(path), mode="inline"):
             yield
     else:
         yield
