@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from snakedask import tls
-from snakedask.cluster import ADDRESS_VARIABLE  # noqa: F401 - where jobs find the shared cluster
 
 # The PID of the Snakemake process that owns the cluster; the scheduler exits
 # when that process is gone (killed runs leave nothing running).

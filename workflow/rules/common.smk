@@ -475,7 +475,8 @@ def start_shared_cluster():
     choice = choose_cluster(config["dask"])
     if choice.kind != "shared":
         return
-    from snakedask.shared_cluster import ADDRESS_VARIABLE, SharedCluster
+    from snakedask.cluster import ADDRESS_VARIABLE
+    from snakedask.shared_cluster import SharedCluster
 
     local = config["dask"]["local"]
     if choice.target:
