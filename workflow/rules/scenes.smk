@@ -6,19 +6,8 @@ rule ndvi:
         unpack(scene_rasters),
     output:
         tif="results/scenes/{scene}/ndvi.tif",
-        stats=report(
-            "results/scenes/{scene}/ndvi_stats.json",
-            caption="../report/index_stats.rst",
-            category="Scenes",
-            subcategory="{scene}",
-            labels={"scene": "{scene}", "product": "NDVI statistics"},
-        ),
-        dask_report=report(
-            "results/scenes/{scene}/dask-report.html",
-            caption="../report/dask_report.rst",
-            category="Dask performance",
-            labels={"dataset": "{scene}", "rule": "ndvi"},
-        ),
+        stats="results/scenes/{scene}/ndvi_stats.json",
+        dask_report="results/scenes/{scene}/dask-report.html",
     log:
         "logs/scenes/{scene}/ndvi.log",
     benchmark:
@@ -45,19 +34,8 @@ rule ndvi:
 use rule ndvi as index with:
     output:
         tif="results/scenes/{scene}/{index}.tif",
-        stats=report(
-            "results/scenes/{scene}/{index}_stats.json",
-            caption="../report/index_stats.rst",
-            category="Scenes",
-            subcategory="{scene}",
-            labels={"scene": "{scene}", "product": "{index} statistics"},
-        ),
-        dask_report=report(
-            "results/scenes/{scene}/{index}_dask-report.html",
-            caption="../report/dask_report.rst",
-            category="Dask performance",
-            labels={"dataset": "{scene}", "rule": "{index}"},
-        ),
+        stats="results/scenes/{scene}/{index}_stats.json",
+        dask_report="results/scenes/{scene}/{index}_dask-report.html",
     log:
         "logs/scenes/{scene}/{index}.log",
     benchmark:
@@ -81,22 +59,8 @@ for index_set in INDEX_SETS:
             unpack(scene_rasters),
         output:
             tif=[f"results/scenes/{{scene}}/{name}.tif" for name in index_set],
-            stats=[
-                report(
-                    f"results/scenes/{{scene}}/{name}_stats.json",
-                    caption="../report/indices_stats.rst",
-                    category="Scenes",
-                    subcategory="{scene}",
-                    labels={"scene": "{scene}", "product": f"{name} statistics"},
-                )
-                for name in index_set
-            ],
-            dask_report=report(
-                "results/scenes/{scene}/dask-report.html",
-                caption="../report/dask_report.rst",
-                category="Dask performance",
-                labels={"dataset": "{scene}", "rule": index_rule},
-            ),
+            stats=[f"results/scenes/{{scene}}/{name}_stats.json" for name in index_set],
+            dask_report="results/scenes/{scene}/dask-report.html",
         log:
             "logs/scenes/{scene}/indices.log",
         benchmark:

@@ -29,27 +29,11 @@ rule averages:
         csv="resources/tables/{table}/raw.csv",
         encoding="results/tables/{table}/encoding.json",
         records="results/tables/{table}/records.json",
+    # In the HTML report through their pages (rules/report.smk): a CSV and a Dask report as they are do not show.
     output:
-        csv=report(
-            "results/tables/{table}/averages.csv",
-            caption="../report/averages_table.rst",
-            category="Tables",
-            subcategory="{table}",
-            labels={"table": "{table}", "product": "averages (CSV)"},
-        ),
-        counts=report(
-            "results/tables/{table}/counts.csv",
-            caption="../report/counts.rst",
-            category="Tables",
-            subcategory="{table}",
-            labels={"table": "{table}", "product": "counts per group (CSV)"},
-        ),
-        dask_report=report(
-            "results/tables/{table}/dask-report.html",
-            caption="../report/dask_report.rst",
-            category="Dask performance",
-            labels={"dataset": "{table}", "rule": "averages"},
-        ),
+        csv="results/tables/{table}/averages.csv",
+        counts="results/tables/{table}/counts.csv",
+        dask_report="results/tables/{table}/dask-report.html",
     log:
         "logs/tables/{table}/averages.log",
     benchmark:
