@@ -32,7 +32,7 @@ def test_shared_cluster_listens_on_loopback_only(tmp_path):
 
     cluster = SharedCluster(tmp_path / "cluster", threads=1)
     try:
-        assert cluster.start().startswith("tcp://127.0.0.1:")
+        assert cluster.start().startswith("tls://127.0.0.1:")
         addresses = set()
         for process in cluster.processes:
             for child in [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]:

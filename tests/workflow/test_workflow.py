@@ -42,7 +42,7 @@ def test_process_workers_reimport_the_scripts_safely(tmp_path, sample):
     run_snakemake(workdir, "--configfile", "config/config.yaml", "procs.yaml")
     check_products(workdir, sample)
     log = (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()
-    assert re.search(r"Dask scheduler: tcp://127\.0\.0\.1:\d+", log)
+    assert re.search(r"Dask scheduler: tls://127\.0\.0\.1:\d+", log)  # other users cannot connect
     assert "'n_workers': 2, 'threads_per_worker': 1, 'processes': True" in log
 
 
