@@ -69,11 +69,12 @@ rule report_page_averages:
     log:
         "logs/report_pages/tables/{table}/averages.csv.log",
     localrule: True
+    conda:
+        "../envs/plots.yaml"
     params:
         title="Averages of table {table} (averages.csv)",
-    run:
-        report_pages.write_page(input[0], output[0], params.title)
-        Path(log[0]).write_text(f"{output[0]}: the report's page of {input[0]}\n")
+    script:
+        "../scripts/report_page.py"
 
 
 use rule report_page_averages as report_page_counts with:
