@@ -62,7 +62,7 @@ sample: $(STAMP)
 
 # The products, logs and timings of runs; the downloads in resources/ stay (make clean-downloads).
 clean:
-	rm -rf results/tables results/scenes results/run_info results/report.html logs benchmarks .snakemake
+	rm -rf results/tables results/scenes results/run_info results/report_pages results/report.html logs benchmarks .snakemake
 
 # The downloaded raw files too (resources/tables, resources/scenes): the next run fetches them again.
 clean-downloads: clean
