@@ -43,3 +43,14 @@ def tls_scheduler(tmp_path_factory):
     tls = ["--tls-ca-file", certs["ca_file"], "--tls-cert", certs["cert"], "--tls-key", certs["key"]]
     with dask_cluster_processes(folder, *tls) as (address, _):
         yield address, certs
+
+
+@pytest.fixture
+def distributed_client():
+    """An in-process Dask cluster and its client, used by dask for the test (progress logs need one)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    with cluster, Client(cluster) as client, dask.config.set(scheduler="dask.distributed"):
+        yield client

@@ -78,26 +78,33 @@ class Page:
     screenshot: np.ndarray  # greyscale pixels, 0-255, rows x columns
 
 
-def chromium(url: str, folder: Path, *extra: str, offline: bool = True) -> subprocess.CompletedProcess:
-    """Run headless Chromium on ``url`` (15 s of virtual time for its scripts); ``offline`` blocks the network."""
+def command(folder: Path, offline: bool = True) -> list[str]:
+    """Headless Chromium with a profile in ``folder``; ``offline``: every request goes to a closed port."""
     network = (
         [f"--proxy-server=http://127.0.0.1:{closed_port()}", "--proxy-bypass-list=<-loopback>"]
         if offline
         else []
     )
+    return [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        *network,
+        f"--user-data-dir={folder / 'chromium-profile'}",
+    ]
+
+
+def chromium(url: str, folder: Path, *extra: str, offline: bool = True) -> subprocess.CompletedProcess:
+    """Run headless Chromium on ``url`` (15 s of virtual time for its scripts); ``offline`` blocks the network."""
     return subprocess.run(
         [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            *network,
-            f"--user-data-dir={folder / 'chromium-profile'}",
+            *command(folder, offline),
             "--window-size=1400,1000",
             "--virtual-time-budget=15000",
             *extra,

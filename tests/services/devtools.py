@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.services.chromium import CHROMIUM, closed_port
+from tests.services.chromium import command
 
 
 class DevToolsError(RuntimeError):
@@ -58,18 +58,7 @@ class Browser:
 
         self._process = subprocess.Popen(
             [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-quic",
-                f"--proxy-server=http://127.0.0.1:{closed_port()}",
-                "--proxy-bypass-list=<-loopback>",
-                f"--user-data-dir={self.folder / 'chromium-profile'}",
+                *command(self.folder),
                 f"--window-size={self.window[0]},{self.window[1]}",
                 "--remote-debugging-pipe",
                 "about:blank",

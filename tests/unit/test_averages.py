@@ -385,18 +385,10 @@ def test_a_blocksize_that_gives_too_many_blocks_is_a_warning_naming_the_key(tmp_
     assert not caplog.records
 
 
-def test_progress_of_the_blocks_is_in_the_log(tmp_path, caplog):
-    from distributed import Client, LocalCluster
-
+def test_progress_of_the_blocks_is_in_the_log(tmp_path, caplog, distributed_client):
     path = tmp_path / "t.csv"
     path.write_text("year,v\n" + "".join(f"{2000 + i % 2},{i}\n" for i in range(20_000)))
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
-    with (
-        cluster,
-        Client(cluster),
-        dask.config.set(scheduler="dask.distributed"),
-        caplog.at_level(logging.INFO),
-    ):
+    with caplog.at_level(logging.INFO):
         result = compute_averages(path, "utf-8", "year", blocksize="16KB")
     pd.testing.assert_frame_equal(result, pandas_means(path), check_names=False)
     done = [r.getMessage() for r in caplog.records if " blocks done " in r.getMessage()]

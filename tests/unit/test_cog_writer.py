@@ -265,19 +265,11 @@ def test_a_failure_in_one_of_several_products_leaves_none(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_long_write_logs_its_progress_on_a_distributed_client(tmp_path, caplog):
+def test_a_long_write_logs_its_progress_on_a_distributed_client(tmp_path, caplog, distributed_client):
     import logging
 
-    from distributed import Client, LocalCluster
-
     values = smooth((600, 1030))
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
-    with (
-        cluster,
-        Client(cluster),
-        dask.config.set(scheduler="dask.distributed"),
-        caplog.at_level(logging.INFO),
-    ):
+    with caplog.at_level(logging.INFO):
         cog_writer.write_cog(
             da.from_array(values, chunks=(256, 512)),
             tmp_path / "out.tif",
