@@ -120,11 +120,11 @@ def check_products(workdir, sample):
 def read_blocks(path, encoding: str, blocksize: int, records=None, columns=None, engine="pyarrow", **options):
     """Every block of the CSV, parsed by the workflow's block reader and stacked (rows in file order)."""
     from snakedask.csv_blocks import plan_blocks, read_frame
-    from snakedask.csv_records import record_index
+    from snakedask.csv_records import record_offsets
     from snakedask.table_header import field_names
 
     names = field_names(path, encoding, options.get("read_options"))
-    records = records or record_index(path, encoding)
+    records = records or record_offsets(path, encoding)
     fmt, ranges, _ = plan_blocks(path, encoding, names, records, blocksize, engine=engine, **options)
     frames = [read_frame(fmt, start, end, columns or names) for start, end in ranges]
     return pd.concat(frames, ignore_index=True)

@@ -6,9 +6,9 @@ Modules by concern (each owns one):
   :mod:`shared_cluster` (one cluster per run), :mod:`errors` (every refusal);
 * files: :mod:`download`, :mod:`atomic_output`, :mod:`rule_log`, :mod:`run_info`;
 * tables: :mod:`encoding`, :mod:`csv_blocks`, :mod:`averages`, :mod:`plot_averages`;
-* rasters: :mod:`indices` (the registry of spectral indices), :mod:`ndvi` (any index, read and
-  written in one Dask pass), :mod:`raster_kernels`, :mod:`raster_stats`, :mod:`cog_writer`,
-  :mod:`plot_ndvi` (map and histogram of any index);
+* rasters: :mod:`spectral_indices` (the registry of spectral indices), :mod:`spectral_rasters` (any
+  index, read and written in one Dask pass), :mod:`raster_kernels`, :mod:`raster_stats`, :mod:`cog_writer`,
+  :mod:`plot_spectral` (map and histogram of any index);
 * :mod:`snakedask.tools`: the benchmark, the sample-data generator and cluster launchers.
 
 Importing the package is cheap: modules import their heavy dependencies themselves.

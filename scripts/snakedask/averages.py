@@ -39,7 +39,7 @@ from snakedask.csv_blocks import (
     group_sums,
     plan_blocks,
 )
-from snakedask.csv_records import record_index
+from snakedask.csv_records import record_offsets
 from snakedask.errors import TableError
 from snakedask.table_header import check_header, field_names
 
@@ -210,7 +210,7 @@ def compute_averages(
     ``engine``: ``"pyarrow"`` parses blocks with pyarrow (pandas for the rows it
     cannot read), ``"pandas"`` with ``pd.read_csv``; the numbers are the same.
     ``columns``: the columns to average (None: every numeric one). ``records``:
-    the file's :func:`csv_records.record_index` (computed here if not given).
+    the file's :func:`csv_records.record_offsets` (computed here if not given).
     ``counts``: also return, from the same pass, each group's ``rows`` and its
     non-missing values per averaged column.
     """
@@ -221,7 +221,7 @@ def compute_averages(
         )
     wanted = columns
     if records is None or records["size"] != Path(path).stat().st_size:  # none, or of another version
-        records = record_index(path, encoding, (read_options or {}).get("quotechar", '"'))
+        records = record_offsets(path, encoding, (read_options or {}).get("quotechar", '"'))
     if not records["splittable"]:
         log.info("%s is read in one piece, not in blocks: %s", path, records["reason"])
     elif records["quoted_line_breaks"]:

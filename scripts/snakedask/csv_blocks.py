@@ -435,7 +435,7 @@ def plan_blocks(
     """How to parse the CSV, its ``blocksize``-byte blocks of whole records, and a sample of them.
 
     ``names`` are the file's columns as pandas names them (:func:`table_header.check_header`);
-    ``records`` is the file's :func:`csv_records.record_index`. The sample is the
+    ``records`` is the file's :func:`csv_records.record_offsets`. The sample is the
     first ~1 MB of records (None for a file read in one piece). ``engine="pyarrow"``
     falls back to ``"pandas"`` for options pyarrow lacks (``comment``, ``thousands``, a longer ``sep``).
     """

@@ -105,7 +105,7 @@ def default_step(size: int) -> int:
     return min(MAX_STEP, max(MIN_STEP, size // 1024))
 
 
-def record_index(
+def record_offsets(
     path: str | Path,
     encoding: str,
     quotechar: str = '"',
@@ -184,7 +184,7 @@ def block_ranges(index: dict[str, Any], blocksize: int | None) -> list[tuple[int
 
 def data_start(path: str | Path, index: dict[str, Any], comment: str | None = None) -> int:
     """Offset of the first data record: after the header, past the blank (and ``comment``) lines that
-    pandas skips before it. ``index`` is the file's :func:`record_index`."""
+    pandas skips before it. ``index`` is the file's :func:`record_offsets`."""
     first = index["starts"][0]
     if not index["splittable"]:
         return first

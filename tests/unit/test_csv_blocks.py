@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from snakedask.csv_blocks import NULL_VALUES, TEXT, column_kind, group_sums, plan_blocks
-from snakedask.csv_records import record_index
+from snakedask.csv_records import record_offsets
 from snakedask.table_header import read_header
 from tests.helpers import read_blocks
 
@@ -80,7 +80,7 @@ def test_block_kinds_combine_as_pandas_types_the_whole_column(tmp_path, case, en
     path.write_text("key,value\n" + "\n".join(head) + "\n" + "\n".join(tail) + "\n")
     whole = pd.read_csv(path)["value"]
     averaged_by_pandas = pd.api.types.is_numeric_dtype(whole)  # bool included, as mean(numeric_only=True)
-    records = record_index(path, "utf-8", step=4096)
+    records = record_offsets(path, "utf-8", step=4096)
     fmt, _, _ = plan_blocks(path, "utf-8", read_header(path, "utf-8"), records, 1 << 20, engine=engine)
     split = records["starts"][0] + sum(len(line) + 1 for line in head)
     with dask.config.set(scheduler="sync"):

@@ -5,7 +5,7 @@ import itertools
 import pandas as pd
 import pytest
 
-from snakedask.csv_records import ascii_compatible, block_ranges, record_index
+from snakedask.csv_records import ascii_compatible, block_ranges, record_offsets
 from tests.helpers import read_blocks
 
 HEADER = b'"id","note","value"\r\n'
@@ -48,7 +48,7 @@ def test_recorded_starts_are_record_starts_and_cover_every_step(tmp_path, step, 
     data = rows(2000)
     path = tmp_path / "t.csv"
     path.write_bytes(data)
-    index = record_index(path, "latin-1", step=step, **scan)
+    index = record_offsets(path, "latin-1", step=step, **scan)
     truth = all_record_starts(data)
     assert index["splittable"] and index["starts"][0] == len(HEADER)
     assert set(index["starts"]) <= truth
@@ -62,7 +62,7 @@ def test_blocks_are_whole_records_and_averages_equal_pandas(tmp_path, blocksize)
     data = rows(3000)
     path = tmp_path / "t.csv"
     path.write_bytes(data)
-    index = record_index(path, "latin-1", step=4096)
+    index = record_offsets(path, "latin-1", step=4096)
     ranges = block_ranges(index, blocksize)
     assert ranges[0][0] == len(HEADER) and ranges[-1][1] == len(data)
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
@@ -81,7 +81,7 @@ def test_a_quote_right_at_a_step_and_an_empty_last_line(tmp_path, scan):
     body = first + b'1,"x\r\ny",2\r\n' * 400 + b"\r\n"
     path = tmp_path / "t.csv"
     path.write_bytes(body)
-    index = record_index(path, "utf-8", step=4096, **scan)
+    index = record_offsets(path, "utf-8", step=4096, **scan)
     assert set(index["starts"]) <= all_record_starts(body) | {len(body)}
     got = read_blocks(path, "utf-8", 4096, records=index)
     expected = pd.read_csv(path)
@@ -92,7 +92,7 @@ def test_crlf_is_never_split_between_two_blocks(tmp_path):
     data = rows(500, note_every=10**9)
     path = tmp_path / "t.csv"
     path.write_bytes(data)
-    for start, end in block_ranges(record_index(path, "utf-8", step=4096), 1):
+    for start, end in block_ranges(record_offsets(path, "utf-8", step=4096), 1):
         assert data[start - 2 : start] == b"\r\n" and data[end - 2 : end] == b"\r\n"
 
 
@@ -100,7 +100,7 @@ def test_crlf_is_never_split_between_two_blocks(tmp_path):
 def test_unpaired_quotes_mean_one_piece_with_the_reason(tmp_path, scan):
     path = tmp_path / "t.csv"
     path.write_bytes(HEADER + b'1,"never closed,2\r\n' + b"2,b,3\r\n" * 1000)
-    index = record_index(path, "utf-8", step=4096, **scan)
+    index = record_offsets(path, "utf-8", step=4096, **scan)
     assert not index["splittable"] and "do not pair up" in index["reason"]
     assert block_ranges(index, 100) == [(len(HEADER), path.stat().st_size)]
 
@@ -109,7 +109,7 @@ def test_both_scanners_give_the_same_index(tmp_path):
     data = rows(5000, note_every=7) + b"".join(f"{i},plain,{i}\r\n".encode() for i in range(3000))
     path = tmp_path / "t.csv"
     path.write_bytes(data)
-    indexes = [record_index(path, "latin-1", step=4096, **scan) for scan in SCANNERS.values()]
+    indexes = [record_offsets(path, "latin-1", step=4096, **scan) for scan in SCANNERS.values()]
     assert indexes[0] == indexes[1] and indexes[0]["quoted_line_breaks"] == 2 * len(range(0, 5000, 7))
 
 
@@ -143,7 +143,7 @@ def test_classic_mac_and_mixed_line_ends(tmp_path, scan, ending):
     data = b"".join(line + ends[i % len(ends)] for i, line in enumerate(lines))
     path = tmp_path / "t.csv"
     path.write_bytes(data)
-    index = record_index(path, "utf-8", step=4096, **scan)
+    index = record_offsets(path, "utf-8", step=4096, **scan)
     truth = record_ends_walk(data)
     assert index["splittable"] and index["starts"][0] == min(truth)
     assert set(index["starts"]) <= truth | {len(data)}

@@ -14,7 +14,7 @@ from rasterio.enums import MaskFlags
 from rasterio.transform import from_origin
 
 from snakedask.errors import RasterError
-from snakedask.ndvi import band_pixels, compute_index, compute_ndvi, write_index, write_ndvi
+from snakedask.spectral_rasters import band_pixels, compute_index, compute_ndvi, write_index, write_ndvi
 
 SHAPE = (40, 56)  # chunks of 16 px: several blocks, each mask read through its own window
 PROFILE = {"driver": "GTiff", "crs": "EPSG:32633", "transform": from_origin(399960.0, 5800020.0, 10.0, 10.0)}

@@ -155,7 +155,7 @@ fill_defaults(config, SCHEMA)
 DATA_DIR = Path.cwd()
 # The workflow's library (scripts/snakedask, installed into .venv by `make setup`).
 from snakedask.cluster import choose_cluster
-from snakedask import indices, products, tls
+from snakedask import products, spectral_indices, tls
 from snakedask.config_checks import control_characters
 from snakedask.download import local_path, missing_sources
 from snakedask.rule_log import failure_summary
@@ -163,7 +163,7 @@ from snakedask.rule_log import failure_summary
 # The whole software stack: rule run_info records its versions. Other rules name a small
 # environment of their own in workflow/envs/ (--sdm conda; see README on what is tested).
 ENV = "../../environment.yml"
-BANDS = indices.BANDS
+BANDS = spectral_indices.BANDS
 # Bands that share one file (a multi-band stack) download it once, as stack.tif (stack2.tif, ...).
 STACK = "stack"
 
@@ -176,13 +176,13 @@ def index_problems(scenes):
     problems = []
     for name, scene in scenes.items():
         for index in scene["indices"]:
-            if index not in indices.REGISTRY:
+            if index not in spectral_indices.REGISTRY:
                 problems.append(
                     f"  - scenes.{name}.indices: unknown index {index!r}; "
-                    f"known: {', '.join(indices.REGISTRY)} (scripts/snakedask/indices.py)"
+                    f"known: {', '.join(spectral_indices.REGISTRY)} (scripts/snakedask/spectral_indices.py)"
                 )
                 continue
-            for band in indices.REGISTRY[index].bands:
+            for band in spectral_indices.REGISTRY[index].bands:
                 if band not in scene:
                     problems.append(
                         f"  - scenes.{name}: index {index!r} needs band {band!r}, which the scene does not "
@@ -228,7 +228,7 @@ def scene_files(name):
     """{file stem: [bands in it]} of the raw files a scene's indices need, in BANDS order."""
     scene = config["scenes"][name]
     needed = {
-        band for index in scene["indices"] for band in indices.REGISTRY[index].bands
+        band for index in scene["indices"] for band in spectral_indices.REGISTRY[index].bands
     }
     groups = {}
     for band in BANDS:
@@ -357,7 +357,7 @@ def index_name(wildcards):
 
 def ordered_indices(names):
     """Index names in registry order, each once: one rule per set, whatever order config lists them in."""
-    return tuple(name for name in indices.REGISTRY if name in set(names))
+    return tuple(name for name in spectral_indices.REGISTRY if name in set(names))
 
 
 # Scenes with several indices get one job each (an `indices_...` rule per set of
@@ -387,7 +387,7 @@ def index_info(key):
     """Param function: `label` (NDVI) or `description` of the job's index, for captions."""
 
     def info(wildcards):
-        index = indices.REGISTRY[index_name(wildcards)]
+        index = spectral_indices.REGISTRY[index_name(wildcards)]
         return index.name.upper() if key == "label" else index.description
 
     return info
@@ -396,7 +396,7 @@ def index_info(key):
 def job_bands(wildcards):
     """The bands the job's indices need, in BANDS order."""
     needed = {
-        band for name in job_indices(wildcards) for band in indices.REGISTRY[name].bands
+        band for name in job_indices(wildcards) for band in spectral_indices.REGISTRY[name].bands
     }
     return [band for band in BANDS if band in needed]
 

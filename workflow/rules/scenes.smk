@@ -27,7 +27,7 @@ rule ndvi:
         pixels=index_pixels,
         chunks=scene_setting("chunks"),
     script:
-        "../scripts/indices.py"
+        "../scripts/spectral_rasters.py"
 
 
 # Every other index: the same job, named after the index.
@@ -76,13 +76,13 @@ for index_set in INDEX_SETS:
         params:
             indices=job_indices,
             described=[
-                f"{name.upper()}: {indices.REGISTRY[name].description}"
+                f"{name.upper()}: {spectral_indices.REGISTRY[name].description}"
                 for name in index_set
             ],
             pixels=index_pixels,
             chunks=scene_setting("chunks"),
         script:
-            "../scripts/indices.py"
+            "../scripts/spectral_rasters.py"
 
     # Its products also match the rules for one index: this rule makes them.
     workflow.ruleorder(index_rule, "ndvi", "index")
@@ -118,4 +118,4 @@ rule plot_index:
         label=index_info("label"),
         description=index_info("description"),
     script:
-        "../scripts/plot_ndvi.py"
+        "../scripts/plot_spectral.py"

@@ -10,7 +10,7 @@ from snakedask.rule_log import log_to_file
 def main(smk) -> None:
     log = log_to_file(smk.log[0])
     from snakedask.atomic_output import write_text
-    from snakedask.csv_records import record_index
+    from snakedask.csv_records import record_offsets
     from snakedask.encoding import detect_encoding
     from snakedask.table_header import check_header
 
@@ -20,7 +20,7 @@ def main(smk) -> None:
     check_header(
         smk.input.csv, result["encoding"], smk.params.groupby, smk.params.columns, smk.params.read_options
     )
-    index = record_index(smk.input.csv, result["encoding"], smk.params.quotechar)
+    index = record_offsets(smk.input.csv, result["encoding"], smk.params.quotechar)
     if index["splittable"]:
         log.info(
             "%s: %d record starts recorded (one per %d bytes); %d line breaks inside quoted fields",

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import dask
 
-from snakedask.ndvi import compute_index
 from snakedask.raster_stats import lazy_statistics
+from snakedask.spectral_rasters import compute_index
 
 INDICES = ("ndvi", "savi", "gndvi", "evi")
 

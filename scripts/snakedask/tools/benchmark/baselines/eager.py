@@ -70,7 +70,7 @@ def plot_averages(means: Any, png: str | Path) -> None:
     axes[0].figure.savefig(png, dpi=110)
 
 
-def plot_ndvi(index: Any, png: str | Path) -> None:
+def plot_index_map(index: Any, png: str | Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,7 +87,7 @@ def everything(csv_path: str | Path, red_path: str | Path, nir_path: str | Path,
     """Every product of one table and one scene, as the whole workflow makes them."""
     out = Path(out)
     plot_averages(averages(csv_path, out / "averages.csv"), out / "averages.png")
-    plot_ndvi(ndvi(red_path, nir_path, out / "ndvi.tif"), out / "ndvi.png")
+    plot_index_map(ndvi(red_path, nir_path, out / "ndvi.tif"), out / "ndvi.png")
 
 
 MODES = {"averages": (averages, 2), "ndvi": (ndvi, 3), "all": (everything, 4)}

@@ -39,7 +39,7 @@ from rasterio import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
-from snakedask.indices import SpectralIndex, lookup
+from snakedask.spectral_indices import SpectralIndex, lookup
 
 DPI = 120  # the map's (the histogram's: HISTOGRAM_DPI)
 HISTOGRAM_DPI = 110
@@ -219,7 +219,7 @@ def colour_map(index: SpectralIndex) -> Any:
     return plt.get_cmap(index.colormap).with_extremes(bad=(0, 0, 0, 0))
 
 
-def plot_ndvi(
+def plot_index_map(
     tif: str | Path,
     png: str | Path,
     title: str,

@@ -32,9 +32,9 @@ import xarray as xr
 from snakedask.atomic_output import final_path, raise_if_disk_full
 from snakedask.cog_writer import TILE, CogProduct, write_cogs
 from snakedask.errors import GridMismatch, RasterError
-from snakedask.indices import REGISTRY, SpectralIndex, lookup
 from snakedask.raster_kernels import NO_MASK, nodata_in, normalized_difference, reflectance
 from snakedask.raster_stats import lazy_statistics, summarise
+from snakedask.spectral_indices import REGISTRY, SpectralIndex, lookup
 
 OUTPUT_NODATA = np.float32(np.nan)
 # GDAL's block cache (default: 5 % of RAM) only adds memory here: every block is read once.

@@ -9,11 +9,11 @@ from snakedask.rule_log import log_to_file
 def main(smk) -> None:
     log_to_file(smk.log[0])
     from snakedask.atomic_output import atomic_path
-    from snakedask.plot_ndvi import plot_histogram, plot_ndvi
+    from snakedask.plot_spectral import plot_histogram, plot_index_map
 
     stats = json.loads(Path(smk.input.stats).read_text())
     with atomic_path(smk.output.png) as tmp:
-        plot_ndvi(smk.input.tif, tmp, smk.wildcards.scene, smk.params.index, stats)
+        plot_index_map(smk.input.tif, tmp, smk.wildcards.scene, smk.params.index, stats)
     with atomic_path(smk.output.histogram) as tmp:
         plot_histogram(stats, tmp, smk.wildcards.scene, smk.params.index)
 

@@ -14,13 +14,19 @@ def as_list(paths) -> list[str]:
 
 def main(smk) -> None:
     log = log_to_file(smk.log[0])  # before distributed is imported
-    from snakedask.ndvi import set_gdal_reading_options
+    from snakedask.spectral_rasters import set_gdal_reading_options
 
     set_gdal_reading_options()
     from snakedask.atomic_output import atomic_path, write_text
     from snakedask.cluster import dask_client, performance_report_to, ship_package
     from snakedask.errors import DiskFullError, RasterError
-    from snakedask.ndvi import band_pixels, compute_index, describe_grid, find_unreadable, write_indices
+    from snakedask.spectral_rasters import (
+        band_pixels,
+        compute_index,
+        describe_grid,
+        find_unreadable,
+        write_indices,
+    )
 
     names = list(smk.params.indices)
     tifs, stats_files = as_list(smk.output.tif), as_list(smk.output.stats)

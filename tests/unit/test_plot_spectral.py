@@ -16,7 +16,7 @@ from rasterio import Affine
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_origin
 
-from snakedask.plot_ndvi import (
+from snakedask.plot_spectral import (
     DPI,
     HISTOGRAM_DPI,
     MAP_INCHES,
@@ -26,7 +26,7 @@ from snakedask.plot_ndvi import (
     histogram_figure,
     map_figure,
     plot_histogram,
-    plot_ndvi,
+    plot_index_map,
     read_overview,
 )
 
@@ -217,7 +217,7 @@ def test_every_map_is_bounded_and_visible(tmp_path, figures, shape, frame):
 def test_saved_map_png_is_bounded(tmp_path, shape):
     tif = write_tif(tmp_path / "shape.tif", *shape, UTM, from_origin(600000, 7500000, 10, 10))
     png = tmp_path / "map.png"
-    plot_ndvi(tif, png, "scene", "ndvi")
+    plot_index_map(tif, png, "scene", "ndvi")
     with Image.open(png) as image:
         assert image.format == "PNG"
         assert (

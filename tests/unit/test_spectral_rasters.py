@@ -9,7 +9,7 @@ import rasterio
 from rasterio.transform import Affine
 
 from snakedask.errors import GridMismatch
-from snakedask.ndvi import compute_ndvi, write_ndvi
+from snakedask.spectral_rasters import compute_ndvi, write_ndvi
 
 TRANSFORM = Affine(0.0598723001, 0.0, 621986.34120000007, 0.0, -0.0598723001, 7524789.112700001)
 
@@ -139,7 +139,7 @@ def test_sample_scene_matches_numpy(sample, tmp_path):
 
 
 def test_byte_size_chunks_follow_the_file_layout(tmp_path):
-    from snakedask.ndvi import layout_chunks
+    from snakedask.spectral_rasters import layout_chunks
 
     write_tif(tmp_path / "b.tif", np.ones((600, 1000), np.float32), -1.0)  # 16-px tiles
     # Tiled: bands of whole tile rows across the full width, at least 256 rows (float32 pixels) ...
@@ -241,7 +241,7 @@ def test_all_nodata_is_an_error_and_writes_nothing(tmp_path):
 
 
 def test_find_unreadable_names_the_truncated_band_and_passes_good_ones(tmp_path, sample):
-    from snakedask.ndvi import find_unreadable
+    from snakedask.spectral_rasters import find_unreadable
 
     cut = tmp_path / "nir.tif"
     cut.write_bytes(sample["nir"].read_bytes()[:60_000])  # the header reads; a tile does not

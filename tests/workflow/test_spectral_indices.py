@@ -9,8 +9,8 @@ import yaml
 from PIL import Image
 from rasterio.transform import from_origin
 
-from snakedask.indices import REGISTRY
 from snakedask.products import scene_products
+from snakedask.spectral_indices import REGISTRY
 from tests.helpers import run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -111,7 +111,7 @@ register(SpectralIndex("grvi", grvi, ("green", "red"), (-1.0, 1.0), "green leave
 
 def test_a_new_index_is_one_registry_entry_and_nothing_else(tmp_path, workdir):
     # README's worked example, added to the copy's registry and nowhere else.
-    with open(workdir / "scripts/snakedask/indices.py", "a") as registry:
+    with open(workdir / "scripts/snakedask/spectral_indices.py", "a") as registry:
         registry.write(TOY)
     stack = tmp_path / "s2.tif"
     raw = four_band_stack(stack)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from snakedask import indices
-from snakedask.indices import REGISTRY, SpectralIndex
+from snakedask import spectral_indices
+from snakedask.spectral_indices import REGISTRY, SpectralIndex
 
 # The formulas, written out again in float64 (issue 12's table).
 EXPECTED = {
@@ -28,7 +28,7 @@ def reflectances(shape=(64, 80), seed=3):
         "rededge": (0.1, 0.3),
         "nir": (0.1, 0.6),
     }
-    bands = {name: rng.uniform(*spans[name], shape).astype(np.float32) for name in indices.BANDS}
+    bands = {name: rng.uniform(*spans[name], shape).astype(np.float32) for name in spectral_indices.BANDS}
     bands["red"][0, :5] = np.nan  # nodata in one band
     bands["nir"][1, :5] = np.nan
     bands["green"][2, :5] = np.nan
@@ -70,12 +70,12 @@ def test_index_computes_in_its_inputs_precision(name):
 
 
 def test_a_new_index_is_one_entry(monkeypatch):
-    monkeypatch.setattr(indices, "REGISTRY", dict(REGISTRY))
-    toy = indices.register(
+    monkeypatch.setattr(spectral_indices, "REGISTRY", dict(REGISTRY))
+    toy = spectral_indices.register(
         SpectralIndex(
-            "toy", lambda blue, nir: indices._ratio(nir - blue, nir), ("blue", "nir"), (-1, 1), "a toy"
+            "toy", lambda blue, nir: spectral_indices._ratio(nir - blue, nir), ("blue", "nir"), (-1, 1), "a toy"
         )
     )
-    assert indices.REGISTRY["toy"] is toy
+    assert spectral_indices.REGISTRY["toy"] is toy
     with pytest.raises(ValueError, match=r"bands .*'swir'"):
-        indices.register(SpectralIndex("bad", lambda swir: swir, ("swir",), (0, 1), "no such band"))
+        spectral_indices.register(SpectralIndex("bad", lambda swir: swir, ("swir",), (0, 1), "no such band"))
