@@ -36,7 +36,7 @@ test-fast: $(STAMP)
 # inputs, three raster layouts (slow: ~30 min; checks free disk first); report in results/benchmark.md.
 # The 64x raster too: make bench BENCH_ARGS="--big" (~45 GB of disk). Smoke test: BENCH_ARGS="--quick".
 bench: $(STAMP)
-	$(BIN)/python -m snakedask.tools.benchmark $(BENCH_ARGS)
+	$(BIN)/python -m snakedask_tools.benchmark $(BENCH_ARGS)
 
 # Self-contained HTML report of the last run (figures, provenance, config, versions, runtimes).
 # Give it the run's own config files: make report CONFIG="my.yaml".
@@ -58,7 +58,7 @@ format: $(STAMP)
 
 # Rewrite the bundled sample (deterministic: the committed files are its output).
 sample: $(STAMP)
-	$(BIN)/python -m snakedask.tools.make_sample_data --sample --out resources/sample
+	$(BIN)/python -m snakedask_tools.make_sample_data --sample --out resources/sample
 
 # The products, logs and timings of runs; the downloads in resources/ stay (make clean-downloads).
 clean:

@@ -6,7 +6,7 @@ import them from there (``from tests.helpers import run_snakemake``).
 
 import pytest
 
-from snakedask.tools.checkout import SAMPLE
+from snakedask_tools.checkout import SAMPLE
 from tests.helpers import copy_workflow, require_service
 from tests.services import certificates
 from tests.services.dask_processes import dask_cluster_processes

@@ -17,7 +17,7 @@ import pytest
 import rasterio
 from PIL import Image
 
-from snakedask.tools.checkout import ROOT, copy_checkout, snakemake_environment
+from snakedask_tools.checkout import ROOT, copy_checkout, snakemake_environment
 
 SCRIPTS = ROOT / "scripts"
 RULE_SCRIPTS = ROOT / "workflow" / "scripts"

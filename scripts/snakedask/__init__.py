@@ -9,7 +9,8 @@ Modules by concern (each owns one):
 * rasters: :mod:`spectral_indices` (the registry of spectral indices), :mod:`spectral_rasters` (any
   index, read and written in one Dask pass), :mod:`raster_kernels`, :mod:`raster_stats`, :mod:`cog_writer`,
   :mod:`plot_spectral` (map and histogram of any index);
-* :mod:`snakedask.tools`: the benchmark, the sample-data generator and cluster launchers.
+The benchmark, the sample-data generator and cluster launchers are a separate package,
+``snakedask_tools`` (beside this one), so workers never import or receive them.
 
 Importing the package is cheap: modules import their heavy dependencies themselves.
 """

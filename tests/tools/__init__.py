@@ -1,1 +1,1 @@
-"""Tests of the tools in snakedask.tools: the benchmark's baselines, its product checks and a --quick run."""
+"""Tests of the tools in snakedask_tools: the benchmark's baselines, its product checks and a --quick run."""

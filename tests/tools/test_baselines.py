@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import rasterio
 
-from snakedask.tools import make_sample_data
-from snakedask.tools.benchmark.baselines import eager, floor
+from snakedask_tools import make_sample_data
+from snakedask_tools.benchmark.baselines import eager, floor
 
 HEIGHT, WIDTH = 600, 700  # more than one 256-row band for the floor's thread pool, more than one COG tile
 
@@ -109,7 +109,7 @@ def test_floor_csv_means_are_pandas_groupby_means(inputs):
 
 def run_module(module, *args):
     return subprocess.run(
-        [sys.executable, "-m", f"snakedask.tools.benchmark.baselines.{module}", *map(str, args)],
+        [sys.executable, "-m", f"snakedask_tools.benchmark.baselines.{module}", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -145,4 +145,4 @@ def test_floors_run_as_their_own_processes(inputs, tmp_path):
 def test_baselines_refuse_unknown_modes_with_their_usage(module):
     result = run_module(module, "nonsense")
     assert result.returncode != 0
-    assert f"python -m snakedask.tools.benchmark.baselines.{module}" in result.stderr
+    assert f"python -m snakedask_tools.benchmark.baselines.{module}" in result.stderr

@@ -24,7 +24,7 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "snakedask.tools.benchmark",
+        "snakedask_tools.benchmark",
         *QUICK,
         "--data",
         str(data),
@@ -36,7 +36,7 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
 
     report = out.read_text()
     assert result.stdout.strip() == report.strip()  # printed as written
-    assert "-m snakedask.tools.benchmark --quick" in report
+    assert "-m snakedask_tools.benchmark --quick" in report
     assert "failed" not in report.lower(), report
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
     products = [row.split(" | ")[0].removeprefix("| ") for row in rows]
@@ -50,7 +50,7 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
     ):
         assert f"- {note}" in report
     # The baselines ran as modules, in their own processes.
-    assert "<venv>/bin/python -m snakedask.tools.benchmark.baselines.eager averages" in report
-    assert "<venv>/bin/python -m snakedask.tools.benchmark.baselines.floor raster" in report
+    assert "<venv>/bin/python -m snakedask_tools.benchmark.baselines.eager averages" in report
+    assert "<venv>/bin/python -m snakedask_tools.benchmark.baselines.floor raster" in report
     # Inputs are kept for later runs; the scratch checkout is gone.
     assert sorted(p.name for p in data.iterdir()) == ["csv-0.05x", "raster-0.25x-tiled-deflate"]

@@ -6,7 +6,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from snakedask.tools.benchmark import checks
+from snakedask_tools.benchmark import checks
 
 
 def write_means(path, values=((0.27, 151.0), (0.26, 149.5))):

@@ -2,7 +2,7 @@
 
 import sys
 
-from snakedask.tools.benchmark.measure import Measurement, measure_in_turn
+from snakedask_tools.benchmark.measure import Measurement, measure_in_turn
 
 
 def appender(path, letter, code=0):

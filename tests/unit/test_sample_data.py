@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 
-from snakedask.tools.make_sample_data import main as make_sample_data
+from snakedask_tools.make_sample_data import main as make_sample_data
 
 
 def test_committed_sample_is_reproducible(tmp_path, sample):

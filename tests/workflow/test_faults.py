@@ -17,7 +17,7 @@ import pytest
 import rasterio
 import yaml
 
-from snakedask.tools.make_sample_data import RASTER_HEIGHT, RASTER_WIDTH, write_band, write_soil_moisture_csv
+from snakedask_tools.make_sample_data import RASTER_HEIGHT, RASTER_WIDTH, write_band, write_soil_moisture_csv
 from tests.helpers import SNAKEMAKE, copy_workflow, require_service, run_snakemake, wait_until
 from tests.services.dask_processes import dask_cluster_processes
 

@@ -21,7 +21,7 @@ import pytest
 import rasterio
 import yaml
 
-from snakedask.tools.checkout import snakemake_environment
+from snakedask_tools.checkout import snakemake_environment
 from tests.helpers import (
     ROOT,
     SNAKEMAKE,
@@ -116,7 +116,7 @@ def test_dask_cluster_as_a_slurm_job_through_a_scheduler_file(tmp_path, slurm, s
             "--cpus-per-task=2",
             "--mem=4000",
             f"--output={tmp_path / 'dask-%j.log'}",
-            str(ROOT / "scripts/snakedask/tools/slurm_dask_cluster.sbatch"),
+            str(ROOT / "scripts/snakedask_tools/slurm_dask_cluster.sbatch"),
             str(scheduler_file),
         ],
         env={**slurm, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},

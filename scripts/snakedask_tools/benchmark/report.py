@@ -13,11 +13,11 @@ from pathlib import Path
 import psutil
 
 from snakedask import run_info
-from snakedask.tools.benchmark.cases import Bench
-from snakedask.tools.benchmark.inputs import BIG_LAYOUT, EAGER_MAX_SCALE
-from snakedask.tools.benchmark.measure import MB, PYTHON, SAMPLE_INTERVAL, Measurement
-from snakedask.tools.benchmark.scratch import parse_chunks
-from snakedask.tools.checkout import COPIED, ROOT
+from snakedask_tools.benchmark.cases import Bench
+from snakedask_tools.benchmark.inputs import BIG_LAYOUT, EAGER_MAX_SCALE
+from snakedask_tools.benchmark.measure import MB, PYTHON, SAMPLE_INTERVAL, Measurement
+from snakedask_tools.benchmark.scratch import parse_chunks
+from snakedask_tools.checkout import COPIED, ROOT
 
 
 def fmt(value: float | None, digits: int = 2) -> str:

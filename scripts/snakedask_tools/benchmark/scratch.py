@@ -1,6 +1,6 @@
 """The scratch checkout the workflow is measured in: a copy of this checkout with a benchmark config.
 
-The copy runs its own library (:func:`snakedask.tools.checkout.snakemake_environment` puts its
+The copy runs its own library (:func:`snakedask_tools.checkout.snakemake_environment` puts its
 ``scripts/`` first on ``PYTHONPATH``), so a benchmark measures the code that was copied, and
 products, logs and ``.snakemake`` stay out of the developer's tree.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from snakedask.tools.benchmark.measure import SNAKEMAKE
-from snakedask.tools.checkout import copy_checkout
+from snakedask_tools.benchmark.measure import SNAKEMAKE
+from snakedask_tools.checkout import copy_checkout
 
 BENCH_CONFIG = "bench.yaml"
 

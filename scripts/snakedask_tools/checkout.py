@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "resources" / "sample"
 # What a run needs: the workflow, its config and the library (rules' conda: directives name environment.yml).
 COPIED = ("workflow", "config", "scripts", "environment.yml")

@@ -1,11 +1,11 @@
 """Floors: the inputs' and output's bytes alone, and the computation alone.
 
-    python -m snakedask.tools.benchmark.baselines.floor bytes DST SIZE INPUT...
+    python -m snakedask_tools.benchmark.baselines.floor bytes DST SIZE INPUT...
         read every input (plain reads, 16 MiB at a time), then write SIZE bytes to DST
         (plain writes of one buffer): no decoding, compute or compression.
-    python -m snakedask.tools.benchmark.baselines.floor raster RED NIR
+    python -m snakedask_tools.benchmark.baselines.floor raster RED NIR
         NDVI over all pixels on all cores, both bands already in memory.
-    python -m snakedask.tools.benchmark.baselines.floor csv CSV
+    python -m snakedask_tools.benchmark.baselines.floor csv CSV
         parse + groupby-mean with pyarrow, the file's bytes already in memory.
 
 The two compute modes print {"seconds": ...} as their last stdout line: the timed part only,

@@ -2,9 +2,9 @@
 
 What one would write by hand, making the workflow's products in their formats::
 
-    python -m snakedask.tools.benchmark.baselines.eager averages CSV OUT.csv
-    python -m snakedask.tools.benchmark.baselines.eager ndvi RED NIR OUT.tif
-    python -m snakedask.tools.benchmark.baselines.eager all CSV RED NIR OUT_FOLDER
+    python -m snakedask_tools.benchmark.baselines.eager averages CSV OUT.csv
+    python -m snakedask_tools.benchmark.baselines.eager ndvi RED NIR OUT.tif
+    python -m snakedask_tools.benchmark.baselines.eager all CSV RED NIR OUT_FOLDER
 
 ``all`` writes averages.csv, averages.png, ndvi.tif and ndvi.png into OUT_FOLDER.
 """

@@ -1,6 +1,6 @@
 """The benchmark's baselines, each run as its own process so its time and memory are measured
-like the workflow's: ``python -m snakedask.tools.benchmark.baselines.eager ...`` and
-``python -m snakedask.tools.benchmark.baselines.floor ...`` (see each module's usage).
+like the workflow's: ``python -m snakedask_tools.benchmark.baselines.eager ...`` and
+``python -m snakedask_tools.benchmark.baselines.floor ...`` (see each module's usage).
 
 They import only what they use, so starting one costs what starting the script by hand would.
 """

@@ -13,8 +13,8 @@ encoding and metadata:
 3499 x 7443 px); larger scales give benchmark inputs (CSV: more logger ports;
 raster: more pixels each side); the bundled sample is ``--sample``.
 
-    python -m snakedask.tools.make_sample_data --sample --out resources/sample
-    python -m snakedask.tools.make_sample_data --csv-scale 10 --raster-scale 4 --out /tmp/big
+    python -m snakedask_tools.make_sample_data --sample --out resources/sample
+    python -m snakedask_tools.make_sample_data --csv-scale 10 --raster-scale 4 --out /tmp/big
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""The command line: ``python -m snakedask.tools.benchmark [options]`` (see ``--help``)."""
+"""The command line: ``python -m snakedask_tools.benchmark [options]`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from snakedask.tools import benchmark, make_sample_data
-from snakedask.tools.benchmark import cases, checks, report
-from snakedask.tools.benchmark.cases import Bench
-from snakedask.tools.benchmark.inputs import (
+from snakedask_tools import benchmark, make_sample_data
+from snakedask_tools.benchmark import cases, checks, report
+from snakedask_tools.benchmark.cases import Bench
+from snakedask_tools.benchmark.inputs import (
     BIG_LAYOUT,
     BIG_SCALE,
     EAGER_MAX_SCALE,
@@ -28,9 +28,9 @@ from snakedask.tools.benchmark.inputs import (
     raster_inputs,
     scenes_to_measure,
 )
-from snakedask.tools.benchmark.measure import SNAKEMAKE, progress
-from snakedask.tools.benchmark.scratch import make_checkout, parse_chunks, write_bench_config
-from snakedask.tools.checkout import ROOT, snakemake_environment
+from snakedask_tools.benchmark.measure import SNAKEMAKE, progress
+from snakedask_tools.benchmark.scratch import make_checkout, parse_chunks, write_bench_config
+from snakedask_tools.checkout import ROOT, snakemake_environment
 
 
 def parse_scales(text: str) -> list[float]:
@@ -55,7 +55,7 @@ def parse_layouts(text: str) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m snakedask.tools.benchmark",
+        prog="python -m snakedask_tools.benchmark",
         description=benchmark.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     started, facts = dt.datetime.now(), report.machine_facts()
-    command_line = shlex.join([sys.executable, "-m", "snakedask.tools.benchmark", *argv])
+    command_line = shlex.join([sys.executable, "-m", "snakedask_tools.benchmark", *argv])
     want_csv, want_raster = args.only in ("csv", "all"), args.only in ("raster", "all")
     csv_scales = args.csv_scales if want_csv else []
     scenes = scenes_to_measure(args.raster_scales, args.layouts) if want_raster else []

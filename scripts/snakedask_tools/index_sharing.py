@@ -1,7 +1,7 @@
 """Several indices of one scene: one Dask graph that reads the bands once, or one job each?
 
-    .venv/bin/python -m snakedask.tools.index_sharing RED.tif NIR.tif [--chunks 15MB] [--repeats 2]
-    .venv/bin/python -m snakedask.tools.index_sharing RED.tif NIR.tif --workflow [--cores 2]
+    .venv/bin/python -m snakedask_tools.index_sharing RED.tif NIR.tif [--chunks 15MB] [--repeats 2]
+    .venv/bin/python -m snakedask_tools.index_sharing RED.tif NIR.tif --workflow [--cores 2]
 
 Computes NDVI, SAVI, GNDVI and EVI of a red/NIR pair (the red file stands in for
 the green and blue bands: the cost is what is measured) on a local cluster of
@@ -53,7 +53,7 @@ def time_workflow(red: str, nir: str, chunks: str, cores: int, repeats: int) -> 
     import yaml
 
     from snakedask.products import scene_products
-    from snakedask.tools.checkout import copy_checkout, snakemake_environment
+    from snakedask_tools.checkout import copy_checkout, snakemake_environment
 
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     arrangements = {

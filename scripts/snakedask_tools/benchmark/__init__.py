@@ -40,7 +40,7 @@ time they print) and the peak resident memory of the whole process tree (the
 command and all its descendants: Snakemake's job scripts, Dask workers),
 summed and sampled every 0.05 s.
 
-Inputs come from ``snakedask.tools.make_sample_data`` and are kept under ``--data``
+Inputs come from ``snakedask_tools.make_sample_data`` and are kept under ``--data``
 (the larger ones take minutes to generate; later runs reuse them). Before generating
 anything the disk space the run needs is estimated and checked against ``--data``'s
 free space. Each dataset's copies and outputs in the scratch checkout are deleted
@@ -54,8 +54,8 @@ Usage (from the checkout, after ``make setup``)::
     make bench                                     # CSV 1x, 10x; raster 1x, 4x per side, 3 layouts; 3 repeats
     make bench BENCH_ARGS="--big"                  # ... and the workflow at 8x per side (64x the pixels)
     make bench BENCH_ARGS="--quick"                # smallest sizes, one repeat: a smoke test
-    .venv/bin/python -m snakedask.tools.benchmark --only raster --raster-scales 1,2 --layouts tiled --chunks 1024
-    .venv/bin/python -m snakedask.tools.benchmark --quick --csv-scales 0.1 --raster-scales 0.25
+    .venv/bin/python -m snakedask_tools.benchmark --only raster --raster-scales 1,2 --layouts tiled --chunks 1024
+    .venv/bin/python -m snakedask_tools.benchmark --quick --csv-scales 0.1 --raster-scales 0.25
 
 The report is printed and written to ``--out`` (markdown); measurements are in results/benchmark*.md.
 

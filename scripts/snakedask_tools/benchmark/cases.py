@@ -26,8 +26,8 @@ from pathlib import Path
 import psutil
 
 from snakedask import products
-from snakedask.tools.benchmark import checks
-from snakedask.tools.benchmark.inputs import (
+from snakedask_tools.benchmark import checks
+from snakedask_tools.benchmark.inputs import (
     BANDS,
     TINY_BANDS,
     TINY_CSV,
@@ -37,7 +37,7 @@ from snakedask.tools.benchmark.inputs import (
     describe_raster,
     scale_label,
 )
-from snakedask.tools.benchmark.measure import (
+from snakedask_tools.benchmark.measure import (
     MB,
     PYTHON,
     Measurement,
@@ -47,9 +47,9 @@ from snakedask.tools.benchmark.measure import (
     run_once,
     size_text,
 )
-from snakedask.tools.benchmark.scratch import rule_benchmark_seconds, rule_breakdown, snakemake_command
+from snakedask_tools.benchmark.scratch import rule_benchmark_seconds, rule_breakdown, snakemake_command
 
-BASELINES = "snakedask.tools.benchmark.baselines"
+BASELINES = "snakedask_tools.benchmark.baselines"
 # The eager NDVI script's peak RSS per pixel, measured at 16x (see results/benchmark.md): used for
 # sizes it is not run at when this run measured no eager NDVI to scale from.
 EAGER_BYTES_PER_PIXEL = 28

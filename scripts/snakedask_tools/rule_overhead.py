@@ -1,11 +1,11 @@
 """Measure a Dask rule's fixed cost on a shared cluster: its imports and getting a client.
 
-    .venv/bin/python -m snakedask.tools.rule_overhead [--repeats 5]
+    .venv/bin/python -m snakedask_tools.rule_overhead [--repeats 5]
 
 Starts one shared cluster (as ``dask.local.shared: true`` does), then for each
 Dask rule script runs fresh interpreters that import the script's module and
 connect a client, printing the median of each part. (Snakemake's own start-up
-and job bookkeeping come on top; see snakedask.tools.benchmark.)
+and job bookkeeping come on top; see snakedask_tools.benchmark.)
 """
 
 import argparse
