@@ -73,7 +73,11 @@ def test_a_new_index_is_one_entry(monkeypatch):
     monkeypatch.setattr(spectral_indices, "REGISTRY", dict(REGISTRY))
     toy = spectral_indices.register(
         SpectralIndex(
-            "toy", lambda blue, nir: spectral_indices._ratio(nir - blue, nir), ("blue", "nir"), (-1, 1), "a toy"
+            "toy",
+            lambda blue, nir: spectral_indices._ratio(nir - blue, nir),
+            ("blue", "nir"),
+            (-1, 1),
+            "a toy",
         )
     )
     assert spectral_indices.REGISTRY["toy"] is toy
