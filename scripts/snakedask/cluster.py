@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -80,6 +81,30 @@ def choose_cluster(dask_config: dict[str, Any], environ: dict[str, str] | None =
     if jobqueue:
         return ClusterChoice("jobqueue", jobqueue, "dask.jobqueue.kind")
     return ClusterChoice("local", None, "dask.local")
+
+
+def cluster_record(dask_config: dict[str, Any], environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Which cluster the jobs use and the setting (or environment variable) that chose it: for the run record."""
+    environ = os.environ if environ is None else environ
+    choice = choose_cluster(dask_config, environ)
+    return {
+        "kind": choice.kind,
+        "target": choice.target,
+        "chosen_by": choice.source,
+        ADDRESS_VARIABLE: environ.get(ADDRESS_VARIABLE),
+    }
+
+
+def threads_for_input(size_bytes: int, threads: int, mb_per_thread: float | None) -> int:
+    """Cores for a Dask job: one per ``mb_per_thread`` MB of input, from 1 to ``threads``.
+
+    A small job takes one core, so two of them (an averages and an ndvi) run
+    side by side and overlap their start-up (interpreter, imports, cluster),
+    which dominates at that size. ``mb_per_thread`` 0 or None: always ``threads``.
+    """
+    if not mb_per_thread:
+        return threads
+    return max(1, min(threads, math.ceil(size_bytes / 1e6 / mb_per_thread)))
 
 
 def check_address(address: str, key: str = "dask.address") -> str:

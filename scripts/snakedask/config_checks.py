@@ -1,13 +1,224 @@
-"""Checks of the merged config beyond its JSON schema, each returning one error line per problem.
+"""The merged config, checked before any job: its JSON schema, then the checks a schema cannot say.
 
-The Snakefile refuses the run before any job when a check finds something
-(``common.smk``'s ``refuse_config``); here they are plain functions, tested
-without Snakemake.
+Every check returns one line per problem (``"  - key: problem. Expected: ..."``);
+:func:`refuse` prints them all and stops the run before any job. The Snakefile
+(``common.smk``) calls these; here they are plain functions, tested without
+Snakemake.
 """
 
+import hashlib
+import json
 import re
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from snakedask import spectral_indices
+from snakedask.download import missing_sources
+from snakedask.errors import closest
+
+
+@dataclass(frozen=True)
+class ConfigSources:
+    """Where the merged config came from, in merge order: later wins.
+
+    ``files`` are the Snakefile's ``configfile:`` then each ``--configfile``;
+    ``command_line`` is ``--config``'s values.
+    """
+
+    files: list[str | Path]
+    command_line: dict[str, Any] = field(default_factory=dict)
+
+
+def load_schema(schema_path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    # libyaml when present: the pure-Python loader takes a noticeable part of every start-up.
+    return yaml.load(Path(schema_path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def schema_problems(config: dict[str, Any], schema: dict[str, Any], sources: ConfigSources) -> list[str]:
+    """Every schema violation as ``"  - key: problem. Expected: description [set in file]"``."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        parent, message = error, error.message
+        if error.context:  # oneOf/anyOf: say what is wrong in the form the value has
+            fitting = [e for e in error.context if e.validator != "type"]
+            if fitting:
+                error = jsonschema.exceptions.best_match(fitting)
+                message = error.message
+            else:  # a form none of the branches takes
+                kinds = [
+                    v if isinstance(v, str) else " or ".join(v)
+                    for v in (e.validator_value for e in error.context)
+                ]
+                message = f"{error.instance!r} is not a {' or '.join(dict.fromkeys(kinds))}"
+        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        expected = next(
+            (
+                e.schema["description"]
+                for e in (error, parent)
+                if isinstance(e.schema, dict) and e.schema.get("description")
+            ),
+            None,
+        )
+        unexpected = []
+        if error.validator == "additionalProperties" and isinstance(error.schema, dict):
+            known = list(error.schema.get("properties", {}))
+            unexpected = sorted(map(str, set(error.instance) - set(known)))
+            message += did_you_mean(unexpected, known)
+        problems.append(
+            f"  - {key}: {message}"
+            + (f". Expected: {' '.join(expected.split())}" if expected else "")
+            + set_in(list(parent.absolute_path) + unexpected[:1], sources)
+        )
+    return problems
+
+
+def did_you_mean(unknown: list[str], known: list[str]) -> str:
+    """`` (did you mean 'groupby' for 'group_by'?)`` for unknown keys close to a known one."""
+    hints = [f"{match!r} for {name!r}" for name in unknown if (match := closest(name, known))]
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
+
+
+def _holds(tree: Any, parts: list[Any]) -> bool:
+    for part in parts:
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+def set_in(path: list[Any], sources: ConfigSources) -> str:
+    """`` [set in my.yaml]``: the config file (or --config) whose value of the key at ``path`` the run uses."""
+    import yaml
+
+    if not path:
+        return ""
+    if _holds(sources.command_line, path):
+        return " [set in --config]"
+    for configfile in reversed(sources.files):
+        try:
+            tree = yaml.safe_load(Path(configfile).read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if _holds(tree, path):
+            try:
+                shown = Path(configfile).resolve().relative_to(Path.cwd())
+            except ValueError:
+                shown = configfile
+            return f" [set in {shown}]"
+    return ""
+
+
+def fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Set the schema's defaults in ``config``, in place (as snakemake.utils.validate does)."""
+    import jsonschema
+
+    properties = jsonschema.Draft202012Validator.VALIDATORS["properties"]
+
+    def with_defaults(validator, schema_properties, instance, subschema):
+        for name, property_schema in schema_properties.items():
+            if "default" in property_schema and isinstance(instance, dict):
+                instance.setdefault(name, property_schema["default"])
+        yield from properties(validator, schema_properties, instance, subschema)
+
+    filler = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": with_defaults})
+    filler(schema).validate(config)
+
+
+def index_problems(scenes: dict[str, Any]) -> list[str]:
+    """An unknown spectral index, or a band an index needs but the scene lacks, one line each."""
+    registry = spectral_indices.REGISTRY
+    problems = []
+    for name, scene in scenes.items():
+        for index in scene["indices"]:
+            if index not in registry:
+                problems.append(
+                    f"  - scenes.{name}.indices: unknown index {index!r}; "
+                    f"known: {', '.join(registry)} (scripts/snakedask/spectral_indices.py)"
+                )
+                continue
+            problems += [
+                f"  - scenes.{name}: index {index!r} needs band {band!r}, which the scene does not "
+                f"set. Add `{band}: {{url: ...}}` to the scene, or remove {index} from its `indices`."
+                for band in registry[index].bands
+                if band not in scene
+            ]
+    return problems
+
+
+def table_problems(tables: dict[str, Any]) -> list[str]:
+    """A table in several files needs one checksum per file (or none), one line each."""
+    problems = []
+    for name, table in tables.items():
+        url, checksum = table["url"], table.get("checksum")
+        if isinstance(url, str) and isinstance(checksum, list):
+            problems.append(
+                f"  - tables.{name}.checksum: a list of checksums, but `url` is one file; give one checksum"
+            )
+        elif isinstance(url, list) and isinstance(checksum, list) and len(checksum) != len(url):
+            problems.append(
+                f"  - tables.{name}.checksum: {len(url)} files in `url` but {len(checksum)} in `checksum`; "
+                "give one checksum per file, in the same order (or none)"
+            )
+        elif isinstance(url, list) and isinstance(checksum, str):
+            problems.append(
+                f"  - tables.{name}.checksum: one checksum for {len(url)} files in `url`; give a list, one per file"
+            )
+    return problems
+
+
+def beyond_schema_problems(config: dict[str, Any], base: str | Path) -> list[str]:
+    """The checks a schema cannot say, on a config the schema took (with its defaults filled)."""
+    return (
+        index_problems(config["scenes"])
+        + table_problems(config["tables"])
+        + missing_sources(config, base=base)
+        + control_characters(config)
+    )
+
+
+def refusal(problems: list[str]) -> str:
+    """The message that stops a run: every problem, and where the keys are described."""
+    return (
+        "Invalid configuration (config/config.yaml and any --configfile/--config given); nothing was run:\n"
+        + "\n".join(problems)
+        + "\nEvery key is described in config/README.md."
+    )
+
+
+def refuse(problems: list[str]) -> None:
+    """Stop before any job, listing every problem, if there are any.
+
+    The message alone, on stderr, then exit status 1: raised as an exception,
+    Snakemake would follow it with lines of the Snakefile's traceback.
+    """
+    if problems:
+        print(refusal(problems), file=sys.stderr)
+        raise SystemExit(1)
+
+
+def check_config(
+    config: dict[str, Any], schema_path: str | Path, sources: ConfigSources, base: str | Path
+) -> None:
+    """Refuse a config the schema does not take, fill in the schema's defaults, then refuse what a
+    schema cannot say (:func:`beyond_schema_problems`). ``config`` is changed in place."""
+    schema = load_schema(schema_path)
+    refuse(schema_problems(config, schema, sources))
+    fill_defaults(config, schema)
+    refuse(beyond_schema_problems(config, base))
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    """A short digest of the merged config: the run record is remade when it changes."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 
 # C0 and C1 control characters but the tab (a table's `sep` may be one): a line break in a value would
 # start a new line in a batch script's #SBATCH header or a worker's command line.

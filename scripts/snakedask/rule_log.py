@@ -116,3 +116,9 @@ def failure_summary(since: float, logs: str | Path = "logs") -> str:
     if not found:
         return ""
     return "The run stopped on a problem with the input or the config:\n" + "\n".join(found)
+
+
+def print_failure_summary(since: float, logs: str | Path = "logs") -> None:
+    """:func:`failure_summary` on stderr, if any job stopped on bad input (the Snakefile's onerror)."""
+    if summary := failure_summary(since, logs):
+        print(summary, file=sys.stderr)

@@ -5,6 +5,7 @@ import platform
 import sys
 from collections.abc import Iterable
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -85,3 +86,22 @@ def _shown(name: str) -> str:
     path = os.path.realpath(name)
     here = os.path.realpath(os.getcwd())
     return os.path.relpath(path, here) if path.startswith(here + os.sep) else name
+
+
+def report_config_mismatch(record: str | Path, digest: str, configfiles: Iterable[str | Path]) -> str | None:
+    """A warning when ``snakemake --report`` is given other config files than the run recorded in ``record``.
+
+    The report shows the run's record; mixed with another config's products it
+    would describe neither. None when they agree or there is no record yet.
+    """
+    record = Path(record)
+    if not record.is_file():
+        return None
+    run = yaml.safe_load(record.read_text(encoding="utf-8")) or {}
+    if run.get("config_digest") == digest:
+        return None
+    return (
+        f"Warning: results/ were made with the config files {run.get('config_files')}, not with "
+        f"{[str(f) for f in configfiles]}: this report mixes them. Give `--report` (or "
+        '`make report CONFIG="..."`) the config files of the run.'
+    )

@@ -251,3 +251,27 @@ def test_package_is_not_uploaded_to_workers_that_import_the_same_files(dask_sche
     with Client(dask_scheduler[0], timeout=30) as client:
         ship_package(client)
         assert set(client.run(_imported_from, "snakedask").values()) == {snakedask.__file__}
+
+
+def test_a_job_gets_a_core_per_mb_per_thread_of_input_within_one_and_the_setting():
+    from snakedask.cluster import threads_for_input
+
+    assert threads_for_input(0, threads=4, mb_per_thread=256) == 1
+    assert threads_for_input(256_000_001, threads=4, mb_per_thread=256) == 2
+    assert threads_for_input(10**12, threads=4, mb_per_thread=256) == 4
+    assert threads_for_input(10, threads=3, mb_per_thread=0) == 3  # 0: always the setting
+
+
+def test_the_run_record_says_which_cluster_and_what_chose_it():
+    from snakedask.cluster import cluster_record
+
+    local = {"address": None, "scheduler_file": None, "jobqueue": {"kind": None}, "local": {"shared": False}}
+    assert cluster_record(local, environ={}) == {
+        "kind": "local",
+        "target": None,
+        "chosen_by": cluster_record(local, environ={})["chosen_by"],
+        "DASK_SCHEDULER_ADDRESS": None,
+    }
+    record = cluster_record(local, environ={"DASK_SCHEDULER_ADDRESS": "tls://127.0.0.1:8786"})
+    assert record["kind"] == "address" and record["target"] == "tls://127.0.0.1:8786"
+    assert record["chosen_by"] == "DASK_SCHEDULER_ADDRESS" == next(k for k in record if k.startswith("DASK"))

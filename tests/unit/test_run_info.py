@@ -30,3 +30,19 @@ def test_merge_order_lists_each_file_once_where_it_counts(tmp_path, monkeypatch)
         "config/config.yaml",
         "/elsewhere/b.yaml",
     ]
+
+
+def test_a_report_with_other_config_files_than_the_run_is_warned_about(tmp_path):
+    from snakedask.run_info import report_config_mismatch
+
+    record = tmp_path / "run.yaml"
+    assert report_config_mismatch(record, "abc", ["config/config.yaml"]) is None  # no run yet
+    record.write_text(
+        yaml.safe_dump({"config_digest": "abc", "config_files": ["config/config.yaml", "lesson.yaml"]})
+    )
+    assert report_config_mismatch(record, "abc", ["config/config.yaml", "lesson.yaml"]) is None
+    warning = report_config_mismatch(record, "def", ["config/config.yaml"])
+    assert (
+        "made with the config files ['config/config.yaml', 'lesson.yaml'], not with ['config/config.yaml']"
+        in (warning)
+    )

@@ -17,8 +17,10 @@ import pytest
 import rasterio
 import yaml
 from rasterio.transform import Affine
+from snakemake.utils import update_config
 
-from tests.helpers import SCENE, TABLE, run_snakemake
+from tests.helpers import TABLE, run_snakemake
+from tests.unit.test_config_checks import CONFIG_CASES
 
 pytestmark = pytest.mark.workflow
 
@@ -192,78 +194,6 @@ CASES = {
 }
 
 # Every bad config the tests try, in one table: the run must stop before any job, naming the key.
-CONFIG_CASES = {
-    # name: (config given with --configfile, pattern the user must see)
-    "checksums that do not match the files": (
-        {"tables": {"bad": {"url": ["a.csv", "b.csv"], "checksum": ["md5:" + "0" * 32]}}},
-        r"- tables.bad.checksum: 2 files in `url` but 1 in `checksum`; give one checksum per file",
-    ),
-    "unknown config key": (
-        {"tables": {"bad": {"url": "x.csv", "group_by": "year"}}},
-        r"- tables.bad: Additional properties are not allowed \('group_by' was unexpected\) "
-        r"\(did you mean 'groupby' for 'group_by'\?\) \[set in bad.yaml\]",
-    ),
-    "wrong type": (
-        {"compute": {"threads": "four"}},
-        r"- compute.threads: 'four' is not of type 'integer'. Expected: most cores",
-    ),
-    "dataset name with /": (
-        {"tables": {"a/b": {"url": "x.csv"}}},
-        r"- tables: 'a/b' does not match .*Expected: dataset names become folder names",
-    ),
-    "dataset name with ..": (
-        {"scenes": {"..": {"red": {"url": "r.tif"}, "nir": {"url": "n.tif"}}}},
-        r"- scenes: '\.\.' does not match",
-    ),
-    "a line break in an #SBATCH directive": (
-        {"dask": {"jobqueue": {"job_extra": ["--qos=x\ncurl http://127.0.0.1:9/x | sh"]}}},
-        r"- dask.jobqueue.job_extra.0: '--qos=x\\ncurl.*does not match .*Expected: one sbatch option on one line",
-    ),
-    "a trailing line break in a directive": (
-        {"dask": {"jobqueue": {"job_extra": ["--qos=short\n"]}}},
-        r"- dask.jobqueue.job_extra\[0\]: '--qos=short\\n' holds the control character U\+000A",
-    ),
-    "shell characters in a partition": (
-        {"dask": {"jobqueue": {"queue": "short; rm -rf ~"}}},
-        r"- dask.jobqueue.queue: 'short; rm -rf ~' does not match .*Expected: the partition to submit to",
-    ),
-    "forbidden URL scheme": (
-        {"tables": {"bad": {"url": "s3://bucket/x.csv"}}},
-        r"- tables.bad.url: 's3://bucket/x.csv' does not match .*Expected: where the raw file comes from",
-    ),
-    "scheduler address not a URL": (
-        {"dask": {"address": "127.0.0.1:8786"}},
-        r"- dask.address: '127.0.0.1:8786' does not match .*Expected: tcp://HOST:PORT",
-    ),
-    "malformed checksum": (
-        {"tables": {"bad": {"url": "x.csv", "checksum": "md5:xyz"}}},
-        r"- tables.bad.checksum: 'md5:xyz' does not match",
-    ),
-    "unknown dask key": (
-        {"dask": {"adress": "tcp://127.0.0.1:8786"}},
-        r"- dask: Additional properties .*'adress' was unexpected.*Expected: ",
-    ),
-    "blocksize a bare number": (
-        {"tables": {TABLE: {"blocksize": 3.5}}},
-        r"blocksize: 3\.5 is not a string or integer. Expected: bytes per block \(one Dask task each\)",
-    ),
-    "blocksize not a size": (
-        {"tables": {TABLE: {"blocksize": "twenty"}}},
-        r"blocksize: 'twenty' does not match .*Expected: bytes per block \(one Dask task each\)",
-    ),
-    "dataset name with ../": (
-        {"tables": {"../escape": {"url": "x.csv"}}},
-        r"'\.\./escape' does not match.*Expected: ",
-    ),
-    "forbidden URL scheme for a band": (
-        {"scenes": {SCENE: {"red": {"url": "ftp://example.org/red.tif"}, "nir": {"url": "n.tif"}}}},
-        r"'ftp://example.org/red.tif' does not match.*Expected: ",
-    ),
-    "scheduler address without a scheme": (
-        {"dask": {"address": "localhost:8786"}},
-        r"'localhost:8786' does not match.*Expected: ",
-    ),
-}
 
 
 def _write(path: Path, content: bytes) -> Path:
@@ -328,14 +258,33 @@ def test_a_missing_local_url_is_refused_even_with_an_older_download(workdir):
     assert re.search(rf"- tables.{TABLE}.url: no such file .*data/moved.csv .*Fix the `url:`", output), output
 
 
-@pytest.mark.parametrize("case", list(CONFIG_CASES))
-def test_bad_config_is_refused_before_any_job(workdir, case):
-    config, pattern = CONFIG_CASES[case]
-    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
+def test_bad_config_is_refused_before_any_job(workdir):
+    # Every bad-config case of the unit tests (tests/unit/test_config_checks.py) whose keys do not
+    # clash, in one config: Snakemake lists them all, alone (no traceback), before any job. The checks
+    # beyond the schema run on a config the schema took: their cases are left out here.
+    beyond_schema = {"checksums that do not match the files", "a trailing line break in a directive"}
+    merged: dict = {}
+    shown = []
+    for name, (config, pattern) in CONFIG_CASES.items():
+        if name not in beyond_schema and not _clashes(merged, config):
+            update_config(merged, config)
+            shown.append(pattern)
+    assert len(shown) >= 8, shown
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(merged))
     result = run_snakemake(workdir, "--configfile", "config/config.yaml", "bad.yaml", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Invalid configuration" in output and "nothing was run" in output, output
-    assert re.search(pattern, output), output
+    for pattern in shown:
+        assert re.search(pattern, output), (pattern, output)
     assert 'File "' not in output and "Traceback" not in output, output  # the message alone
     assert not (workdir / "resources" / "tables").exists() and not (workdir / "results").exists()
+
+
+def _clashes(merged: dict, config: dict) -> bool:
+    """Whether ``config`` sets a key ``merged`` already sets (the two cases would hide each other)."""
+    return any(
+        key in merged
+        and (not isinstance(value, dict) or not isinstance(merged[key], dict) or _clashes(merged[key], value))
+        for key, value in config.items()
+    )

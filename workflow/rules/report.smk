@@ -45,11 +45,11 @@ rule run_info:
         ENV
     params:
         # A changed configuration reruns this rule (Snakemake tracks params): a digest, not the dict.
-        config_digest=config_digest(),
+        config_digest=config_checks.config_digest(config),
         configfiles=[str(path) for path in workflow.configfiles],
         given_configfiles=[str(path) for path in workflow.config_settings.configfiles],
         config_args=dict(workflow.config_settings.config),
-        cluster=cluster_record(),
+        cluster=cluster_record(config["dask"]),
         record_script=str(WORKFLOW_DIR / "scripts" / "run_info.py"),
     script:
         "../scripts/run_info_report.py"

@@ -66,7 +66,7 @@ for index_set in INDEX_SETS:
         benchmark:
             "benchmarks/scenes/{scene}/indices.tsv"
         wildcard_constraints:
-            scene=scenes_with(index_set),
+            scene=scene_config.scenes_with(SCENE_INDEX_SETS, index_set),
         priority: 1
         conda:
             "../envs/scenes.yaml"
@@ -76,8 +76,7 @@ for index_set in INDEX_SETS:
         params:
             indices=job_indices,
             described=[
-                f"{name.upper()}: {spectral_indices.REGISTRY[name].description}"
-                for name in index_set
+                f"{name.upper()}: {REGISTRY[name].description}" for name in index_set
             ],
             pixels=index_pixels,
             chunks=scene_setting("chunks"),
