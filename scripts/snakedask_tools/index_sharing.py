@@ -12,7 +12,7 @@ writer's cost is the same either way):
 * separately: one ``compute`` per index, each reading its bands;
 * shared: one ``compute`` of all four, so Dask reads each band block once.
 
-Prints the median seconds of each and their ratio (see README's Spectral indices).
+Prints the median seconds of each and their ratio (results: docs/measurements.md).
 
 ``--workflow`` measures the same choice through Snakemake, as a user meets it,
 in a scratch copy of the checkout: one scene with the four indices (the
