@@ -120,12 +120,12 @@ class SharedCluster:
             log="worker.log",
         )
         deadline = time.monotonic() + self.timeout
-        while not scheduler_file.exists():
+        # The scheduler writes its file in place: it can exist and still be empty or half written.
+        while (address := _address_in(scheduler_file)) is None:
             self._check_running()
             if time.monotonic() > deadline:
                 self._give_up()
             time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
         from distributed import Client
 
         security = tls.security(self.credentials) if self.credentials is not None else None
@@ -154,6 +154,14 @@ class SharedCluster:
         stop_processes(self.processes)
         self.processes.clear()
         tls.remove(self.credentials)
+
+
+def _address_in(scheduler_file: Path) -> str | None:
+    """The address in a scheduler file; None while it is missing or not yet whole JSON."""
+    try:
+        return json.loads(scheduler_file.read_text())["address"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
 
 
 def stop_processes(processes: list[subprocess.Popen], timeout: float = 20) -> None:

@@ -57,6 +57,7 @@ def fitted_profile(workdir: Path) -> Path:
     profile["set-threads"] = dict.fromkeys(profile["set-threads"], 2)
     profile["slurm-status-command"] = "squeue"  # no accounting daemon here
     profile["slurm-init-seconds-before-status-checks"] = 1
+    profile["seconds-between-status-checks"] = 1  # the default 10 s is for busy clusters
     profile["latency-wait"] = 5
     folder = workdir / "test-profile"
     folder.mkdir()
