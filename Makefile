@@ -24,8 +24,11 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
+# Tests run in TEST_WORKERS processes (pytest-xdist): most of a workflow test is waiting on
+# child processes, so even 2 cores gain. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The unit tests alone (tests/unit, under a minute): no snakemake runs, and not the few marked
 # slow, which start separate Dask scheduler and worker processes.

@@ -9,6 +9,7 @@ process's children: they find the cluster through the environment variables
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,9 +30,12 @@ class RunCluster(Protocol):
 
 
 def start_run_cluster(
-    dask_config: dict[str, Any], folder: Path, cores: int
+    dask_config: dict[str, Any], folder: Path, cores: Callable[[], int]
 ) -> tuple[RunCluster, dict[str, str]] | None:
     """Start the run's shared cluster if config asks for one: (cluster, variables the jobs need).
+
+    ``cores()`` (the run's --cores) is asked only when a local worker needs it: Snakemake
+    refuses the question when jobs go to a cluster executor.
 
     None when jobs use another kind of cluster. A jobqueue setting the batch
     system refuses raises :class:`errors.ClusterConfigError`.
@@ -46,7 +50,7 @@ def start_run_cluster(
         local = dask_config["local"]
         cluster = SharedCluster(
             folder,
-            threads=local["threads_per_worker"] or cores,
+            threads=local["threads_per_worker"] or cores(),
             memory_limit=local["memory_limit"] or "auto",
             host=local["host"],
             dashboard_address=local["dashboard_address"],
@@ -58,7 +62,9 @@ def start_run_cluster(
     return cluster, environment
 
 
-def start_for_snakemake(dask_config: dict[str, Any], folder: Path, cores: int) -> RunCluster | None:
+def start_for_snakemake(
+    dask_config: dict[str, Any], folder: Path, cores: Callable[[], int]
+) -> RunCluster | None:
     """:func:`start_run_cluster` in the Snakemake process (onstart): its variables set in
     ``os.environ`` (the jobs are its children and inherit them), a config error shown alone
     (no traceback) with exit status 1."""

@@ -5,6 +5,7 @@ That the cluster exits when its owner is killed is tests/unit/test_shared_cluste
 
 import re
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -15,11 +16,18 @@ from tests.helpers import check_products, copy_workflow, run_snakemake
 pytestmark = pytest.mark.workflow
 
 
-def dask_processes(marker: str) -> list[psutil.Process]:
+def dask_processes(marker: str, workdir: Path) -> list[psutil.Process]:
+    """Dask processes started in ``workdir`` (tests running beside this one have their own)."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
+    for process in psutil.process_iter(["cmdline", "cwd"]):
         cmdline = " ".join(process.info["cmdline"] or [])
-        if "dask" in cmdline and marker in cmdline and ("scheduler" in cmdline or "worker" in cmdline):
+        in_workdir = process.info["cwd"] == str(workdir)
+        if (
+            in_workdir
+            and "dask" in cmdline
+            and marker in cmdline
+            and ("scheduler" in cmdline or "worker" in cmdline)
+        ):
             found.append(process)
     return found
 
@@ -36,5 +44,5 @@ def test_shared_cluster_serves_every_rule_and_stops(tmp_path, sample):
         assert f"Dask scheduler: {address.group(1)}" in (workdir / "logs" / rule_log).read_text()
     check_products(workdir, sample)
     time.sleep(1)
-    assert dask_processes(".snakemake/dask/scheduler-") == []  # stopped by onsuccess
+    assert dask_processes(".snakemake/dask/scheduler-", workdir) == []  # stopped by onsuccess
     assert list((workdir / ".snakemake/dask").glob("tls-*")) == []  # and its credentials deleted

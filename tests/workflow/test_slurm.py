@@ -33,7 +33,8 @@ from tests.helpers import (
 )
 from tests.services.local_slurm import local_slurm, missing_reason
 
-pytestmark = pytest.mark.workflow
+# One local SLURM at a time: its daemons and /etc/slurm/slurm.conf are the machine's (make test runs tests in parallel).
+pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("slurm")]
 
 COMPUTE_LOGS = [
     "tables/dg_soil_moisture/inspect_table.log",
@@ -56,8 +57,7 @@ def fitted_profile(workdir: Path) -> Path:
     profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
     profile["set-threads"] = dict.fromkeys(profile["set-threads"], 2)
     profile["slurm-status-command"] = "squeue"  # no accounting daemon here
-    profile["slurm-init-seconds-before-status-checks"] = 1
-    profile["seconds-between-status-checks"] = 1  # the default 10 s is for busy clusters
+    profile["slurm-init-seconds-before-status-checks"] = 5  # a check finding no job done waits 10 s more
     profile["latency-wait"] = 5
     folder = workdir / "test-profile"
     folder.mkdir()

@@ -187,7 +187,7 @@ def start_shared_cluster():
     from snakedask.run_cluster import start_for_snakemake
 
     if cluster := start_for_snakemake(
-        config["dask"], Path(".snakemake/dask"), workflow.cores
+        config["dask"], Path(".snakemake/dask"), lambda: workflow.cores
     ):
         SHARED_CLUSTER.append(cluster)
         logger.info(f"shared Dask cluster for this run: {cluster.address}")

@@ -185,3 +185,13 @@ use rule report_page_table_dask as report_page_scene_dask with:
         "logs/report_pages/scenes/{scene}/{report}.log",
     wildcard_constraints:
         report="([a-z][a-z0-9_]*_)?dask-report",
+
+
+# Small HTML pages: never worth a batch job (`use rule ... with` does not carry `localrule:`).
+localrules:
+    report_page_counts,
+    report_page_table_provenance,
+    report_page_band_provenance,
+    report_page_stats,
+    report_page_table_dask,
+    report_page_scene_dask,
