@@ -24,11 +24,13 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
-# Tests run in TEST_WORKERS processes (pytest-xdist): most of a workflow test is waiting on
-# child processes, so even 2 cores gain. TEST_WORKERS=0 runs them in this process.
+# Tests run in TEST_WORKERS processes (pytest-xdist): much of a workflow test is waiting on
+# child processes, so even 2 cores gain. A test file runs whole in one worker (--dist loadfile):
+# its module fixtures (one Snakemake run for many cases) run once, and one local SLURM at a
+# time owns /etc/slurm/slurm.conf. TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The unit tests alone (tests/unit, under a minute): no snakemake runs, and not the few marked
 # slow, which start separate Dask scheduler and worker processes.

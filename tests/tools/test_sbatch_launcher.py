@@ -101,7 +101,8 @@ def option(call, name):
     return args[args.index(name) + 1]
 
 
-def test_one_node_listens_on_loopback_without_tls(tmp_path, fake_bin):
+def test_one_node_listens_on_loopback_with_tls(tmp_path, fake_bin):
+    # 127.0.0.1 of a compute node is open to every job and user on it: TLS there too.
     result, calls, srun = launch(tmp_path, fake_bin, "n1", SLURM_JOB_NUM_NODES="1", SLURMD_NODENAME="n1")
     assert result.returncode == 0, result.stderr
     scheduler, worker = calls
@@ -109,7 +110,12 @@ def test_one_node_listens_on_loopback_without_tls(tmp_path, fake_bin):
     assert option(scheduler, "--host") == "127.0.0.1"
     assert option(worker, "--host") == "127.0.0.1"
     assert option(scheduler, "--dashboard-address") == option(worker, "--dashboard-address") == "127.0.0.1:0"
-    assert "--protocol" not in scheduler["args"] and scheduler["tls"] == worker["tls"] == {}
+    assert option(scheduler, "--protocol") == "tls"
+    folder = tmp_path / "scheduler.json.tls"
+    for call in (scheduler, worker):
+        assert option(call, "--tls-key") == str(folder / "key.pem")
+        assert call["tls"]["folder"] == "0o700" and call["tls"]["key.pem"] == "0o600"
+    assert not folder.exists()  # deleted when the job ends
     assert option(worker, "--scheduler-file") == str(tmp_path / "scheduler.json")
     assert option(worker, "--nthreads") == "8"
     assert option(worker, "--memory-limit") == "28800MB"  # 90 % of 32000 MB, one task per node
@@ -158,16 +164,17 @@ def test_without_slurmd_nodename_the_first_node_of_the_list(tmp_path, fake_bin):
 
 
 def test_an_explicit_host_and_tls_settings(tmp_path, fake_bin):
-    # DASK_SCHEDULER_HOST wins over the node name; TLS can be forced on for one node, or off with a warning.
+    # DASK_SCHEDULER_HOST wins over the node name; TLS can be turned off, with a warning.
     result, calls, _ = launch(tmp_path, fake_bin, "n1 n2", SLURM_JOB_NUM_NODES="2", SLURMD_NODENAME="n1",
                               DASK_SCHEDULER_HOST="10.1.2.3")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert option(calls[0], "--host") == "10.1.2.3" and option(calls[0], "--protocol") == "tls"
 
-    result, calls, _ = launch(tmp_path, fake_bin, "n1", SLURM_JOB_NUM_NODES="1", DASK_SCHEDULER_TLS="true")
+    result, calls, _ = launch(tmp_path, fake_bin, "n1", SLURM_JOB_NUM_NODES="1", DASK_SCHEDULER_TLS="false")
     assert result.returncode == 0, result.stderr
-    assert option(calls[0], "--host") == "127.0.0.1" and option(calls[0], "--protocol") == "tls"
-    assert option(calls[1], "--tls-key") == str(tmp_path / "scheduler.json.tls/key.pem")
+    assert option(calls[0], "--host") == "127.0.0.1" and "--protocol" not in calls[0]["args"]
+    assert calls[0]["tls"] == calls[1]["tls"] == {}
+    assert "WARNING: the scheduler listens on 127.0.0.1 with plain TCP" in result.stderr
 
     result, calls, _ = launch(tmp_path, fake_bin, "n1 n2", SLURM_JOB_NUM_NODES="2", SLURMD_NODENAME="n1",
                               DASK_SCHEDULER_TLS="false")  # fmt: skip

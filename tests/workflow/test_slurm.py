@@ -33,8 +33,7 @@ from tests.helpers import (
 )
 from tests.services.local_slurm import local_slurm, missing_reason
 
-# One local SLURM at a time: its daemons and /etc/slurm/slurm.conf are the machine's (make test runs tests in parallel).
-pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("slurm")]
+pytestmark = pytest.mark.workflow
 
 COMPUTE_LOGS = [
     "tables/dg_soil_moisture/inspect_table.log",
@@ -131,15 +130,27 @@ def test_dask_cluster_as_a_slurm_job_through_a_scheduler_file(tmp_path, slurm, s
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.5)
         address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tls://127.0.0.1:")  # TLS on one node too: other jobs share its loopback
         from distributed import Client
+        from distributed.security import Security
 
-        with Client(scheduler_file=str(scheduler_file), timeout=30) as client:
+        credentials = Path(f"{scheduler_file}.tls")
+        security = {"ca_file": "ca.pem", "cert": "cert.pem", "key": "key.pem"}
+        security = {key: str(credentials / name) for key, name in security.items()}
+        with pytest.raises(OSError):  # no certificate, no connection
+            Client(address.replace("tls://", "tcp://"), timeout=3)
+        client_security = Security(
+            tls_ca_file=security["ca_file"], tls_client_cert=security["cert"], tls_client_key=security["key"],
+            require_encryption=True,
+        )  # fmt: skip
+        with Client(scheduler_file=str(scheduler_file), security=client_security, timeout=30) as client:
             client.wait_for_workers(1, timeout=60)
             worker_env = client.run(lambda: os.environ.get("SLURM_JOB_ID"))
         assert set(worker_env.values()) == {job_id}  # the workers run inside the SLURM job
 
         workdir = copy_workflow(tmp_path / "checkout")
-        (workdir / "hpc.yaml").write_text(yaml.safe_dump({"dask": {"scheduler_file": str(scheduler_file)}}))
+        hpc = {"dask": {"scheduler_file": str(scheduler_file), "security": security}}
+        (workdir / "hpc.yaml").write_text(yaml.safe_dump(hpc))
         run_snakemake(workdir, "--configfile", "config/config.yaml", "hpc.yaml")
         for rule_log in ("tables/dg_soil_moisture/averages.log", "scenes/RU_ANS_TR2_FL005M/ndvi.log"):
             assert f"Dask scheduler: {address}" in (workdir / "logs" / rule_log).read_text()
