@@ -23,6 +23,7 @@ import yaml
 
 from snakedask_tools.checkout import snakemake_environment
 from tests.helpers import (
+    DASK_PRODUCTS,
     ROOT,
     SNAKEMAKE,
     check_products,
@@ -90,7 +91,7 @@ def run_bounded(args, cwd, env, timeout):
 
 def test_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path, slurm):
     local = copy_workflow(tmp_path / "local")
-    run_snakemake(local)
+    run_snakemake(local, *DASK_PRODUCTS)  # the reference for the products compared below
 
     workdir = copy_workflow(tmp_path / "slurm")
     profile = fitted_profile(workdir)
@@ -151,10 +152,10 @@ def test_dask_cluster_as_a_slurm_job_through_a_scheduler_file(tmp_path, slurm, s
         workdir = copy_workflow(tmp_path / "checkout")
         hpc = {"dask": {"scheduler_file": str(scheduler_file), "security": security}}
         (workdir / "hpc.yaml").write_text(yaml.safe_dump(hpc))
-        run_snakemake(workdir, "--configfile", "config/config.yaml", "hpc.yaml")
+        run_snakemake(workdir, *DASK_PRODUCTS, "--configfile", "config/config.yaml", "hpc.yaml")
         for rule_log in ("tables/dg_soil_moisture/averages.log", "scenes/RU_ANS_TR2_FL005M/ndvi.log"):
             assert f"Dask scheduler: {address}" in (workdir / "logs" / rule_log).read_text()
-        check_products(workdir, sample)
+        check_products(workdir, sample, figures=False)
     finally:
         subprocess.run(["scancel", job_id], env=slurm, check=False)
         # Let SLURM end the job's steps before the daemons are stopped.
@@ -218,11 +219,11 @@ def with_config(workdir: Path, dask: dict) -> list[str]:
 
 def test_jobqueue_workers_are_slurm_jobs_that_come_and_go(tmp_path, slurm, sample):
     local = copy_workflow(tmp_path / "local")
-    run_snakemake(local)
+    run_snakemake(local, *DASK_PRODUCTS)
 
     workdir = copy_workflow(tmp_path / "jobqueue")
     with QueueWatch(slurm) as queue:
-        run_snakemake(workdir, *with_config(workdir, {"jobqueue": JOBQUEUE}), env=slurm)
+        run_snakemake(workdir, *DASK_PRODUCTS, *with_config(workdir, {"jobqueue": JOBQUEUE}), env=slurm)
     names = {name for _, name, _ in queue.seen}
     assert len(names) == 2, queue.seen  # a cluster of worker jobs per Dask rule
     assert {state for *_, state in queue.seen} >= {"RUNNING"}
@@ -237,7 +238,7 @@ def test_jobqueue_workers_are_slurm_jobs_that_come_and_go(tmp_path, slurm, sampl
         assert ran and ran.group(1) in job_ids, text
     assert worker_jobs(slurm) == set()  # cancelled when the rules ended
     assert_same_products(workdir, local)
-    check_products(workdir, sample)
+    check_products(workdir, sample, figures=False)
     assert list((workdir / "logs/dask-jobqueue").glob("snakedask-*.err"))
 
 
