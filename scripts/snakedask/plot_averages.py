@@ -26,6 +26,8 @@ import numpy as np
 PARTIAL = 0.8  # a group with fewer rows than this share of the median group's is partial
 DPI = 110
 MAX_INCHES = 24  # no side of the figure beyond this (2640 px at DPI), however many groups
+# Room per rotated 8-point category label (its height and a gap), and the part of a panel its axis gets.
+LABEL_POINTS, AXIS_SHARE = 8 * 1.2, 0.65
 # Parts of a timestamp: their means say when rows were logged, not what was measured.
 TIME_PARTS = {"year", "month", "day", "doy", "dayofyear", "hour", "minute", "second"}
 
@@ -136,8 +138,15 @@ def averages_figure(
         unit = units.get(column)
         ax.set_ylabel(f"mean {column}" + (f" ({unit})" if unit else ""))
         if not numeric_key:
-            ax.set_xticks(list(positions), labels, rotation=90 if len(labels) > 8 else 0, fontsize=8)
+            # More categories than 8-point labels fit side by side: label every step-th one (all are drawn).
+            step = math.ceil(len(labels) / max(1, int(panel_width * 72 * AXIS_SHARE / LABEL_POINTS)))
+            shown = slice(None, None, step)
+            ax.set_xticks(
+                list(positions[shown]), labels[shown], rotation=90 if len(labels) > 8 else 0, fontsize=8
+            )
             ax.set_xlim(-0.6, len(labels) - 0.4)
+            if step > 1:
+                ax.set_xlabel(f"{key} (1 in {step} of {len(labels)} labelled)")
         elif len(labels) <= 12:
             ax.set_xticks(list(positions), labels)
         ax.grid(alpha=0.3)

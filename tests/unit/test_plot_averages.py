@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from snakedask.plot_averages import PARTIAL, Table, averages_figure, partial_groups, plot_averages
+from snakedask.plot_averages import DPI, PARTIAL, Table, averages_figure, partial_groups, plot_averages
 
 
 def written_by_pandas(tmp_path, frame: pd.DataFrame, name: str):
@@ -121,6 +121,16 @@ def test_the_figure_is_bounded_whatever_the_number_of_groups(tmp_path, groups):
     index = pd.Index([f"site {i}" for i in range(groups)], name="site")
     frame = pd.DataFrame({f"v{j}": np.arange(groups, dtype=float) for j in range(7)}, index=index)
     png = tmp_path / "a.png"
-    plot_averages(written_by_pandas(tmp_path, frame, "a.csv"), png, "t")
+    fig = averages_figure(written_by_pandas(tmp_path, frame, "a.csv"), "t")
+    fig.savefig(png, dpi=DPI)  # as plot_averages does
     width, height = Image.open(png).size
     assert max(width, height) <= 24 * 110
+    # Every group is drawn; labels that would overlap are thinned to every step-th, in order.
+    ax = fig.axes[0]
+    assert len(ax.collections[0].get_offsets()) == groups
+    shown = [t.get_text() for t in ax.get_xticklabels()]
+    step = 1 if groups == 3 else int(shown[1].split()[1])
+    assert shown == list(index[::step]) and (groups == 3) == (step == 1)
+    width_points = ax.get_window_extent().width / fig.dpi * 72
+    assert len(shown) * 8 * 1.2 <= width_points  # rotated 8-point labels, side by side, do not overlap
+    plt.close(fig)
