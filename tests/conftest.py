@@ -54,3 +54,22 @@ def distributed_client():
     cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
     with cluster, Client(cluster) as client, dask.config.set(scheduler="dask.distributed"):
         yield client
+
+
+# The longest test files, started first by make test's parallel workers (each file runs whole in
+# one worker): started last, one of them would run alone at the end.
+SLOWEST_FILES = (
+    "tests/workflow/test_real_files.py",
+    "tests/tools/test_benchmark_quick.py",
+    "tests/workflow/test_slurm.py",
+    "tests/workflow/test_bad_input.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        return next(
+            (at for at, name in enumerate(SLOWEST_FILES) if item.nodeid.startswith(name)), len(SLOWEST_FILES)
+        )
+
+    items.sort(key=rank)  # stable: the order within a file and among the others is kept
