@@ -59,10 +59,14 @@ def distributed_client():
 # The longest test files, started first by make test's parallel workers (each file runs whole in
 # one worker): started last, one of them would run alone at the end.
 SLOWEST_FILES = (
-    "tests/workflow/test_real_files.py",
-    "tests/tools/test_benchmark_quick.py",
     "tests/workflow/test_slurm.py",
+    "tests/workflow/test_real_files.py",
+    "tests/workflow/test_faults.py",
+    "tests/tools/test_benchmark_quick.py",
+    "tests/workflow/test_workflow.py",
     "tests/workflow/test_bad_input.py",
+    "tests/workflow/test_report.py",
+    "tests/unit/test_cluster.py",
 )
 
 
