@@ -5,6 +5,8 @@ per-year means of every numeric column, and NDVI with NaN where a band is nodata
 """
 
 import json
+import math
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +16,8 @@ import pytest
 import rasterio
 
 from snakedask_tools import make_sample_data
-from snakedask_tools.benchmark.baselines import eager, floor
+from snakedask_tools.benchmark.baselines import eager, floor, peers
+from tests.helpers import require_service
 
 HEIGHT, WIDTH = 600, 700  # more than one 256-row band for the floor's thread pool, more than one COG tile
 
@@ -141,7 +144,92 @@ def test_floors_run_as_their_own_processes(inputs, tmp_path):
         assert json.loads(result.stdout.splitlines()[-1])["seconds"] >= 0
 
 
-@pytest.mark.parametrize("module", ["eager", "floor"])
+def require_peer(tool):
+    """Skip (fail in CI) when a peer tool is not installed: requirements.txt has Polars and DuckDB,
+    .ci/run installs gdal-bin."""
+    if peers.availability()[tool] is None:
+        install = "apt-get install gdal-bin" if tool == "gdal" else f"pip install {tool}"
+        require_service(f"{tool} is not installed ({install})")
+
+
+def assert_same_means_as_pandas(path, csv):
+    """The peer's file, read back with pandas, holds pandas' own per-year means (to float rounding)."""
+    actual, expected = pd.read_csv(path, index_col=0), expected_means(csv)
+    assert list(actual.index) == list(expected.index)
+    assert list(actual.columns) == list(expected.columns)
+    np.testing.assert_allclose(actual.to_numpy(float), expected.to_numpy(float), rtol=1e-12)
+
+
+@pytest.mark.parametrize("tool", ["polars", "duckdb"])
+def test_peer_averages_run_as_their_own_processes_and_are_pandas_groupby_means(tool, inputs, tmp_path):
+    require_peer(tool)
+    result = run_module("peers", tool, inputs["csv"], tmp_path / "averages.csv", 2)
+    assert result.returncode == 0, result.stderr
+    assert_same_means_as_pandas(tmp_path / "averages.csv", inputs["csv"])
+
+
+def test_peer_averages_keep_na_years_and_only_numeric_columns(tmp_path):
+    """A column that is NA for a whole year gives an empty mean; text columns are left out."""
+    csv = tmp_path / "small.csv"
+    csv.write_bytes(
+        b'"site","year","m_soil","n","unit"\r\n'
+        b'"A",2015,0.5,1,"m\xb3"\r\n"A",2015,NA,2,"m\xb3"\r\n"B",2014,NA,3,"m\xb3"\r\n'
+        b'"B",2014,NA,5,"m\xb3"\r\n'
+    )
+    for tool in ("polars", "duckdb"):
+        if peers.availability()[tool] is None:
+            continue
+        getattr(peers, f"{tool}_averages")(csv, tmp_path / f"{tool}.csv", 1)
+        means = pd.read_csv(tmp_path / f"{tool}.csv", index_col=0)
+        assert list(means.columns) == ["m_soil", "n"], tool
+        assert list(means.index) == [2014, 2015], tool
+        assert math.isnan(means.loc[2014, "m_soil"]) and means.loc[2014, "n"] == 4.0, tool
+        assert means.loc[2015, "m_soil"] == 0.5 and means.loc[2015, "n"] == 1.5, tool
+
+
+def test_gdal_cli_ndvi_is_numpy_ndvi_written_as_a_cog(inputs, tmp_path):
+    require_peer("gdal")
+    nodata = [rasterio.open(inputs[band]).nodata for band in ("red", "nir")]
+    command = peers.gdal_command(inputs["red"], inputs["nir"], tmp_path / "ndvi.tif", *nodata)
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ndvi.tif"]  # the intermediate file is gone
+    expected = expected_ndvi(inputs["red"], inputs["nir"])
+    with rasterio.open(tmp_path / "ndvi.tif") as src:
+        index = src.read(1)
+        np.testing.assert_array_equal(np.isnan(index), np.isnan(expected))
+        np.testing.assert_allclose(index, expected, atol=1e-6)
+        assert src.dtypes == ("float32",) and src.block_shapes == [(256, 256)] and math.isnan(src.nodata)
+        assert src.compression.name.lower() == "zstd" and src.overviews(1)
+        with rasterio.open(inputs["red"]) as red:
+            assert (src.crs, src.transform) == (red.crs, red.transform)
+
+
+@pytest.mark.parametrize("nodata", [(None, None), (-10000.0, 0.0), (float("nan"), float("nan"))])
+def test_gdal_calc_expression_masks_nodata_and_zero_sums(nodata):
+    """The formula in numpy's namespace, as gdal_calc evaluates it, on float32 blocks."""
+    red = np.array([[0.1, 0.0, 0.2, 0.3]], np.float32)
+    nir = np.array([[0.5, 0.0, 0.4, 0.3]], np.float32)
+    red[0, 2] = np.nan if nodata[0] is None else nodata[0]
+    nir[0, 3] = np.nan if nodata[1] is None else nodata[1]
+    index = eval(peers.ndvi_expression(*nodata), vars(np), {"A": red, "B": nir})
+    assert index.dtype == np.float32
+    np.testing.assert_allclose(index[0, 0], (0.5 - 0.1) / (0.5 + 0.1), rtol=1e-6)
+    assert np.isnan(index[0, 1:]).all()  # sum 0; red nodata; NIR nodata (or NaN)
+
+
+def test_a_peer_not_installed_is_reported_so(monkeypatch):
+    monkeypatch.setattr(peers.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(peers.shutil, "which", lambda name: None)
+    assert peers.availability() == {"polars": None, "duckdb": None, "gdal": None}
+
+
+@pytest.mark.skipif(shutil.which("gdalinfo") is None, reason="gdal-bin is not installed")
+def test_gdal_cli_version_names_the_release():
+    assert peers.gdal_cli_version()[0].isdigit()
+
+
+@pytest.mark.parametrize("module", ["eager", "floor", "peers"])
 def test_baselines_refuse_unknown_modes_with_their_usage(module):
     result = run_module(module, "nonsense")
     assert result.returncode != 0

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from snakedask_tools.benchmark.baselines import peers
+
 QUICK = [
     "--quick",
     "--csv-scales",
@@ -40,8 +42,13 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
     assert "failed" not in report.lower(), report
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
     products = [row.split(" | ")[0].removeprefix("| ") for row in rows]
-    # The main table (header, averages, ndvi, all products), then the tiny table (header, two rules).
-    assert products == ["product", "averages", "ndvi", "all products", "rule", "averages", "ndvi"]
+    # The main table (header, averages, ndvi, all products), the peers (header, Polars and DuckDB
+    # for the averages, GDAL's CLI for NDVI), then the tiny table (header, two rules).
+    assert products == [
+        "product", "averages", "ndvi", "all products",
+        "product", "averages", "averages", "ndvi",
+        "rule", "averages", "ndvi",
+    ]  # fmt: skip
     assert "CSV 0.05x" in rows[1] and "875 x 1861 px" in rows[2] and "tiled-deflate" in rows[3]
     for note in (
         "workflow and eager averages agree",
@@ -49,8 +56,51 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
         "workflow and eager averages and NDVI agree",
     ):
         assert f"- {note}" in report
+    # Each peer installed is measured and agrees with the workflow; one that is not says so.
+    versions = peers.availability()
+    for row, tool, what in zip(
+        rows[5:8], ("polars", "duckdb", "gdal"), ("averages", "averages", "NDVI"), strict=True
+    ):
+        if versions[tool] is None:
+            assert " | not installed | not installed |" in row
+        else:
+            assert f" | {versions[tool]} | " in row
+            agreed = [line for line in report.splitlines() if line.startswith(f"- {versions[tool]} {what}")]
+            assert agreed and "agree with the workflow's" in agreed[0], report
+    if versions["polars"]:
+        assert "<venv>/bin/python -m snakedask_tools.benchmark.baselines.peers polars" in report
+    if versions["gdal"]:
+        assert "`gdal_calc.py --quiet --hideNoData" in report and "gdal_translate -q -of COG" in report
     # The baselines ran as modules, in their own processes.
     assert "<venv>/bin/python -m snakedask_tools.benchmark.baselines.eager averages" in report
     assert "<venv>/bin/python -m snakedask_tools.benchmark.baselines.floor raster" in report
     # Inputs are kept for later runs; the scratch checkout is gone.
     assert sorted(p.name for p in data.iterdir()) == ["csv-0.05x", "raster-0.25x-tiled-deflate"]
+
+
+def test_a_peer_not_installed_is_a_row_saying_so():
+    """Without running anything: the Peers table and the details of a measured and a missing peer."""
+    from types import SimpleNamespace
+
+    from snakedask_tools.benchmark import cases, report
+    from snakedask_tools.benchmark.measure import Measurement, Run
+
+    def measured(label, seconds, rss):
+        return Measurement(label, ["true"], runs=[Run(seconds, rss, 0)])
+
+    polars = cases.Peer("Polars 2.1.0", measured("averages 1x polars", 2.0, 200_000_000))
+    row = cases.Comparison(
+        "ndvi",
+        "raster 1x",
+        "tiled",
+        measured("ndvi 1x workflow", 6.0, 800_000_000),
+        measured("ndvi 1x eager", 4.0, 400_000_000),
+        peers=[polars, cases.missing_peer("gdal")],
+    )
+    bench = SimpleNamespace(rows=[row], tiny=[], args=SimpleNamespace(keep_scratch=False), checkout="/x")
+    bench.measurements = row.measurements
+    table = report.report_peers(bench)
+    assert "| ndvi | raster 1x | tiled | Polars 2.1.0 | 2.00 | 200 | 3.00 | 4.00 | 2.00 |" in table
+    assert "| ndvi | raster 1x | tiled | GDAL CLI | not installed | not installed | — | — | — |" in table
+    details = "\n".join(report.report_details(bench))
+    assert "- **GDAL CLI**: not installed (Debian: apt-get install gdal-bin): not run" in details

@@ -106,3 +106,23 @@ def test_a_different_grid_fails(tmp_path, ndvi):
         checks.check_ndvi("ndvi 1x", ours, write_ndvi(tmp_path / "b.tif", ndvi, origin=(621990.0, 7524789.0)))
     with pytest.raises(checks.ProductMismatch, match=r"shape differs: workflow \(40, 60\), eager \(40, 59\)"):
         checks.check_ndvi("ndvi 1x", ours, write_ndvi(tmp_path / "c.tif", ndvi[:, :59]))
+
+
+def test_a_peer_that_computes_something_else_fails_naming_the_peer(tmp_path, ndvi):
+    ours = write_means(tmp_path / "averages.csv")
+    theirs = write_means(tmp_path / "polars.csv", ((0.27, 151.0), (0.26, 149.6)))
+    with pytest.raises(checks.ProductMismatch) as failure:
+        checks.check_averages("averages 1x", ours, theirs, "Polars 2.1.0")
+    assert "differs from the Polars 2.1.0 baseline's" in str(failure.value)
+    assert "doy in 2015: workflow 149.5, Polars 2.1.0 149.6" in str(failure.value)
+    changed = ndvi.copy()
+    changed[3, 4] = np.nan
+    with pytest.raises(
+        checks.ProductMismatch, match=r"differs from the GDAL CLI 3.6.2 baseline's.*GDAL CLI 3.6.2 nan"
+    ):
+        checks.check_ndvi(
+            "ndvi 1x",
+            write_ndvi(tmp_path / "a.tif", ndvi),
+            write_ndvi(tmp_path / "b.tif", changed),
+            "GDAL CLI 3.6.2",
+        )

@@ -15,6 +15,11 @@ For each input size (and, for rasters, each input layout) this measures, in one 
 * **compute floor**: the computation alone, on all cores, inputs already in
   memory, timed inside the process: the NDVI kernel with numpy over row bands
   in a thread pool; pyarrow's ``read_csv`` + ``group_by().aggregate()`` means;
+* **peers**: the tools a scientist would use instead, each its own process in the same rounds:
+  Polars (``scan_csv`` ... ``collect(engine="streaming")``) and DuckDB (``read_csv`` ... ``GROUP
+  BY year``) for the averages, GDAL's command line (``gdal_calc.py`` then ``gdal_translate -of
+  COG``, Debian's gdal-bin) for NDVI; their products are checked against the workflow's, and a
+  peer that is not installed is a row saying so;
 
 and, at the smallest CSV and raster sizes (1x by default), the whole workflow
 (``--forceall`` on the products ``rule all`` makes for one table and one
@@ -62,5 +67,5 @@ The report is printed and written to ``--out`` (markdown); measurements are in r
 Modules: :mod:`.measure` (running commands, sampling process-tree memory), :mod:`.inputs`
 (generated inputs, the disk-space plan), :mod:`.scratch` (the scratch checkout and its config),
 :mod:`.cases` (what is measured), :mod:`.checks` (comparing products), :mod:`.report` (the
-markdown), :mod:`.baselines` (the eager and floor scripts), ``__main__`` (the command line).
+markdown), :mod:`.baselines` (the eager, floor and peer scripts), ``__main__`` (the command line).
 """

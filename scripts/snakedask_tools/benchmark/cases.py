@@ -7,6 +7,10 @@
 * **bytes floor**: :mod:`.baselines.floor` reads the inputs' bytes and writes as many bytes as
   the workflow's output has, so the workflow is measured first;
 * **compute floor**: :mod:`.baselines.floor` times the computation alone, inputs in memory;
+* **peers**: the tools a scientist would pick instead (:mod:`.baselines.peers`): Polars and DuckDB
+  for the averages, GDAL's command line (``gdal_calc.py`` + ``gdal_translate``) for NDVI, run in
+  turn with the workflow and eager, their products checked against the workflow's; a peer that is
+  not installed is reported so, and the run goes on;
 
 and the whole workflow for the smallest table and scene against one eager script making all
 their products, and the rules on the bundled sample (their fixed overhead). Sizes too big for
@@ -27,6 +31,7 @@ import psutil
 
 from snakedask import products
 from snakedask_tools.benchmark import checks
+from snakedask_tools.benchmark.baselines import peers as peer_tools
 from snakedask_tools.benchmark.inputs import (
     BANDS,
     TINY_BANDS,
@@ -55,6 +60,39 @@ BASELINES = "snakedask_tools.benchmark.baselines"
 EAGER_BYTES_PER_PIXEL = 28
 
 
+# What the report calls a peer that is not installed, and how to install it.
+PEER_NAMES = {"polars": "Polars", "duckdb": "DuckDB", "gdal": "GDAL CLI"}
+PEER_INSTALL = {
+    "polars": "pip install polars (requirements.txt)",
+    "duckdb": "pip install duckdb (requirements.txt)",
+    "gdal": "Debian: apt-get install gdal-bin",
+}
+PEER_NOTES = {
+    "polars": (
+        'reads the Latin-1 CSV as UTF-8 with invalid bytes replaced (`encoding="utf8-lossy"`): only the '
+        "text column `unit` (m³) changes, not the numeric columns it averages; POLARS_MAX_THREADS set to "
+        "the benchmark's cores; types inferred from the first 10,000 rows"
+    ),
+    "duckdb": "`SET threads` to the benchmark's cores; reads the CSV as Latin-1; writes the means with `COPY`",
+    "gdal": (
+        "gdal_calc.py evaluates the formula with numpy block by block (the input's tiles or strips) on one "
+        "thread; the inputs' nodata is tested in the formula with `--hideNoData` (gdal_calc 3.6 blanks "
+        "nodata by multiplying with the output nodata, which for NaN makes every pixel NaN); gdal_translate "
+        "writes the workflow's COG (ZSTD level 1, predictor, 256-px tiles, averaged overviews) on all cores"
+    ),
+}
+
+
+@dataclass
+class Peer:
+    """A tool one would use instead of the workflow, measured on the same input (or not installed)."""
+
+    tool: str  # name and version as reported, e.g. "Polars 2.1.0"
+    measurement: Measurement | None  # None: not installed (see missing)
+    product: Path | None = None
+    missing: str = ""
+
+
 @dataclass
 class Comparison:
     """One row of the report: the workflow against its eager baseline and the two floors."""
@@ -68,10 +106,18 @@ class Comparison:
     compute_floor: Measurement | None = None
     eager_skipped: str = ""
     notes: list[str] = field(default_factory=list)
+    peers: list[Peer] = field(default_factory=list)
 
     @property
     def measurements(self) -> list[Measurement]:
-        return [m for m in (self.workflow, self.eager, self.bytes_floor, self.compute_floor) if m is not None]
+        found = [
+            self.workflow,
+            self.eager,
+            *(p.measurement for p in self.peers),
+            self.bytes_floor,
+            self.compute_floor,
+        ]
+        return [m for m in found if m is not None]
 
 
 @dataclass
@@ -96,6 +142,13 @@ class Bench:
     tiny: list[tuple[Measurement, str]] = field(default_factory=list)
     by_scene: dict[Scene, Comparison] = field(default_factory=dict)
     scaling: list[Scaling] = field(default_factory=list)
+    _peer_versions: dict[str, str | None] | None = None
+
+    def peer_version(self, tool: str) -> str | None:
+        """``tool``'s name and version as the report shows it; None if it is not installed."""
+        if self._peer_versions is None:
+            self._peer_versions = peer_tools.availability()
+        return self._peer_versions[tool]
 
     def in_turn(self, *measurements: Measurement) -> list[Measurement]:
         """Run the (not yet run) measurements' commands alternately, round after round."""
@@ -259,6 +312,60 @@ def baseline_command(
     return Measurement(label, command, list(inputs), in_process)
 
 
+def missing_peer(tool: str) -> Peer:
+    return Peer(PEER_NAMES[tool], None, missing=f"not installed ({PEER_INSTALL[tool]}): not run")
+
+
+def averages_peer(bench: Bench, tool: str, label: str, name: str, path: Path) -> Peer:
+    """Polars or DuckDB making the averages, as its own process (not run if not installed)."""
+    version = bench.peer_version(tool)
+    if version is None:
+        return missing_peer(tool)
+    out = bench.out_dir(name) / f"averages-{tool}.csv"
+    measurement = baseline_command(
+        f"averages {label} {tool}", "peers", tool, path, out, bench.args.cores, inputs=[path]
+    )
+    measurement.notes.append(PEER_NOTES[tool])
+    return Peer(version, measurement, out)
+
+
+def band_nodata(path: Path) -> float | None:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.nodata
+
+
+def gdal_peer(bench: Bench, label: str, name: str, red: Path, nir: Path) -> Peer:
+    """GDAL's command line making the NDVI COG (not run if gdal-bin is not installed)."""
+    version = bench.peer_version("gdal")
+    if version is None:
+        return missing_peer("gdal")
+    out = bench.out_dir(name) / "ndvi-gdal.tif"
+    script = peer_tools.gdal_command(red, nir, out, band_nodata(red), band_nodata(nir))
+    measurement = Measurement(f"{label} gdal", ["sh", "-c", script], [red, nir], shown=script)
+    measurement.notes.append(PEER_NOTES["gdal"])
+    return Peer(version, measurement, out)
+
+
+def peer_measurements(peers: list[Peer]) -> list[Measurement]:
+    return [peer.measurement for peer in peers if peer.measurement is not None]
+
+
+def check_peers(row: Comparison, case: str, product: Path, eager_product: Path, check, what: str) -> None:
+    """Each peer's product against the workflow's (the eager one's if the workflow failed): a mismatch fails."""
+    if row.workflow.ok:
+        reference, against = product, "the workflow's"
+    elif row.eager is not None and row.eager.ok:
+        reference, against = eager_product, "the eager baseline's (the workflow failed)"
+    else:
+        return
+    for peer in row.peers:
+        if peer.measurement is not None and peer.measurement.ok:
+            check(case, reference, peer.product, peer.tool)
+            row.notes.append(f"{peer.tool} {what} agree with {against}")
+
+
 def output_size(
     workflow: Measurement, product: Path, eager: Measurement | None, eager_product: Path, notes: list[str]
 ) -> int | None:
@@ -291,7 +398,8 @@ def bench_csv(bench: Bench, scale: float, path: Path) -> None:
     with dataset_space(bench, dataset_folders("tables", name)):
         product = bench.checkout / averages_product(name)
         eager_csv = bench.out_dir(name) / "averages.csv"
-        workflow, eager = bench.in_turn(
+        peers = [averages_peer(bench, tool, label, name, path) for tool in ("polars", "duckdb")]
+        workflow, eager, *_ = bench.in_turn(
             rule_command(
                 bench,
                 f"averages {label} workflow",
@@ -300,13 +408,15 @@ def bench_csv(bench: Bench, scale: float, path: Path) -> None:
                 table_inputs(bench.checkout, name),
             ),
             baseline_command(f"averages {label} eager", "eager", "averages", path, eager_csv, inputs=[path]),
+            *peer_measurements(peers),
         )
         note_job_time(bench, workflow, f"tables/{name}/averages.tsv")
-        row = Comparison("averages", describe_csv(label, path), "—", workflow, eager)
+        row = Comparison("averages", describe_csv(label, path), "—", workflow, eager, peers=peers)
         note_pairs(row)
         if workflow.ok and eager.ok:
             checks.check_averages(f"averages {label}", product, eager_csv)
             row.notes.append("workflow and eager averages agree")
+        check_peers(row, f"averages {label}", product, eager_csv, checks.check_averages, "averages")
         size = output_size(workflow, product, eager, eager_csv, row.notes)
         row.bytes_floor = bytes_floor(bench, f"averages {label}", name, size, [path])
         row.compute_floor = baseline(
@@ -329,7 +439,8 @@ def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Co
     inputs = [bands["red"], bands["nir"]]
     product = bench.checkout / ndvi_product(scene.name)
     eager_tif = bench.out_dir(scene.name) / "ndvi.tif"
-    workflow, eager = bench.in_turn(
+    peers = [gdal_peer(bench, label, scene.name, bands["red"], bands["nir"])]
+    workflow, eager, *_ = bench.in_turn(
         rule_command(
             bench,
             f"{label} workflow",
@@ -338,9 +449,10 @@ def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Co
             scene_inputs(bench.checkout, scene.name),
         ),
         baseline_command(f"{label} eager", "eager", "ndvi", *inputs, eager_tif, inputs=inputs),
+        *peer_measurements(peers),
     )
     note_job_time(bench, workflow, f"scenes/{scene.name}/ndvi.tsv")
-    row = Comparison("ndvi", describe_raster(scene.label, bands), scene.layout, workflow, eager)
+    row = Comparison("ndvi", describe_raster(scene.label, bands), scene.layout, workflow, eager, peers=peers)
     note_pairs(row)
     if workflow.ok and eager.ok:
         checks.check_ndvi(label, product, eager_tif)
@@ -350,6 +462,7 @@ def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Co
             f"ndvi.tif size: workflow {product.stat().st_size / MB:.1f} MB, "
             f"eager {eager_tif.stat().st_size / MB:.1f} MB"
         )
+    check_peers(row, label, product, eager_tif, checks.check_ndvi, "NDVI (3 windows, grid, dtype)")
     row.bytes_floor = bytes_floor(
         bench, label, scene.name, output_size(workflow, product, eager, eager_tif, row.notes), inputs
     )

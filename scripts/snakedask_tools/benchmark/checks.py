@@ -1,4 +1,4 @@
-"""Whether the workflow made the same product as the eager baseline: else the ratios mean nothing.
+"""Whether the workflow made the same product as a baseline (eager, or a peer tool): else the ratios mean nothing.
 
 ``*_difference`` returns None when the two products agree, else what differs, in words;
 ``check_*`` raises ProductMismatch (naming the case and the difference), which fails the benchmark.
@@ -10,28 +10,30 @@ from pathlib import Path
 
 
 class ProductMismatch(Exception):
-    """The workflow's product differs from the eager baseline's: the benchmark fails."""
+    """The workflow's product differs from a baseline's (the eager one's, or a peer's): the benchmark fails."""
 
-    def __init__(self, case: str, product: str, difference: str):
-        super().__init__(f"{case}: the workflow's {product} differs from the eager baseline's: {difference}")
-        self.case, self.product, self.difference = case, product, difference
+    def __init__(self, case: str, product: str, difference: str, baseline: str = "eager"):
+        super().__init__(
+            f"{case}: the workflow's {product} differs from the {baseline} baseline's: {difference}"
+        )
+        self.case, self.product, self.difference, self.baseline = case, product, difference, baseline
 
 
-def check_averages(case: str, workflow_csv: Path, eager_csv: Path) -> None:
-    """Raise ProductMismatch unless both files hold the same per-year means."""
-    difference = averages_difference(workflow_csv, eager_csv)
+def check_averages(case: str, workflow_csv: Path, eager_csv: Path, baseline: str = "eager") -> None:
+    """Raise ProductMismatch unless both files hold the same per-year means (``baseline`` names the other)."""
+    difference = averages_difference(workflow_csv, eager_csv, baseline)
     if difference is not None:
-        raise ProductMismatch(case, Path(workflow_csv).name, difference)
+        raise ProductMismatch(case, Path(workflow_csv).name, difference, baseline)
 
 
-def check_ndvi(case: str, workflow_tif: Path, eager_tif: Path) -> None:
-    """Raise ProductMismatch unless both files hold the same NDVI on the same grid."""
-    difference = ndvi_difference(workflow_tif, eager_tif)
+def check_ndvi(case: str, workflow_tif: Path, eager_tif: Path, baseline: str = "eager") -> None:
+    """Raise ProductMismatch unless both files hold the same NDVI on the same grid (``baseline`` names the other)."""
+    difference = ndvi_difference(workflow_tif, eager_tif, baseline=baseline)
     if difference is not None:
-        raise ProductMismatch(case, Path(workflow_tif).name, difference)
+        raise ProductMismatch(case, Path(workflow_tif).name, difference, baseline)
 
 
-def averages_difference(workflow_csv: Path, eager_csv: Path) -> str | None:
+def averages_difference(workflow_csv: Path, eager_csv: Path, baseline: str = "eager") -> str | None:
     """How the rule's means differ from the baseline's (years, columns, values), or None."""
     import numpy as np
     import pandas as pd
@@ -42,22 +44,24 @@ def averages_difference(workflow_csv: Path, eager_csv: Path) -> str | None:
     ours = pd.read_csv(workflow_csv, index_col=0)
     theirs = pd.read_csv(eager_csv, index_col=0)
     if list(ours.index) != list(theirs.index):
-        return f"years differ: workflow {list(ours.index)}, eager {list(theirs.index)}"
+        return f"years differ: workflow {list(ours.index)}, {baseline} {list(theirs.index)}"
     if list(ours.columns) != list(theirs.columns):
-        return f"columns differ: workflow {list(ours.columns)}, eager {list(theirs.columns)}"
+        return f"columns differ: workflow {list(ours.columns)}, {baseline} {list(theirs.columns)}"
     a, b = ours.to_numpy(float), theirs.to_numpy(float)
     close = np.isclose(a, b, rtol=1e-9, equal_nan=True)
     if close.all():
         return None
     rows, cols = np.nonzero(~close)
     first = [
-        f"{ours.columns[c]} in {ours.index[r]}: workflow {float(a[r, c])!r}, eager {float(b[r, c])!r}"
+        f"{ours.columns[c]} in {ours.index[r]}: workflow {float(a[r, c])!r}, {baseline} {float(b[r, c])!r}"
         for r, c in zip(rows[:3], cols[:3], strict=True)
     ]
     return f"{len(rows)} of {close.size} means differ (rtol 1e-9), e.g. " + "; ".join(first)
 
 
-def ndvi_difference(workflow_tif: Path, eager_tif: Path, size: int = 512) -> str | None:
+def ndvi_difference(
+    workflow_tif: Path, eager_tif: Path, size: int = 512, baseline: str = "eager"
+) -> str | None:
     """How the two NDVI files differ (grid, dtype, or pixels in three windows: corner, centre, corner)."""
     import numpy as np
     import rasterio
@@ -69,7 +73,7 @@ def ndvi_difference(workflow_tif: Path, eager_tif: Path, size: int = 512) -> str
     with rasterio.open(workflow_tif) as ours, rasterio.open(eager_tif) as theirs:
         for what in ("shape", "crs", "transform", "dtypes"):
             if getattr(ours, what) != getattr(theirs, what):
-                return f"{what} differs: workflow {getattr(ours, what)}, eager {getattr(theirs, what)}"
+                return f"{what} differs: workflow {getattr(ours, what)}, {baseline} {getattr(theirs, what)}"
         height, width = ours.shape
         corners = [(0, 0), ((height - size) // 2, (width - size) // 2), (height - size, width - size)]
         for row, col in corners:
@@ -83,6 +87,6 @@ def ndvi_difference(workflow_tif: Path, eager_tif: Path, size: int = 512) -> str
             return (
                 f"{len(rows)} of {close.size} pixels differ (atol 1e-6) in window {window}, e.g. at "
                 f"row {window.row_off + r}, column {window.col_off + c}: "
-                f"workflow {float(a[r, c])!r}, eager {float(b[r, c])!r}"
+                f"workflow {float(a[r, c])!r}, {baseline} {float(b[r, c])!r}"
             )
     return None

@@ -50,6 +50,7 @@ class Measurement:
     command: list[str]
     inputs: list[Path] = field(default_factory=list)  # read once before every run: a warm page cache
     in_process: bool = False  # report the seconds the command measured itself, not its wall time
+    shown: str = ""  # the command as typed, where ``command`` wraps it (``sh -c SCRIPT``: SCRIPT)
     runs: list[Run] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)

@@ -117,6 +117,12 @@ def report_header(bench: Bench, command_line: str, started: dt.datetime, facts: 
             "multithreaded `read_csv` of the file's bytes + `Table.group_by().aggregate()` means."
         ),
         (
+            "- *peers* = the tools a scientist would pick instead, each its own process run in turn with the "
+            "workflow and eager (see the Peers table; each one's command is under Details): Polars and DuckDB "
+            "for the averages, GDAL's command line (`gdal_calc.py` + `gdal_translate` to the same COG) for "
+            "NDVI; their products are checked against the workflow's."
+        ),
+        (
             "- raster layouts of the same pixels: *tiled* = 256-px tiles, uncompressed; *tiled-deflate* = 256-px "
             "tiles, DEFLATE + floating-point predictor (the generator's and the lesson's layout); *stripped* = "
             f"GDAL's default GTiff, uncompressed, no tiles. Sizes above {EAGER_MAX_SCALE}x/side are measured for "
@@ -200,6 +206,43 @@ def report_scaling(bench: Bench) -> list[str]:
     return ["", "## Beyond the eager baseline's memory", "", *lines] if lines else []
 
 
+def report_peers(bench: Bench) -> list[str]:
+    """One row per peer measured (or not installed) beside a workflow row."""
+    found = [(row, peer) for row in bench.rows for peer in row.peers]
+    if not found:
+        return []
+    lines = [
+        "",
+        "## Peers",
+        "",
+        (
+            "The same product from the tools one would use instead, in the same rounds as the workflow and "
+            "eager rows above (workflow, eager, peers, workflow, ...): median wall time and highest peak RSS "
+            "of the whole process tree."
+        ),
+        "",
+        (
+            "| product | input | layout | peer | time (s) | peak RSS (MB) | workflow / peer time "
+            "| workflow / peer memory | eager / peer time |"
+        ),
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row, peer in found:
+        m, w, e = peer.measurement, row.workflow, row.eager
+        if m is None:
+            cells = ["not installed", "not installed", "—", "—", "—"]
+        else:
+            cells = [
+                fmt(m.median_seconds),
+                fmt(m.peak_rss_mb, 0),
+                ratio(w.median_seconds, m.median_seconds),
+                ratio(w.peak_rss_mb, m.peak_rss_mb),
+                ratio(e.median_seconds, m.median_seconds) if e else "—",
+            ]
+        lines.append("| " + " | ".join([row.product, row.input, row.layout, peer.tool, *cells]) + " |")
+    return lines
+
+
 def report_tiny(bench: Bench) -> list[str]:
     if not bench.tiny:
         return []
@@ -224,7 +267,9 @@ def report_tiny(bench: Bench) -> list[str]:
 
 
 def describe_measurement(measurement: Measurement, checkout: Path) -> list[str]:
-    lines = [f"- **{measurement.label}**: `{display_command(measurement.command, checkout)}`"]
+    lines = [
+        f"- **{measurement.label}**: `{display_command(measurement.shown or measurement.command, checkout)}`"
+    ]
     if measurement.runs:
         timed = "in-process {:.2f} s, process ".format if measurement.in_process else "".format
         runs = (f"{timed(r.reported)}{r.seconds:.2f} s / {r.peak_rss / MB:.0f} MB" for r in measurement.runs)
@@ -262,6 +307,7 @@ def report_details(bench: Bench) -> list[str]:
             lines += describe_measurement(measurement, bench.checkout)
         if row.eager_skipped:
             lines.append(f"- **eager**: {row.eager_skipped}")
+        lines += [f"- **{peer.tool}**: {peer.missing}" for peer in row.peers if peer.measurement is None]
         lines += [f"- {note}" for note in row.notes]
     return lines
 
@@ -270,13 +316,14 @@ def report(bench: Bench, command_line: str, started: dt.datetime, facts: list[st
     lines = [
         *report_header(bench, command_line, started, facts),
         *report_table(bench),
+        *report_peers(bench),
         *report_tiny(bench),
         *report_details(bench),
     ]
     return "\n".join(lines) + "\n"
 
 
-def display_command(command: list[str], checkout: Path) -> str:
+def display_command(command: list[str] | str, checkout: Path) -> str:
     """The command as typed, with the scratch folder and venv shortened for reading."""
-    text = shlex.join(command)
+    text = command if isinstance(command, str) else shlex.join(command)
     return text.replace(str(checkout), "<scratch>").replace(str(PYTHON.parent), "<venv>/bin")
