@@ -24,7 +24,8 @@ def sample():
 
 @pytest.fixture
 def workdir(tmp_path):
-    return copy_workflow(tmp_path / "checkout")
+    """A copy of the checkout for a test of what a run computes (no Dask performance reports)."""
+    return copy_workflow(tmp_path / "checkout", performance_report=False)
 
 
 @pytest.fixture(scope="module")

@@ -39,9 +39,23 @@ def require_service(missing: str | None) -> None:
     pytest.skip(missing)
 
 
-def copy_workflow(dest: Path) -> Path:
-    """A fresh copy of the checkout's workflow, config, library and sample data."""
-    return copy_checkout(dest)
+def copy_workflow(dest: Path, performance_report: bool = True) -> Path:
+    """A fresh copy of the checkout's workflow, config, library and sample data.
+
+    ``performance_report=False``: its config/config.yaml sets ``dask.performance_report: false``
+    (the page then says so), for tests of what a run computes rather than of its Dask report;
+    the report costs about 0.8 CPU-s per Dask job. tests/workflow/test_report.py and the runs
+    on each kind of cluster keep it.
+    """
+    workdir = copy_checkout(dest)
+    if not performance_report:
+        import yaml
+
+        config_file = workdir / "config" / "config.yaml"
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        config["dask"]["performance_report"] = False
+        config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return workdir
 
 
 def run_snakemake(

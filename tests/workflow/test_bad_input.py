@@ -220,7 +220,7 @@ def one_run_of_every_bad_dataset(tmp_path_factory, sample):
     from tests.helpers import copy_workflow
 
     root = tmp_path_factory.mktemp("bad-datasets")
-    workdir = copy_workflow(root / "checkout")
+    workdir = copy_workflow(root / "checkout", performance_report=False)
     config: dict = {"tables": {}, "scenes": {}}
     targets = []
     for case, (setup, _pattern) in CASES.items():
