@@ -188,20 +188,29 @@ def uses_tls(local: dict[str, Any]) -> bool:
     return bool(local.get("processes", False)) and local.get("tls", True) is not False
 
 
+def read_scheduler_file(path: Path) -> dict[str, Any] | None:
+    """A scheduler file's contents; None while it is missing or not yet whole JSON with an address
+    (``dask scheduler`` writes it in place, so it can exist and still be empty or half written)."""
+    try:
+        info = json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return info if isinstance(info, dict) and "address" in info else None
+
+
 def _wait_for_file(path: Path, timeout: float) -> dict[str, Any]:
     """Wait up to ``timeout`` s for a readable scheduler file (launchers write it late)."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError) as err:
-            if time.monotonic() >= deadline:
-                raise ClusterConfigError(
-                    f"dask.scheduler_file = {str(path)!r}: no readable scheduler file after "
-                    f"{timeout:g} s ({err.__class__.__name__}). Start the scheduler with "
-                    f"`dask scheduler --scheduler-file {path}` first, or fix the path."
-                ) from None
+    while (info := read_scheduler_file(path)) is None:
+        if time.monotonic() >= deadline:
+            state = "not whole JSON with an address" if path.exists() else "missing"
+            raise ClusterConfigError(
+                f"dask.scheduler_file = {str(path)!r}: no readable scheduler file after "
+                f"{timeout:g} s ({state}). Start the scheduler with "
+                f"`dask scheduler --scheduler-file {path}` first, or fix the path."
+            )
         time.sleep(0.2)
+    return info
 
 
 def _connect(address: str, timeout: float, security: Security | None, source: str) -> Client:

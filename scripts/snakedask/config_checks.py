@@ -184,15 +184,6 @@ def beyond_schema_problems(config: dict[str, Any], base: str | Path) -> list[str
     )
 
 
-def refusal(problems: list[str]) -> str:
-    """The message that stops a run: every problem, and where the keys are described."""
-    return (
-        "Invalid configuration (config/config.yaml and any --configfile/--config given); nothing was run:\n"
-        + "\n".join(problems)
-        + "\nEvery key is described in config/README.md."
-    )
-
-
 def refuse(problems: list[str]) -> None:
     """Stop before any job, listing every problem, if there are any.
 
@@ -200,7 +191,12 @@ def refuse(problems: list[str]) -> None:
     Snakemake would follow it with lines of the Snakefile's traceback.
     """
     if problems:
-        print(refusal(problems), file=sys.stderr)
+        print(
+            "Invalid configuration (config/config.yaml and any --configfile/--config given); nothing was run:\n"
+            + "\n".join(problems)
+            + "\nEvery key is described in config/README.md.",
+            file=sys.stderr,
+        )
         raise SystemExit(1)
 
 

@@ -4,7 +4,7 @@ Local processes (:class:`shared_cluster.SharedCluster`) or, with
 ``dask.jobqueue.kind`` too, SLURM worker jobs
 (:class:`jobqueue.SharedJobqueueCluster`). The jobs are the Snakemake
 process's children: they find the cluster through the environment variables
-:func:`start_run_cluster` returns.
+:func:`start_run_cluster` sets.
 """
 
 import os
@@ -31,14 +31,14 @@ class RunCluster(Protocol):
 
 def start_run_cluster(
     dask_config: dict[str, Any], folder: Path, cores: Callable[[], int]
-) -> tuple[RunCluster, dict[str, str]] | None:
-    """Start the run's shared cluster if config asks for one: (cluster, variables the jobs need).
+) -> RunCluster | None:
+    """Start the run's shared cluster if config asks for one (the Snakefile's onstart); None otherwise.
 
-    ``cores()`` (the run's --cores) is asked only when a local worker needs it: Snakemake
-    refuses the question when jobs go to a cluster executor.
-
-    None when jobs use another kind of cluster. A jobqueue setting the batch
-    system refuses raises :class:`errors.ClusterConfigError`.
+    The variables the jobs need (its address, its TLS credentials) are set in
+    ``os.environ``: the jobs are this process's children and inherit them.
+    ``cores()`` (the run's --cores) is asked only when a local worker needs it:
+    Snakemake refuses the question when jobs go to a cluster executor. A jobqueue
+    setting the batch system refuses is shown alone (no traceback), exit status 1.
     """
     choice = choose_cluster(dask_config)
     if choice.kind != "shared":
@@ -56,25 +56,11 @@ def start_run_cluster(
             dashboard_address=local["dashboard_address"],
             use_tls=local["tls"],
         )
-    environment = {ADDRESS_VARIABLE: cluster.start()}
-    if cluster.credentials is not None:
-        environment[tls.FOLDER_VARIABLE] = str(Path(cluster.credentials).absolute())
-    return cluster, environment
-
-
-def start_for_snakemake(
-    dask_config: dict[str, Any], folder: Path, cores: Callable[[], int]
-) -> RunCluster | None:
-    """:func:`start_run_cluster` in the Snakemake process (onstart): its variables set in
-    ``os.environ`` (the jobs are its children and inherit them), a config error shown alone
-    (no traceback) with exit status 1."""
     try:
-        started = start_run_cluster(dask_config, folder, cores)
+        os.environ[ADDRESS_VARIABLE] = cluster.start()
     except ClusterConfigError as err:
         print(f"Config error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
-    if started is None:
-        return None
-    cluster, environment = started
-    os.environ.update(environment)
+    if cluster.credentials is not None:
+        os.environ[tls.FOLDER_VARIABLE] = str(Path(cluster.credentials).absolute())
     return cluster

@@ -12,7 +12,6 @@ of the machine cannot use the port.
 Commands are argument lists: no config string ever reaches a shell.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 from snakedask import tls
+from snakedask.cluster import read_scheduler_file
 
 # The PID of the Snakemake process that owns the cluster; the scheduler exits
 # when that process is gone (killed runs leave nothing running).
@@ -120,12 +120,12 @@ class SharedCluster:
             log="worker.log",
         )
         deadline = time.monotonic() + self.timeout
-        # The scheduler writes its file in place: it can exist and still be empty or half written.
-        while (address := _address_in(scheduler_file)) is None:
+        while (info := read_scheduler_file(scheduler_file)) is None:
             self._check_running()
             if time.monotonic() > deadline:
                 self._give_up()
             time.sleep(0.2)
+        address = info["address"]
         from distributed import Client
 
         security = tls.security(self.credentials) if self.credentials is not None else None
@@ -154,14 +154,6 @@ class SharedCluster:
         stop_processes(self.processes)
         self.processes.clear()
         tls.remove(self.credentials)
-
-
-def _address_in(scheduler_file: Path) -> str | None:
-    """The address in a scheduler file; None while it is missing or not yet whole JSON."""
-    try:
-        return json.loads(scheduler_file.read_text())["address"]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
-        return None
 
 
 def stop_processes(processes: list[subprocess.Popen], timeout: float = 20) -> None:

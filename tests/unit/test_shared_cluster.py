@@ -41,13 +41,15 @@ def test_shared_cluster_exits_when_its_owner_is_killed(tmp_path):
 
 def test_a_scheduler_file_being_written_is_waited_for_not_read(tmp_path):
     # dask scheduler writes its file in place: under load the run's start read it empty (JSONDecodeError).
-    from snakedask.shared_cluster import _address_in
+    from snakedask.cluster import read_scheduler_file
 
     path = tmp_path / "scheduler.json"
-    assert _address_in(path) is None
+    assert read_scheduler_file(path) is None
     path.write_text("")
-    assert _address_in(path) is None
+    assert read_scheduler_file(path) is None
     path.write_text('{"type": "Scheduler", "addr')
-    assert _address_in(path) is None
+    assert read_scheduler_file(path) is None
+    path.write_text('{"type": "Scheduler", "id": "x"}')
+    assert read_scheduler_file(path) is None
     path.write_text('{"type": "Scheduler", "address": "tls://127.0.0.1:40001"}')
-    assert _address_in(path) == "tls://127.0.0.1:40001"
+    assert read_scheduler_file(path)["address"] == "tls://127.0.0.1:40001"

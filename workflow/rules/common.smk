@@ -114,14 +114,14 @@ def scene_setting(*keys):
 
 
 def index_name(wildcards):
-    """The one index a job computes: its {index} wildcard; the `ndvi` rule has none."""
-    return wildcards.index if "index" in wildcards.keys() else "ndvi"
+    """The one index a plot or an `ndvi`/`index` job is about: its {index}, else NDVI."""
+    return wildcards.get("index") or "ndvi"
 
 
 def job_indices(wildcards):
     """The indices a Dask job computes (its {index}, all of the scene's, or NDVI)."""
-    index = wildcards.index if "index" in wildcards.keys() else None
-    return scene_config.job_indices(config["scenes"][wildcards.scene], index)
+    scene = config["scenes"][wildcards.scene]
+    return scene_config.job_indices(scene, wildcards.get("index"))
 
 
 def index_info(key):
@@ -184,9 +184,9 @@ SHARED_CLUSTER = []
 
 
 def start_shared_cluster():
-    from snakedask.run_cluster import start_for_snakemake
+    from snakedask.run_cluster import start_run_cluster
 
-    if cluster := start_for_snakemake(
+    if cluster := start_run_cluster(
         config["dask"], Path(".snakemake/dask"), lambda: workflow.cores
     ):
         SHARED_CLUSTER.append(cluster)
