@@ -18,6 +18,7 @@ import gzip
 import html
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from snakedask.atomic_output import write_text
@@ -91,8 +92,8 @@ def _csv_table(text: str) -> str:
     return "\n".join(lines)
 
 
-def text_page(source: Path, title: str) -> str:
-    """A page showing ``source`` (CSV as a table, JSON indented, anything else as it is)."""
+def text_page(source: Path, title: str, note: str = "") -> str:
+    """A page showing ``source`` (CSV as a table, JSON indented, anything else as it is) below ``note``."""
     source = Path(source)
     data = source.read_bytes()
     text = data.decode("utf-8", errors="replace")
@@ -102,7 +103,8 @@ def text_page(source: Path, title: str) -> str:
         if source.suffix == ".json":
             text = json_text(json.loads(text))
         shown = f"<pre>{html.escape(text, quote=False)}</pre>"
-    return _document(title, shown + "\n" + _attachment(source, data))
+    said = f'<p class="note">{html.escape(note)}</p>\n' if note else ""
+    return _document(title, said + shown + "\n" + _attachment(source, data))
 
 
 UNPACK = """<script>
@@ -141,43 +143,114 @@ def packed_html_page(source: Path, title: str) -> str:
     )
 
 
-def write_page(source: str | Path, page: str | Path, title: str) -> None:
-    """Write the report's page of ``source`` (an HTML page packed, anything else as text) to ``page``."""
+def write_page(source: str | Path, page: str | Path, title: str, note: str = "") -> None:
+    """Write the report's page of ``source`` (an HTML page packed, anything else as text) to ``page``;
+    ``note``: a line of plain text shown above a text product."""
     source = Path(source)
-    text = packed_html_page(source, title) if source.suffix == ".html" else text_page(source, title)
+    text = packed_html_page(source, title) if source.suffix == ".html" else text_page(source, title, note)
     write_text(page, text)
 
 
-def pages_of(tables: list[str], scenes: dict[str, tuple[list[str], list[str]]]) -> list[str]:
-    """The report pages of every product of ``tables`` and ``scenes`` (name -> (raw file stems,
-    indices)) but the run record's, under ``results/report_pages/`` (rules/report.smk)."""
-    from snakedask import products
+@dataclass(frozen=True)
+class ProductPage:
+    """A product's page in the HTML report, and where the report files it (rules/report.smk)."""
 
-    pages = [
-        f"results/report_pages/tables/{table}/{name}.html"
-        for table in tables
-        for name in ("averages.csv", "counts.csv", "dask-report", "raw.provenance.json")
-    ]
-    for scene, (stems, indices) in scenes.items():
-        folder = f"results/report_pages/scenes/{scene}"
-        pages += [f"{folder}/{stem}.provenance.json.html" for stem in stems]
-        for path in products.scene_products(scene, tuple(indices)):
-            name = Path(path).name
-            if name.endswith("_stats.json"):
-                pages.append(f"{folder}/{name}.html")
-            elif name.endswith("dask-report.html"):
-                pages.append(f"{folder}/{name}")
+    source: str  # the product
+    page: str  # its page, under results/report_pages/
+    title: str
+    caption: str  # a file in workflow/report/
+    category: str
+    labels: dict[str, str]
+    subcategory: str | None = None
+    note: str = ""  # shown above the product: what a spectral index is
+
+
+def product_pages(
+    tables: list[str], scene_stems: dict[str, list[str]], index_sets: dict[str, tuple[str, ...]]
+) -> list[ProductPage]:
+    """The report pages of every product of ``tables`` and scenes (name -> its raw file stems; its
+    indices in ``index_sets``) but the run record's, all made by one job (rule report_pages)."""
+    from snakedask import products
+    from snakedask.spectral_indices import lookup
+
+    pages = []
+    for table in tables:
+        folder, pages_folder = f"results/tables/{table}", f"results/report_pages/tables/{table}"
+        for name, caption, product, title in (
+            ("averages.csv", "averages_table.rst", "averages (CSV)", "Averages of table {} (averages.csv)"),
+            (
+                "counts.csv",
+                "counts.rst",
+                "counts per group (CSV)",
+                "Rows and values per group of table {} (counts.csv)",
+            ),
+        ):
+            pages.append(
+                ProductPage(
+                    f"{folder}/{name}",
+                    f"{pages_folder}/{name}.html",
+                    title.format(table),
+                    caption,
+                    "Tables",
+                    {"table": table, "product": product},
+                    subcategory=table,
+                )
+            )
+        pages.append(_dask_page(f"{folder}/dask-report.html", pages_folder, f"averages of table {table}"))
+        # One label per result where a category may hold two: Snakemake's report turns a second
+        # label with two values, each on half of the results, into a toggle, which breaks the list
+        # unless every first label has both values.
+        raw = f"resources/tables/{table}/raw.csv"
+        pages.append(_provenance_page(raw, f"{pages_folder}/raw.provenance.json.html"))
+    for scene, stems in scene_stems.items():
+        folder, pages_folder = f"results/scenes/{scene}", f"results/report_pages/scenes/{scene}"
+        pages += [
+            _provenance_page(
+                f"resources/scenes/{scene}/{stem}.tif", f"{pages_folder}/{stem}.provenance.json.html"
+            )
+            for stem in stems
+        ]
+        indices = index_sets[scene]
+        for index in indices:
+            entry = lookup(index)
+            pages.append(
+                ProductPage(
+                    f"{folder}/{index}_stats.json",
+                    f"{pages_folder}/{index}_stats.json.html",
+                    f"{index} statistics of scene {scene} ({index}_stats.json)",
+                    "index_stats.rst",
+                    "Scenes",
+                    {"scene": scene, "product": f"{index} statistics"},
+                    subcategory=scene,
+                    note=f"{index.upper()}: {entry.description}.",
+                )
+            )
+        report = next(
+            Path(path).name
+            for path in products.scene_products(scene, indices)
+            if path.endswith("dask-report.html")
+        )
+        pages.append(_dask_page(f"{folder}/{report}", pages_folder, f"{', '.join(indices)} of scene {scene}"))
     return pages
 
 
-def dask_job(wildcards, index_sets: dict[str, tuple[str, ...]]) -> str:
-    """What the job behind a Dask performance report computed, and of which dataset: its
-    ``{table}``, or its ``{scene}`` and ``{report}`` (``dask-report``: the scene's indices, from
-    ``index_sets``; ``<index>_dask-report``: that index)."""
-    if "table" in wildcards.keys():  # noqa: SIM118 - `in` a Namedlist looks at its values
-        return f"averages of table {wildcards.table}"
-    if wildcards.report == "dask-report":
-        computed = ", ".join(index_sets[wildcards.scene])
-    else:
-        computed = wildcards.report.removesuffix("_dask-report")
-    return f"{computed} of scene {wildcards.scene}"
+def _dask_page(source: str, pages_folder: str, job: str) -> ProductPage:
+    return ProductPage(
+        source,
+        f"{pages_folder}/{Path(source).name}",
+        f"Dask performance report: {job}",
+        "dask_report.rst",
+        "Dask performance",
+        {"job": job},
+    )
+
+
+def _provenance_page(raw: str, page: str) -> ProductPage:
+    return ProductPage(
+        str(Path(raw).with_suffix(".provenance.json")),
+        page,
+        f"Where {raw} came from",
+        "provenance.rst",
+        "Provenance",
+        {"file": raw},
+    )

@@ -44,3 +44,42 @@ def test_an_html_page_is_packed_and_a_too_large_one_named(tmp_path, monkeypatch)
     monkeypatch.setattr(report_pages, "MAX_PAGE_BYTES", 1000)
     html = report_pages.packed_html_page(source, "Dask performance report")
     assert "too large" in html and str(source) in html and 'id="packed"' not in html
+
+
+def test_every_text_product_and_dask_report_has_one_page_with_its_dataset_in_the_label():
+    from snakedask import products
+
+    scenes = {"one": ("ndvi",), "savi_only": ("savi",), "two": ("ndvi", "savi")}
+    pages = report_pages.product_pages(
+        ["lesson"], {"one": ["red", "nir"], "savi_only": ["stack"], "two": ["red", "nir"]}, scenes
+    )
+    made = products.all_products(["lesson"], {name: list(indices) for name, indices in scenes.items()})
+    shown_as_pages = [path for path in made if path.endswith((".csv", "_stats.json", "dask-report.html"))]
+    raw = ["resources/tables/lesson/raw.provenance.json"] + [
+        f"resources/scenes/{scene}/{stem}.provenance.json"
+        for scene, stems in (("one", ("red", "nir")), ("savi_only", ("stack",)), ("two", ("red", "nir")))
+        for stem in stems
+    ]
+    assert sorted(page.source for page in pages) == sorted(shown_as_pages + raw)
+    assert len({page.page for page in pages}) == len(pages)
+    assert all(page.page.startswith("results/report_pages/") for page in pages)
+    jobs = sorted(page.labels["job"] for page in pages if page.category == "Dask performance")
+    assert jobs == [
+        "averages of table lesson",
+        "ndvi of scene one",
+        "ndvi, savi of scene two",
+        "savi of scene savi_only",
+    ]
+    stats = {page.source: page for page in pages if page.source.endswith("_stats.json")}
+    assert stats["results/scenes/two/savi_stats.json"].labels == {
+        "scene": "two",
+        "product": "savi statistics",
+    }
+    assert "soil" in stats["results/scenes/two/savi_stats.json"].note  # what SAVI measures
+
+
+def test_a_note_is_shown_above_the_product(tmp_path):
+    source = tmp_path / "ndvi_stats.json"
+    source.write_text('{"count_valid": 3}')
+    html = report_pages.text_page(source, "ndvi statistics", note="NDVI: <vigour>")
+    assert html.index("NDVI: &lt;vigour&gt;") < html.index("count_valid")

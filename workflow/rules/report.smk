@@ -7,18 +7,16 @@ from snakedask import report_pages
 
 warn_if_report_of_another_config()
 
+PRODUCT_PAGES = report_pages.product_pages(
+    TABLES, {scene: list(scene_files(scene)) for scene in SCENES}, SCENE_INDEX_SETS
+)
+
 
 rule run_info:
     # Every other product (and its page) first: a run that fails leaves the last good run's record alone.
     input:
         other_products(),
-        report_pages.pages_of(
-            TABLES,
-            {
-                scene: (list(scene_files(scene)), config["scenes"][scene]["indices"])
-                for scene in SCENES
-            },
-        ),
+        [page.page for page in PRODUCT_PAGES],
     output:
         config="results/run_info/config.yaml",
         run="results/run_info/run.yaml",
@@ -55,143 +53,31 @@ rule run_info:
         "../scripts/run_info_report.py"
 
 
-rule report_page_averages:
+# Every product's page in one job: a page is a few lines of Python, a job a new interpreter.
+rule report_pages:
     input:
-        "results/tables/{table}/averages.csv",
+        [page.source for page in PRODUCT_PAGES],
     output:
-        report(
-            "results/report_pages/tables/{table}/averages.csv.html",
-            caption="../report/averages_table.rst",
-            category="Tables",
-            subcategory="{table}",
-            labels={"table": "{table}", "product": "averages (CSV)"},
-        ),
+        [
+            report(
+                page.page,
+                caption=f"../report/{page.caption}",
+                category=page.category,
+                subcategory=page.subcategory,
+                labels=page.labels,
+            )
+            for page in PRODUCT_PAGES
+        ],
     log:
-        "logs/report_pages/tables/{table}/averages.csv.log",
+        "logs/report_pages.log",
+    benchmark:
+        "benchmarks/report_pages.tsv"
     localrule: True
     conda:
         "../envs/plots.yaml"
     params:
-        title="Averages of table {table} (averages.csv)",
+        pages=[
+            (page.source, page.page, page.title, page.note) for page in PRODUCT_PAGES
+        ],
     script:
-        "../scripts/report_page.py"
-
-
-use rule report_page_averages as report_page_counts with:
-    input:
-        "results/tables/{table}/counts.csv",
-    output:
-        report(
-            "results/report_pages/tables/{table}/counts.csv.html",
-            caption="../report/counts.rst",
-            category="Tables",
-            subcategory="{table}",
-            labels={"table": "{table}", "product": "counts per group (CSV)"},
-        ),
-    log:
-        "logs/report_pages/tables/{table}/counts.csv.log",
-    params:
-        title="Rows and values per group of table {table} (counts.csv)",
-
-
-# One label per result where a category may hold two: Snakemake's report turns a second label
-# with two values, each on half of the results, into a toggle, which breaks the list unless
-# every first label has both values.
-use rule report_page_averages as report_page_table_provenance with:
-    input:
-        "resources/tables/{table}/raw.provenance.json",
-    output:
-        report(
-            "results/report_pages/tables/{table}/raw.provenance.json.html",
-            caption="../report/provenance.rst",
-            category="Provenance",
-            labels={"file": "resources/tables/{table}/raw.csv"},
-        ),
-    log:
-        "logs/report_pages/tables/{table}/raw.provenance.json.log",
-    params:
-        title="Where resources/tables/{table}/raw.csv came from",
-
-
-use rule report_page_averages as report_page_band_provenance with:
-    input:
-        "resources/scenes/{scene}/{band}.provenance.json",
-    output:
-        report(
-            "results/report_pages/scenes/{scene}/{band}.provenance.json.html",
-            caption="../report/provenance.rst",
-            category="Provenance",
-            labels={"file": "resources/scenes/{scene}/{band}.tif"},
-        ),
-    log:
-        "logs/report_pages/scenes/{scene}/{band}.provenance.json.log",
-    params:
-        title="Where resources/scenes/{scene}/{band}.tif came from",
-
-
-use rule report_page_averages as report_page_stats with:
-    input:
-        "results/scenes/{scene}/{index}_stats.json",
-    output:
-        report(
-            "results/report_pages/scenes/{scene}/{index}_stats.json.html",
-            caption="../report/index_stats.rst",
-            category="Scenes",
-            subcategory="{scene}",
-            labels={"scene": "{scene}", "product": "{index} statistics"},
-        ),
-    log:
-        "logs/report_pages/scenes/{scene}/{index}_stats.json.log",
-    params:
-        title="{index} statistics of scene {scene} ({index}_stats.json)",
-        # For the caption, as the rule that computed them has them.
-        index=index_name,
-        label=index_info("label"),
-        description=index_info("description"),
-
-
-use rule report_page_averages as report_page_table_dask with:
-    input:
-        "results/tables/{table}/dask-report.html",
-    output:
-        report(
-            "results/report_pages/tables/{table}/dask-report.html",
-            caption="../report/dask_report.rst",
-            category="Dask performance",
-            labels=lambda wildcards: {
-                "job": report_pages.dask_job(wildcards, SCENE_INDEX_SETS)
-            },
-        ),
-    log:
-        "logs/report_pages/tables/{table}/dask-report.log",
-    params:
-        title=lambda wildcards: f"Dask performance report: {report_pages.dask_job(wildcards, SCENE_INDEX_SETS)}",
-        job=lambda wildcards: report_pages.dask_job(wildcards, SCENE_INDEX_SETS),
-
-
-use rule report_page_table_dask as report_page_scene_dask with:
-    input:
-        "results/scenes/{scene}/{report}.html",
-    output:
-        report(
-            "results/report_pages/scenes/{scene}/{report}.html",
-            caption="../report/dask_report.rst",
-            category="Dask performance",
-            labels=lambda wildcards: {
-                "job": report_pages.dask_job(wildcards, SCENE_INDEX_SETS)
-            },
-        ),
-    log:
-        "logs/report_pages/scenes/{scene}/{report}.log",
-    wildcard_constraints:
-        report="([a-z][a-z0-9_]*_)?dask-report",
-
-
-# Small HTML pages: never worth a batch job (`use rule ... with` does not carry `localrule:`).
-localrules:
-    report_page_counts,
-    report_page_table_provenance,
-    report_page_band_provenance,
-    report_page_stats,
-    report_page_table_dask,
-    report_page_scene_dask,
+        "../scripts/report_pages.py"
