@@ -113,7 +113,7 @@ def test_killed_worker_mid_computation(tmp_path, inputs, expected):
     folder = tmp_path / "cluster"
     folder.mkdir()
     with dask_cluster_processes(folder, workers=2) as (address, _):
-        workdir = copy_workflow(tmp_path / "checkout")
+        workdir = copy_workflow(tmp_path / "checkout", performance_report=False)
         process = start_snakemake(workdir, configure(workdir, inputs, address=address))
         killed, dead = [], set()
 
