@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from snakedask import spectral_indices
-from snakedask.download import missing_sources
+from snakedask.download import source_problems
 from snakedask.errors import closest
 
 
@@ -179,7 +179,7 @@ def beyond_schema_problems(config: dict[str, Any], base: str | Path) -> list[str
     return (
         index_problems(config["scenes"])
         + table_problems(config["tables"])
-        + missing_sources(config, base=base)
+        + source_problems(config, base=base)
         + control_characters(config)
     )
 

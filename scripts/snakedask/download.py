@@ -1,7 +1,7 @@
 """Fetch a raw input into ``resources/``: complete and verified, or not at all.
 
 Sources are local paths (relative to the checkout or absolute), ``file://``
-URLs and ``http(s)://`` URLs. Bytes stream into a temporary file beside the
+URLs, ``http(s)://`` URLs and ``s3://bucket/key`` objects (:mod:`object_storage`). Bytes stream into a temporary file beside the
 target, renamed only once the file is complete and verified:
 
 * transient failures (connection reset or refused, timeouts, a body cut
@@ -85,6 +85,7 @@ class Fetched:
     resumed: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     warning: str | None = None
+    tool: str = "requests"  # the package that fetched it (boto3 for s3://)
 
     def provenance(self) -> dict[str, Any]:
         # The version from the package's metadata: a local copy never imports requests (0.1 s).
@@ -108,7 +109,7 @@ class Fetched:
             "resumed": self.resumed,
             "http": self.headers,
             "retrieved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "tools": {"python": platform.python_version(), "requests": version("requests")},
+            "tools": {"python": platform.python_version(), self.tool: version(self.tool)},
         }
 
 
@@ -117,22 +118,25 @@ def local_path(url: str, base: str | Path = ".") -> Path | None:
     parts = urlsplit(url)
     if parts.scheme == "file":
         return Path(unquote(parts.path))
-    if parts.scheme in ("http", "https"):
+    if parts.scheme in ("http", "https", "s3"):
         return None
     if parts.scheme and len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
         raise DownloadError(
-            f"url {url!r}: scheme {parts.scheme!r} is not supported; use a path, file://, http:// or https://"
+            f"url {url!r}: scheme {parts.scheme!r} is not supported; use a path, file://, http://, https:// or s3://"
         )
     path = Path(url)
     return path if path.is_absolute() else Path(base) / path
 
 
-def missing_sources(config: dict[str, Any], base: str | Path = ".") -> list[str]:
-    """One config-error line per table or band whose `url:` is a local file that does not exist.
+def source_problems(config: dict[str, Any], base: str | Path = ".") -> list[str]:
+    """One config-error line per table or band whose `url:` is a local file that does not exist,
+    or an ``s3://`` URL that names no valid bucket and object.
 
     Checked before any job: a download made earlier from another `url:` must
     never stand in for a file that is not there.
     """
+    from snakedask.object_storage import is_s3, s3_location
+
     entries = [(f"tables.{name}", table) for name, table in config.get("tables", {}).items()]
     for name, scene in config.get("scenes", {}).items():
         entries += [
@@ -142,6 +146,12 @@ def missing_sources(config: dict[str, Any], base: str | Path = ".") -> list[str]
     for key, entry in entries:
         urls = entry.get("url")
         for url in [urls] if isinstance(urls, str) else urls or []:
+            if is_s3(url):
+                try:
+                    s3_location(url)
+                except DownloadError as err:
+                    problems.append(f"  - {key}.url: {err}. Fix the `url:`.")
+                continue
             path = local_path(url, base)
             if path is not None and not path.is_file():
                 problems.append(
@@ -284,6 +294,22 @@ def _fetch_http(url: str, tmp: Path, timeout: float, attempts: int, backoff: flo
     )
 
 
+def _fetch_s3(url: str, tmp: Path, timeout: float, attempts: int, backoff: float, log) -> Fetched:
+    from snakedask.object_storage import fetch_s3
+
+    got = fetch_s3(url, tmp, timeout, attempts, backoff, log)
+    return Fetched(
+        url=url,
+        final_url=got["object_url"],
+        size=got["size"],
+        verified_by="",
+        attempts=got["attempts"],
+        resumed=got["resumed"],
+        headers=got["headers"],
+        tool="boto3",
+    )
+
+
 def _verify(fetched: Fetched, tmp: Path, configured: Checksum | None, url: str, local: bool) -> None:
     """Check the file against the configured checksum, else the server's, else its length."""
     declared = fetched.headers.get("DataONE-Checksum")
@@ -301,6 +327,9 @@ def _verify(fetched: Fetched, tmp: Path, configured: Checksum | None, url: str, 
         fetched.checksum, fetched.verified_by = expected, f"{expected.algorithm} from {expected.source}"
     elif local:
         fetched.verified_by = "size against the local source file"
+    elif fetched.tool == "boto3":
+        fetched.verified_by = "size against the object's, its ETag recorded"
+        fetched.warning = WEAK_VERIFICATION
     elif "Content-Length" in fetched.headers:
         fetched.verified_by = "size against Content-Length"  # short bodies are caught while streaming
         fetched.warning = WEAK_VERIFICATION
@@ -398,6 +427,8 @@ def fetch(
             )
             if fetched.size != source.stat().st_size:
                 raise DownloadError(f"{source} changed while it was copied; run again")
+        elif url.startswith("s3://"):
+            fetched = _fetch_s3(url, tmp, timeout, max(1, attempts), backoff, log)
         else:
             fetched = _fetch_http(url, tmp, timeout, max(1, attempts), backoff, log)
         _verify(fetched, tmp, configured, url, local=source is not None)

@@ -51,8 +51,24 @@ CONFIG_CASES = {
         r"- dask.jobqueue.queue: 'short; rm -rf ~' does not match .*Expected: the partition to submit to",
     ),
     "forbidden URL scheme": (
-        {"tables": {"bad": {"url": "s3://bucket/x.csv"}}},
-        r"- tables.bad.url: 's3://bucket/x.csv' does not match .*Expected: where the raw file comes from",
+        {"tables": {"bad": {"url": "ftp://example.org/x.csv"}}},
+        r"- tables.bad.url: 'ftp://example.org/x.csv' does not match .*Expected: where the raw file comes from",
+    ),
+    "s3 URL without a bucket": (
+        {"tables": {"bad": {"url": "s3:///x.csv"}}},
+        r"- tables.bad.url: url 's3:///x.csv': no bucket; write s3://BUCKET/KEY. Fix the `url:`.",
+    ),
+    "s3 bucket name that cannot be": (
+        {
+            "scenes": {
+                "bad": {"red": {"url": "s3://My_Bucket/red.tif"}, "nir": {"url": "s3://ok-bucket/n.tif"}}
+            }
+        },
+        r"- scenes.bad.red.url: url 's3://My_Bucket/red.tif': 'My_Bucket' is not a valid bucket name",
+    ),
+    "s3 URL naming a folder": (
+        {"tables": {"bad": {"url": "s3://lesson-data/tables/"}}},
+        r"- tables.bad.url: .*names no object",
     ),
     "scheduler address not a URL": (
         {"dask": {"address": "127.0.0.1:8786"}},

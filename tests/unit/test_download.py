@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from snakedask.download import fetch, fetch_sidecars, missing_sources
+from snakedask.download import fetch, fetch_sidecars, source_problems
 from snakedask.errors import DownloadError
 from tests.services.http_server import FlakyServer, Route
 
@@ -215,7 +215,7 @@ def test_missing_local_sources_are_config_errors(tmp_path):
             "s": {"red": {"url": "red.tif"}, "nir": {"url": (tmp_path / "here.csv").as_uri()}, "indices": []}
         },
     }
-    problems = missing_sources(config, base=tmp_path)
+    problems = source_problems(config, base=tmp_path)
     assert len(problems) == 2
     assert problems[0].startswith(f"  - tables.u.url: no such file {tmp_path / 'gone.csv'}")
     assert problems[1].startswith(f"  - scenes.s.red.url: no such file {tmp_path / 'red.tif'}")

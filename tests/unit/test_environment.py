@@ -8,7 +8,7 @@ import yaml
 from tests.helpers import ROOT
 
 # PyPI name -> conda-forge name where they differ.
-CONDA_NAME = {"dask[dataframe]": "dask"}
+CONDA_NAME = {"dask[dataframe]": "dask", "moto[server]": "moto"}
 
 
 def names(lines):
@@ -40,6 +40,7 @@ COMES_WITH = {
     "psutil": "distributed",
     "tornado": "distributed",
     "mpl_toolkits": "matplotlib",
+    "botocore": "boto3",
 }
 
 

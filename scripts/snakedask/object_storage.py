@@ -1,0 +1,164 @@
+"""Inputs in S3-compatible object storage: ``s3://bucket/key`` fetched with boto3, verified.
+
+Credentials, region and endpoint come from where every AWS tool looks for them,
+never from the workflow's config: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
+(/ ``AWS_SESSION_TOKEN``) or ``AWS_PROFILE`` and ``~/.aws/``; ``AWS_DEFAULT_REGION``;
+``AWS_ENDPOINT_URL_S3`` (or ``AWS_ENDPOINT_URL``) for a store other than AWS
+(MinIO, Ceph, a university's). So no secret sits in a config file, and none
+reaches a log, a provenance record or the report: errors name the URL and the
+variable to set, never a value.
+
+A download asks for the object's size and ETag first and then its bytes on
+condition that the ETag is unchanged (``If-Match``). A transfer cut short
+resumes from where it stopped (``Range``), still on that condition, so the
+file is one version of the object or nothing. boto3 retries HTTP 429/5xx and
+throttling itself (its ``standard`` retry mode, ``download.attempts`` tries).
+Without a configured ``checksum:`` the size is checked and the ETag recorded:
+an ETag is an MD5 of the bytes only for some uploads, so it proves nothing by itself.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from snakedask.errors import DownloadError, NotFound
+
+CHUNK = 1 << 16
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+
+
+def is_s3(url: str) -> bool:
+    return url.startswith("s3://")
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """``(bucket, key)`` of an ``s3://bucket/key`` URL; a :class:`DownloadError` saying what is wrong.
+
+    The key is taken as written (as the AWS CLI and s3fs do): no percent-decoding.
+    """
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise DownloadError(f"url {url!r}: no bucket; write s3://BUCKET/KEY")
+    if not BUCKET_NAME.fullmatch(bucket) or ".." in bucket or IP_ADDRESS.fullmatch(bucket):
+        raise DownloadError(
+            f"url {url!r}: {bucket!r} is not a valid bucket name (3-63 lowercase letters, digits, dots "
+            "and hyphens, starting and ending with a letter or digit)"
+        )
+    if not key or key.endswith("/"):
+        raise DownloadError(f"url {url!r}: names no object (a key after the bucket, not a folder)")
+    return bucket, key
+
+
+def _client(timeout: float, attempts: int) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"mode": "standard", "max_attempts": max(1, attempts)},
+    )
+    return boto3.session.Session().client("s3", config=config)
+
+
+def _client_problem(url: str, err: Any) -> DownloadError:
+    """The error a user can act on, from an S3 error response (its code, never its request)."""
+    code = err.response.get("Error", {}).get("Code", "")
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in ("NoSuchKey", "NoSuchBucket", "404") or status == 404:
+        return NotFound(f"{url}: no such object ({code or status}). Fix the entry's `url:`.")
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+        return DownloadError(
+            f"{url}: the object store refused the credentials ({code}). Set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to an account that may read it."
+        )
+    if code in ("AccessDenied", "403") or status == 403:
+        # S3 answers 403 for a missing key to whoever may not list the bucket, and a HEAD's
+        # answer has no body to tell the two apart: the same as HTTP's 403 (a missing sidecar).
+        return NotFound(
+            f"{url}: refused (403): no such object, or the credentials may not read it. Check the `url:` "
+            "and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)."
+        )
+    return DownloadError(f"{url}: the object store answered {code or status}")
+
+
+def fetch_s3(url: str, tmp: Path, timeout: float, attempts: int, backoff: float, log=None) -> dict[str, Any]:
+    """Download ``url`` into ``tmp``: one version of the object, whole. Returns what the download
+    learnt: ``size``, ``attempts``, ``resumed``, ``object_url`` (at the endpoint) and ``headers`` (ETag, Content-Length,
+    Last-Modified)."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    bucket, key = s3_location(url)
+    client = _client(timeout, attempts)
+    endpoint = client.meta.endpoint_url
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except NoCredentialsError:
+        raise DownloadError(
+            f"{url}: no credentials for the object store. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(or AWS_PROFILE) in the environment of `snakemake`; the config never holds them."
+        ) from None
+    except ClientError as err:
+        raise _client_problem(url, err) from None
+    except BotoCoreError as err:
+        raise DownloadError(
+            f"{url}: could not reach the object store at {endpoint} ({type(err).__name__}). Check "
+            "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the network."
+        ) from None
+    size, etag = head["ContentLength"], head["ETag"]
+    written, last_error = 0, ""
+    with open(tmp, "wb") as out:
+        for attempt in range(1, max(1, attempts) + 1):
+            request = {"Bucket": bucket, "Key": key, "IfMatch": etag}
+            if written:
+                request["Range"] = f"bytes={written}-"
+            try:
+                for chunk in client.get_object(**request)["Body"].iter_chunks(CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                    raise DownloadError(
+                        f"{url}: the object changed while it was downloaded (its ETag is no longer {etag}); "
+                        "nothing was kept. Run again."
+                    ) from None
+                raise _client_problem(url, err) from None
+            except BotoCoreError as err:
+                last_error = f"connection lost after {written} bytes: {type(err).__name__}"
+            else:
+                if written == size:
+                    break
+                last_error = f"body ended after {written} of {size} bytes"
+            if attempt == attempts:
+                raise DownloadError(
+                    f"could not download {url}: gave up after {attempts} attempts; last error: {last_error}"
+                )
+            delay = min(backoff * 2 ** (attempt - 1), 60)
+            if log:
+                log.warning(
+                    "attempt %d/%d for %s failed (%s); retrying in %.1f s",
+                    attempt,
+                    attempts,
+                    url,
+                    last_error,
+                    delay,
+                )
+            time.sleep(delay)
+            out.flush()
+    if written != size:
+        raise DownloadError(f"{url}: got {written} bytes of {size}; nothing was kept. Run again.")
+    headers = {"ETag": etag, "Content-Length": str(size)}
+    if head.get("LastModified") is not None:
+        headers["Last-Modified"] = head["LastModified"].isoformat()
+    return {
+        "size": written,
+        "attempts": attempt,
+        "resumed": attempt > 1,
+        "object_url": f"{endpoint}/{bucket}/{key}",
+        "headers": headers,
+    }

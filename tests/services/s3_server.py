@@ -1,0 +1,128 @@
+"""A real S3 server on 127.0.0.1 (moto's, as its own process), and a proxy that cuts responses short.
+
+Clients reach it through the standard AWS environment variables (``S3Server.env``): a
+random secret key, so a test can look for it in every file a run wrote. Credentials files
+and the EC2 metadata service are switched off, so boto3 never looks beyond loopback.
+"""
+
+import contextlib
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers import wait_until
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    env: dict[str, str]  # the AWS environment variables a client needs, the secret among them
+
+    @property
+    def secret(self) -> str:
+        return self.env["AWS_SECRET_ACCESS_KEY"]
+
+    def client(self):
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.secret,
+            region_name=self.env["AWS_DEFAULT_REGION"],
+        ).client("s3", endpoint_url=self.endpoint)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def aws_environment(endpoint: str, secret: str) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "snakedask-test-key",
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    }
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(endpoint, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def s3_server(folder: Path):
+    """``moto_server`` on a free port of 127.0.0.1, stopped afterwards; yields an :class:`S3Server`."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = Path(sys.executable).parent / "moto_server"
+    with open(folder / "moto.log", "wb") as log:
+        process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+    try:
+        wait_until(
+            lambda: _answers(endpoint), 60, f"moto_server did not answer on {endpoint}; see {folder}/moto.log"
+        )
+        yield S3Server(endpoint, aws_environment(endpoint, secrets.token_hex(20)))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def cutting_proxy(upstream_port: int, path: str, cuts: int, on_cut=None):
+    """A TCP proxy on 127.0.0.1 that cuts the answer to the first ``cuts`` connections whose first
+    request is ``GET <path>`` halfway through, then closes them (and calls ``on_cut()``). Yields its
+    endpoint."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    state = {"cuts": cuts}
+
+    def pipe(source, sink, limit=None):
+        sent = 0
+        with contextlib.suppress(OSError):
+            while data := source.recv(1 << 14):
+                if limit is not None and sent + len(data) >= limit:
+                    sink.sendall(data[: limit - sent])
+                    break
+                sink.sendall(data)
+                sent += len(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def serve(client):
+        upstream = socket.create_connection(("127.0.0.1", upstream_port))
+        first = client.recv(1 << 16)
+        cut = first.startswith(f"GET {path}".encode()) and state["cuts"] > 0
+        if cut:
+            state["cuts"] -= 1
+        upstream.sendall(first)
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        # Headers and about half of a small object's body: the object is ~40 kB in the tests.
+        pipe(upstream, client, limit=20_000 if cut else None)
+        if cut and on_cut is not None:
+            on_cut()
+
+    def accept():
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                threading.Thread(target=serve, args=(client,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()

@@ -1,0 +1,119 @@
+"""Inputs in object storage: ``s3://`` URLs against a real S3 server on 127.0.0.1 (moto's).
+
+The fetch itself (bytes, provenance, a cut transfer resumed, an object that changes meanwhile, a
+missing object, no credentials), then the sample workflow with every input in the bucket, its
+products checked against pandas and numpy, and no file the run wrote holding the secret key.
+"""
+
+import hashlib
+import os
+
+import pytest
+import yaml
+
+from snakedask.download import fetch, fetch_sidecars
+from snakedask.errors import DownloadError, NotFound
+from tests.helpers import SCENE, TABLE, check_products, copy_workflow, run_snakemake
+from tests.services.s3_server import aws_environment, cutting_proxy, s3_server
+
+pytestmark = pytest.mark.workflow
+
+BUCKET = "lesson-data"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory, sample):
+    """The S3 server, with the sample's three files and a ~40 kB object in the bucket."""
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        client = server.client()
+        client.create_bucket(Bucket=BUCKET)
+        for path in sample.values():
+            client.put_object(Bucket=BUCKET, Key=f"sample/{path.name}", Body=path.read_bytes())
+        client.put_object(Bucket=BUCKET, Key="small/data.bin", Body=os.urandom(40_000))
+        yield server
+
+
+@pytest.fixture
+def aws_env(s3, monkeypatch):
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    return s3
+
+
+def test_an_object_is_fetched_whole_with_its_etag_and_checksum(aws_env, sample, tmp_path):
+    url = f"s3://{BUCKET}/sample/{sample['csv'].name}"
+    sha256 = hashlib.sha256(sample["csv"].read_bytes()).hexdigest()
+    record = fetch(url, tmp_path / "raw.csv", checksum=f"sha256:{sha256}")
+    assert (tmp_path / "raw.csv").read_bytes() == sample["csv"].read_bytes()
+    head = aws_env.client().head_object(Bucket=BUCKET, Key=f"sample/{sample['csv'].name}")
+    assert record["http"]["ETag"] == head["ETag"] and record["size"] == head["ContentLength"]
+    assert record["verified_by"] == "sha256 from config (`checksum:`)" and record["warning"] is None
+    assert record["final_url"] == f"{aws_env.endpoint}/{BUCKET}/sample/{sample['csv'].name}"
+    assert "boto3" in record["tools"]
+
+
+def test_without_a_checksum_the_size_is_checked_and_said_weak(aws_env, tmp_path):
+    record = fetch(f"s3://{BUCKET}/small/data.bin", tmp_path / "data.bin")
+    assert record["size"] == 40_000 and "ETag recorded" in record["verified_by"]
+    assert "nothing proves" in record["warning"]
+
+
+def test_a_cut_transfer_resumes_from_where_it_stopped(aws_env, monkeypatch, tmp_path):
+    expected = aws_env.client().get_object(Bucket=BUCKET, Key="small/data.bin")["Body"].read()
+    port = int(aws_env.endpoint.rsplit(":", 1)[1])
+    with cutting_proxy(port, f"/{BUCKET}/small/data.bin", cuts=1) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy)
+        record = fetch(f"s3://{BUCKET}/small/data.bin", tmp_path / "data.bin", backoff=0.01)
+    assert (tmp_path / "data.bin").read_bytes() == expected
+    assert record["attempts"] == 2 and record["resumed"] is True
+
+
+def test_an_object_replaced_during_the_download_leaves_nothing(aws_env, monkeypatch, tmp_path):
+    client = aws_env.client()
+    client.put_object(Bucket=BUCKET, Key="small/changing.bin", Body=os.urandom(40_000))
+    port = int(aws_env.endpoint.rsplit(":", 1)[1])
+
+    def replace():
+        client.put_object(Bucket=BUCKET, Key="small/changing.bin", Body=os.urandom(40_000))
+
+    with cutting_proxy(port, f"/{BUCKET}/small/changing.bin", cuts=1, on_cut=replace) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy)
+        with pytest.raises(DownloadError, match=r"the object changed while it was downloaded"):
+            fetch(f"s3://{BUCKET}/small/changing.bin", tmp_path / "data.bin", backoff=0.01)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_object_is_not_found_and_a_missing_sidecar_skipped(aws_env, sample, tmp_path):
+    with pytest.raises(NotFound, match=rf"s3://{BUCKET}/sample/none.csv: no such object"):
+        fetch(f"s3://{BUCKET}/sample/none.csv", tmp_path / "raw.csv")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "red.tif.msk").write_bytes(b"a stale mask of an earlier download")
+    assert fetch_sidecars(f"s3://{BUCKET}/sample/{sample['red'].name}", tmp_path / "red.tif") == {}
+    assert not (tmp_path / "red.tif.msk").exists()
+
+
+def test_no_credentials_names_the_variables_to_set(s3, monkeypatch, tmp_path):
+    env = aws_environment(s3.endpoint, "unused")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(DownloadError, match=r"no credentials for the object store. Set AWS_ACCESS_KEY_ID"):
+        fetch(f"s3://{BUCKET}/small/data.bin", tmp_path / "data.bin")
+
+
+def test_the_sample_workflow_from_s3_equals_pandas_and_numpy_and_keeps_no_secret(s3, sample, tmp_path):
+    workdir = copy_workflow(tmp_path / "checkout", performance_report=False)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["tables"][TABLE]["url"] = f"s3://{BUCKET}/sample/{sample['csv'].name}"
+    for band in ("red", "nir"):
+        config["scenes"][SCENE][band]["url"] = f"s3://{BUCKET}/sample/{sample[band].name}"
+    (workdir / "s3.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    run_snakemake(workdir, "--configfile", "s3.yaml", env=s3.env)
+    check_products(workdir, sample)
+    provenance = yaml.safe_load((workdir / f"resources/tables/{TABLE}/raw.provenance.json").read_text())
+    assert provenance["url"] == config["tables"][TABLE]["url"]
+    secret = s3.secret.encode()
+    written = [path for path in workdir.rglob("*") if path.is_file() and not path.is_symlink()]
+    assert len(written) > 50
+    assert [path for path in written if secret in path.read_bytes()] == []
