@@ -40,6 +40,7 @@ test-fast: $(STAMP)
 # Workflow vs eager baselines and the bytes/compute floors on generated lesson-size and larger
 # inputs, three raster layouts (slow: ~30 min; checks free disk first); report in results/benchmark.md.
 # The 64x raster too: make bench BENCH_ARGS="--big" (~45 GB of disk). Smoke test: BENCH_ARGS="--quick".
+# Many sample-sized datasets (cost per extra table + scene pair): BENCH_ARGS="--only datasets --datasets 12 50".
 bench: $(STAMP)
 	$(BIN)/python -m snakedask_tools.benchmark $(BENCH_ARGS)
 

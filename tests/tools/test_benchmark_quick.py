@@ -17,6 +17,8 @@ QUICK = [
     "tiled-deflate",
     "--repeats",
     "1",
+    "--datasets",
+    "2",
 ]
 
 
@@ -43,12 +45,17 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
     products = [row.split(" | ")[0].removeprefix("| ") for row in rows]
     # The main table (header, averages, ndvi, all products), the peers (header, Polars and DuckDB
-    # for the averages, GDAL's CLI for NDVI), then the tiny table (header, two rules).
+    # for the averages, GDAL's CLI for NDVI), the tiny table (header, two rules), then the many
+    # datasets (header, the workflow and the eager loop at N = 2).
     assert products == [
         "product", "averages", "ndvi", "all products",
         "product", "averages", "averages", "ndvi",
         "rule", "averages", "ndvi",
+        "run", "workflow", "eager loop",
     ]  # fmt: skip
+    assert rows[-2].startswith("| workflow | 2 | ") and "many-2.yaml`" in rows[-2]
+    assert rows[-1].startswith("| eager loop | 2 | ") and " pairs baselines/out/datasets-2 " in rows[-1]
+    assert "- workflow and eager loop agree at N = 2 for its last pair (t02, s02)" in report
     assert "CSV 0.05x" in rows[1] and "875 x 1861 px" in rows[2] and "tiled-deflate" in rows[3]
     for note in (
         "workflow and eager averages agree",

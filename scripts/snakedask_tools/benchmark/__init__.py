@@ -59,6 +59,7 @@ Usage (from the checkout, after ``make setup``)::
     make bench                                     # CSV 1x, 10x; raster 1x, 4x per side, 3 layouts; 3 repeats
     make bench BENCH_ARGS="--big"                  # ... and the workflow at 8x per side (64x the pixels)
     make bench BENCH_ARGS="--quick"                # smallest sizes, one repeat: a smoke test
+    make bench BENCH_ARGS="--only datasets --datasets 12 50"  # N more sample pairs vs an eager loop: (t(N)-t(0))/N
     .venv/bin/python -m snakedask_tools.benchmark --only raster --raster-scales 1,2 --layouts tiled --chunks 1024
     .venv/bin/python -m snakedask_tools.benchmark --quick --csv-scales 0.1 --raster-scales 0.25
 

@@ -53,6 +53,16 @@ def parse_layouts(text: str) -> list[str]:
     return layouts
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers, e.g. 12 50") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m snakedask_tools.benchmark",
@@ -114,7 +124,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "config's default), or N for {x: N, y: N} (default: 15MB)",
     )
     parser.add_argument(
-        "--only", choices=("csv", "raster", "all"), default="all", help="which path to measure"
+        "--only",
+        choices=("csv", "raster", "all", "datasets"),
+        default="all",
+        help="which path to measure (datasets: only the --datasets case)",
+    )
+    parser.add_argument(
+        "--datasets",
+        type=positive_int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also measure many sample-sized datasets: the default target with N more copies of the "
+        "sample's table and scene (one value or several) and at none, against one eager loop over the "
+        "same pairs; reports the cost of each extra pair (default: not run)",
     )
     parser.add_argument(
         "--quick",
@@ -132,6 +155,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.raster_scales = sorted({*args.raster_scales, float(BIG_SCALE)})
     if args.quick:
         args.csv_scales, args.raster_scales, args.repeats = args.csv_scales[:1], args.raster_scales[:1], 1
+    args.datasets = sorted(set(args.datasets))
+    if args.only == "datasets" and not args.datasets:
+        parser.error("--only datasets measures the --datasets case: give --datasets N")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if not SNAKEMAKE.exists():
@@ -167,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
         write_bench_config(checkout, tables, scene_bands, args.blocksize, parse_chunks(args.chunks))
         bench = Bench(args, checkout, logs, snakemake_environment(checkout))
 
-        cases.bench_tiny(bench, args.only)
+        if want_csv or want_raster:
+            cases.bench_tiny(bench, args.only)
         for scale, path in csvs.items():
             cases.bench_csv(bench, scale, path)
         for scene, bands in rasters.items():
@@ -176,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
         if everything:
             csv_scale, scene = everything
             cases.bench_everything(bench, csv_scale, csvs[csv_scale], scene, rasters[scene])
+        if args.datasets:  # last: it deletes the checkout's results and downloads before each run
+            cases.bench_datasets(bench, args.datasets)
 
         text = report.report(bench, command_line, started, facts)
     except checks.ProductMismatch as mismatch:

@@ -15,12 +15,18 @@
 and the whole workflow for the smallest table and scene against one eager script making all
 their products, and the rules on the bundled sample (their fixed overhead). Sizes too big for
 the eager baseline are measured for the workflow alone, as a ratio to a smaller size.
+
+With ``--datasets N ...``, many sample-sized datasets: the default target with N more copies of
+the sample's table and scene against one eager loop over the same pairs, and both at N = 0, in
+the same rounds: the cost of each extra pair (:func:`bench_datasets`).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
+import re
 import shutil
 import sys
 from collections.abc import Iterable, Iterator
@@ -47,12 +53,22 @@ from snakedask_tools.benchmark.measure import (
     PYTHON,
     Measurement,
     failure_excerpt,
+    log_path,
     measure_in_turn,
     progress,
     run_once,
     size_text,
 )
-from snakedask_tools.benchmark.scratch import rule_benchmark_seconds, rule_breakdown, snakemake_command
+from snakedask_tools.benchmark.scratch import (
+    BASE_CONFIG,
+    extra_pair,
+    many_command,
+    many_config_name,
+    rule_benchmark_seconds,
+    rule_breakdown,
+    snakemake_command,
+    write_many_config,
+)
 
 BASELINES = "snakedask_tools.benchmark.baselines"
 # The eager NDVI script's peak RSS per pixel, measured at 16x (see results/benchmark.md): used for
@@ -131,6 +147,24 @@ class Scaling:
 
 
 @dataclass
+class ManyDatasets:
+    """The workflow and the eager loop at N extra pairs and at none (measured in the same rounds)."""
+
+    extra: int  # N: pairs besides the sample's own
+    workflow: Measurement
+    eager: Measurement
+    workflow_none: Measurement  # N = 0: config/config.yaml alone
+    eager_none: Measurement
+
+    @staticmethod
+    def per_pair(at_n: Measurement, at_none: Measurement, extra: int) -> float | None:
+        """(t(N) - t(0)) / N from the median times; None if either failed."""
+        if at_n.median_seconds is None or at_none.median_seconds is None:
+            return None
+        return (at_n.median_seconds - at_none.median_seconds) / extra
+
+
+@dataclass
 class Bench:
     """Everything a benchmark run needs, and what it found."""
 
@@ -142,6 +176,8 @@ class Bench:
     tiny: list[tuple[Measurement, str]] = field(default_factory=list)
     by_scene: dict[Scene, Comparison] = field(default_factory=dict)
     scaling: list[Scaling] = field(default_factory=list)
+    datasets: list[ManyDatasets] = field(default_factory=list)
+    datasets_notes: list[str] = field(default_factory=list)
     _peer_versions: dict[str, str | None] | None = None
 
     def peer_version(self, tool: str) -> str | None:
@@ -171,6 +207,11 @@ class Bench:
         found = [m for m, _ in self.tiny]
         for row in self.rows:
             found += row.measurements
+        if self.datasets:  # N = 0 is the same two measurements for every N
+            first = self.datasets[0]
+            found += [first.workflow_none, first.eager_none]
+            for case in self.datasets:
+                found += [case.workflow, case.eager]
         return found
 
 
@@ -554,3 +595,95 @@ def bench_everything(
                 + rule_breakdown(bench.checkout, table, scene.name)
             )
         bench.rows.append(row)
+
+
+# What a run writes in the checkout: deleted before every run of the many-datasets case, so every job reruns.
+RUN_OUTPUTS = ("results", "logs", "benchmarks", "resources/tables", "resources/scenes", ".snakemake")
+
+
+def delete_run_outputs(checkout: Path) -> None:
+    for name in RUN_OUTPUTS:
+        shutil.rmtree(checkout / name, ignore_errors=True)
+
+
+def jobs_done(log: Path) -> str | None:
+    """``N of N steps`` from Snakemake's last progress line in the log's last command."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    found = re.findall(r"(\d+) of (\d+) steps", text[text.rfind("\n$ ") + 1 :])
+    return f"{found[-1][0]} of {found[-1][1]}" if found else None
+
+
+def warm_up(bench: Bench) -> None:
+    """Compile the copy's library (bytecode; numba's cache by an untimed run of the default target
+    unless the whole workflow ran in this checkout already): the first measured command, N = 0,
+    would pay for it."""
+    checkout = bench.checkout
+    compileall.compile_dir(checkout / "scripts", quiet=1)
+    if any(row.product == "all products" for row in bench.rows):
+        return
+    progress("many datasets: one untimed run of the default target first (compiles the copy's library) ...\n")
+    delete_run_outputs(checkout)
+    log = bench.logs / "datasets-warm-up.log"
+    run = run_once(many_command(bench.args.cores, 0), checkout, log, bench.args.timeout, bench.env)
+    if run.returncode != 0:
+        bench.datasets_notes.append(f"the untimed first run did not succeed:\n{failure_excerpt(log)}")
+
+
+def bench_datasets(bench: Bench, extras: list[int]) -> None:
+    """Many sample-sized datasets: the default target of config/config.yaml plus N copies of its
+    table and scene (:func:`.scratch.many_datasets_config`), every job rerun from clean outputs,
+    against one eager loop over the same pairs; both also at N = 0, in the same rounds.
+
+    Run last: it deletes the checkout's results, logs, downloads and ``.snakemake`` before each run.
+    """
+    checkout, cores = bench.checkout, bench.args.cores
+    sample = [checkout / "resources" / "sample" / p.name for p in (TINY_CSV, *TINY_BANDS.values())]
+
+    def eager_folder(extra: int) -> str:  # relative to the checkout, the commands' working directory
+        return f"baselines/out/datasets-{extra}"
+
+    def commands(extra: int) -> tuple[Measurement, Measurement]:
+        configs = [BASE_CONFIG, many_config_name(extra)] if extra else [BASE_CONFIG]
+        workflow = Measurement(
+            f"datasets {extra} workflow",
+            many_command(cores, extra),
+            sample,
+            before=lambda: delete_run_outputs(checkout),
+        )
+        out = eager_folder(extra)
+        eager = baseline_command(
+            f"datasets {extra} eager loop", "eager", "pairs", out, *configs, inputs=sample
+        )
+        eager.before = lambda: shutil.rmtree(checkout / out, ignore_errors=True)
+        return workflow, eager
+
+    for extra in extras:
+        write_many_config(checkout, extra)
+    warm_up(bench)
+
+    pairs = [commands(extra) for extra in [0, *extras]]
+    bench.in_turn(*(m for pair in pairs for m in pair))
+    (workflow_none, eager_none), *measured = pairs
+    for extra, (workflow, eager) in zip(extras, measured, strict=True):
+        bench.datasets.append(ManyDatasets(extra, workflow, eager, workflow_none, eager_none))
+    for workflow, _ in pairs:
+        steps = jobs_done(log_path(bench.logs, workflow.label))
+        if steps and workflow.ok:
+            workflow.notes.append(f"jobs (Snakemake's last progress line): {steps} steps")
+
+    # The last workflow run is the largest N's (it runs last in each round): its last pair against
+    # the eager loop's.
+    last, (workflow, eager) = extras[-1], measured[-1]
+    if workflow.ok and eager.ok:
+        table, scene = extra_pair(last, last)
+        case, out = f"datasets {last}", checkout / eager_folder(last)
+        for product in ("averages.csv", "counts.csv"):
+            checks.check_averages(
+                case, checkout / f"results/tables/{table}/{product}", out / "tables" / table / product
+            )
+        checks.check_ndvi(case, checkout / ndvi_product(scene), out / "scenes" / scene / "ndvi.tif")
+        bench.datasets_notes.append(
+            f"workflow and eager loop agree at N = {last} for its last pair ({table}, {scene}): "
+            "averages.csv, counts.csv, ndvi.tif (3 windows, grid, dtype)"
+        )
+    delete_run_outputs(checkout)

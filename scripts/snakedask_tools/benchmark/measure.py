@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class Measurement:
     inputs: list[Path] = field(default_factory=list)  # read once before every run: a warm page cache
     in_process: bool = False  # report the seconds the command measured itself, not its wall time
     shown: str = ""  # the command as typed, where ``command`` wraps it (``sh -c SCRIPT``: SCRIPT)
+    before: Callable[[], None] | None = None  # called (untimed) before every run, e.g. to delete old outputs
     runs: list[Run] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -211,6 +212,11 @@ def measure_in_turn(
     return measurements
 
 
+def log_path(logs: Path, label: str) -> Path:
+    """Where the runs of the command labelled ``label`` write their output (appended, run after run)."""
+    return logs / (label.replace(" ", "_").replace("/", "-") + ".log")
+
+
 def _run_attempt(
     result: Measurement,
     attempt: int,
@@ -222,8 +228,10 @@ def _run_attempt(
 ) -> None:
     """One run of ``result``'s command, added to its runs (or its error)."""
     label = result.label
-    log = logs / (label.replace(" ", "_").replace("/", "-") + ".log")
+    log = log_path(logs, label)
     progress(f"  {label}: run {attempt}/{repeats} ... ")
+    if result.before is not None:
+        result.before()
     warm(result.inputs)
     run = run_once(result.command, cwd, log, timeout, env)
     reason = None

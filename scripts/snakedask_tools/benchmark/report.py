@@ -133,6 +133,8 @@ def report_header(bench: Bench, command_line: str, started: dt.datetime, facts: 
 
 
 def report_table(bench: Bench) -> list[str]:
+    if not bench.rows:  # --only datasets
+        return report_scaling(bench)
     lines = [
         (
             "| product | input | layout | workflow time (s) | workflow peak RSS (MB) | eager time (s) "
@@ -266,6 +268,49 @@ def report_tiny(bench: Bench) -> list[str]:
     return lines
 
 
+def report_datasets(bench: Bench) -> list[str]:
+    """The many-datasets case: the workflow and the eager loop at N extra pairs and at none."""
+    if not bench.datasets:
+        return []
+    lines = [
+        "",
+        "## Many datasets",
+        "",
+        (
+            "Sample-sized datasets, one table and one scene per pair: config/config.yaml's sample pair "
+            "and N copies of its entries (`t01`, `s01`, ...: the same bundled files), every product and "
+            "figure of the default target. *workflow* = `snakemake` with that config, every job rerun "
+            "(results, logs, downloads and `.snakemake` deleted before each run, untimed); *eager loop* = "
+            "one Python process looping over the same pairs (pandas averages and counts, rasterio + numpy "
+            "NDVI COG and its statistics, the figures with the workflow's own plotting functions; no HTML "
+            "report pages or Dask reports; the files read in place, not copied first). N = 0 is the "
+            "sample pair alone, measured in the same rounds; cost per extra pair = (t(N) - t(0)) / N of "
+            "the median times. Peak RSS of the whole process tree at N."
+        ),
+        "",
+        "| run | N | time at N (s) | time at 0 (s) | cost per extra pair (s) | peak RSS at N (MB) | command |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for case in bench.datasets:
+        for name, at_n, at_none in (
+            ("workflow", case.workflow, case.workflow_none),
+            ("eager loop", case.eager, case.eager_none),
+        ):
+            cells = [
+                name,
+                str(case.extra),
+                fmt(at_n.median_seconds),
+                fmt(at_none.median_seconds),
+                fmt(case.per_pair(at_n, at_none, case.extra)),
+                fmt(at_n.peak_rss_mb, 0),
+                f"`{display_command(at_n.command, bench.checkout)}`",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    if bench.datasets_notes:
+        lines += ["", *(f"- {note}" for note in bench.datasets_notes)]
+    return lines
+
+
 def describe_measurement(measurement: Measurement, checkout: Path) -> list[str]:
     lines = [
         f"- **{measurement.label}**: `{display_command(measurement.shown or measurement.command, checkout)}`"
@@ -312,13 +357,29 @@ def report_details(bench: Bench) -> list[str]:
     return lines
 
 
+def report_datasets_details(bench: Bench) -> list[str]:
+    """Every run of the many-datasets case (the last part of the Details)."""
+    if not bench.datasets:
+        return []
+    first = bench.datasets[0]
+    lines = ["", "### Many datasets", ""]
+    for measurement in [first.workflow_none, first.eager_none]:
+        lines += describe_measurement(measurement, bench.checkout)
+    for case in bench.datasets:
+        for measurement in (case.workflow, case.eager):
+            lines += describe_measurement(measurement, bench.checkout)
+    return lines
+
+
 def report(bench: Bench, command_line: str, started: dt.datetime, facts: list[str]) -> str:
     lines = [
         *report_header(bench, command_line, started, facts),
         *report_table(bench),
         *report_peers(bench),
         *report_tiny(bench),
+        *report_datasets(bench),
         *report_details(bench),
+        *report_datasets_details(bench),
     ]
     return "\n".join(lines) + "\n"
 

@@ -19,6 +19,7 @@ from snakedask_tools.benchmark.measure import SNAKEMAKE
 from snakedask_tools.checkout import copy_checkout
 
 BENCH_CONFIG = "bench.yaml"
+BASE_CONFIG = "config/config.yaml"
 
 
 def make_checkout(dest: Path) -> Path:
@@ -51,6 +52,54 @@ def write_bench_config(
     path = checkout / BENCH_CONFIG
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def many_datasets_config(base: dict[str, Any], extra: int) -> dict[str, Any]:
+    """``base``'s (config/config.yaml's) one table and one scene, and ``extra`` copies of each.
+
+    The copies are named ``t01``, ``t02``, ... and ``s01``, ``s02``, ... (wider numbers past 99) and
+    keep the sample's settings, files included: every pair is the sample again. Written as a config
+    file after config/config.yaml, the sample's own entries say again what it already says.
+    """
+    if extra < 0:
+        raise ValueError(f"extra pairs must be 0 or more, not {extra}")
+    config: dict[str, Any] = {}
+    for section in ("tables", "scenes"):
+        entries = base.get(section) or {}
+        if len(entries) != 1:
+            raise ValueError(f"the base config must have one entry under {section}:, not {len(entries)}")
+        name, entry = next(iter(entries.items()))
+        # A deep copy each: a shared object would be written as a YAML anchor and aliases.
+        config[section] = {name: copy.deepcopy(entry)}
+        for i in range(1, extra + 1):
+            table, scene = extra_pair(i, extra)
+            config[section][table if section == "tables" else scene] = copy.deepcopy(entry)
+    return config
+
+
+def extra_pair(i: int, extra: int) -> tuple[str, str]:
+    """The names of the ``i``-th of ``extra`` copies: (table, scene), e.g. ``("t01", "s01")``."""
+    width = max(2, len(str(extra)))
+    return f"t{i:0{width}d}", f"s{i:0{width}d}"
+
+
+def many_config_name(extra: int) -> str:
+    return f"many-{extra}.yaml"
+
+
+def write_many_config(checkout: Path, extra: int) -> Path:
+    """The many-datasets config (:func:`many_datasets_config`) from the checkout's config/config.yaml."""
+    base = yaml.safe_load((checkout / BASE_CONFIG).read_text())
+    path = checkout / many_config_name(extra)
+    path.write_text(yaml.safe_dump(many_datasets_config(base, extra), sort_keys=False, allow_unicode=True))
+    return path
+
+
+def many_command(cores: int, extra: int) -> list[str]:
+    """The default target with ``extra`` more pairs (none: config/config.yaml alone); no target
+    after ``--configfile``, which takes every following word as a config file."""
+    configs = [BASE_CONFIG, many_config_name(extra)] if extra else [BASE_CONFIG]
+    return [str(SNAKEMAKE), "--cores", str(cores), "--configfile", *configs]
 
 
 def snakemake_command(cores: int, targets: Iterable[str], *options: str) -> list[str]:
