@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snakedask import spectral_indices
+from snakedask import scene_config, spectral_indices
 from snakedask.download import source_problems
 from snakedask.errors import closest
 
@@ -178,6 +178,7 @@ def beyond_schema_problems(config: dict[str, Any], base: str | Path) -> list[str
     """The checks a schema cannot say, on a config the schema took (with its defaults filled)."""
     return (
         index_problems(config["scenes"])
+        + scene_config.read_in_place_problems(config["scenes"])
         + table_problems(config["tables"])
         + source_problems(config, base=base)
         + control_characters(config)

@@ -162,3 +162,102 @@ def fetch_s3(url: str, tmp: Path, timeout: float, attempts: int, backoff: float,
         "object_url": f"{endpoint}/{bucket}/{key}",
         "headers": headers,
     }
+
+
+# --------------------------------------------------------------------------- read in place
+
+
+def gdal_path(url: str) -> str:
+    """Where GDAL reads ``url`` in place, by byte ranges: ``/vsis3/`` for ``s3://``, ``/vsicurl/`` for
+    ``http(s)://``."""
+    if is_s3(url):
+        bucket, key = s3_location(url)
+        return f"/vsis3/{bucket}/{key}"
+    if url.startswith(("http://", "https://")):
+        return f"/vsicurl/{url}"
+    raise DownloadError(f"url {url!r}: only s3:// and http(s):// sources can be read in place")
+
+
+def gdal_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The GDAL settings that make ``/vsis3/`` use the endpoint boto3 uses (``AWS_ENDPOINT_URL_S3``,
+    else ``AWS_ENDPOINT_URL``), to add to the environment where unset. GDAL reads the credentials and
+    region from the same variables boto3 does. No directory listing on open: a raster's sidecars
+    (``.msk``, ``.aux.xml``) are asked for by name."""
+    from urllib.parse import urlsplit
+
+    settings = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        settings |= {
+            "AWS_S3_ENDPOINT": parts.netloc,
+            "AWS_HTTPS": "NO" if parts.scheme == "http" else "YES",
+            "AWS_VIRTUAL_HOSTING": "FALSE",  # bucket in the path: what S3-compatible stores serve
+        }
+    return {name: value for name, value in settings.items() if name not in environ}
+
+
+def locate(url: str, timeout: float, attempts: int) -> dict[str, Any]:
+    """What a read in place relies on: the object exists, its size and version (ETag, Last-Modified)
+    and GDAL's path to it. Nothing is downloaded."""
+    import datetime as dt
+    import platform
+    from importlib.metadata import version
+
+    if is_s3(url):
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        bucket, key = s3_location(url)
+        client = _client(timeout, attempts)
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+        except NoCredentialsError:
+            raise DownloadError(
+                f"{url}: no credentials for the object store. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE) in the environment of `snakemake`; the config never holds them."
+            ) from None
+        except ClientError as err:
+            raise _client_problem(url, err) from None
+        except BotoCoreError as err:
+            raise DownloadError(
+                f"{url}: could not reach the object store ({type(err).__name__}). Check AWS_ENDPOINT_URL_S3."
+            ) from None
+        size, etag, modified, tool = head["ContentLength"], head["ETag"], head.get("LastModified"), "boto3"
+        modified = modified.isoformat() if modified is not None else None
+    else:
+        import requests
+
+        try:
+            response = requests.head(url, allow_redirects=True, timeout=timeout)
+        except requests.RequestException as err:
+            raise DownloadError(f"{url}: could not reach it ({type(err).__name__})") from None
+        if response.status_code != 200:
+            raise NotFound(f"{url}: HTTP {response.status_code} {response.reason}. Fix the entry's `url:`.")
+        if response.headers.get("Accept-Ranges", "").lower() != "bytes":
+            raise DownloadError(
+                f"{url}: the server does not say it serves byte ranges (Accept-Ranges: bytes), which reading "
+                "in place needs. Set the scene's `read_in_place: false` to download it instead."
+            )
+        size = int(response.headers.get("Content-Length", 0))
+        etag, modified, tool = response.headers.get("ETag"), response.headers.get("Last-Modified"), "requests"
+    return {
+        "url": url,
+        "read_in_place": gdal_path(url),
+        "size": size,
+        "etag": etag,
+        "last_modified": modified,
+        "verified_by": "nothing: read in place, where it is (its ETag and size recorded)",
+        "located_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "tools": {"python": platform.python_version(), tool: version(tool)},
+    }
+
+
+def input_bytes(path: str | Path) -> int:
+    """The size of a job's input: a file's own, or for a raster read in place (``*.located.json``)
+    the object's it records."""
+    import json
+
+    path = Path(path)
+    if path.name.endswith(".located.json"):
+        return int(json.loads(path.read_text())["size"])
+    return path.stat().st_size

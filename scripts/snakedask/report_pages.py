@@ -166,10 +166,14 @@ class ProductPage:
 
 
 def product_pages(
-    tables: list[str], scene_stems: dict[str, list[str]], index_sets: dict[str, tuple[str, ...]]
+    tables: list[str],
+    scene_stems: dict[str, list[str]],
+    index_sets: dict[str, tuple[str, ...]],
+    read_in_place: frozenset[str] = frozenset(),
 ) -> list[ProductPage]:
     """The report pages of every product of ``tables`` and scenes (name -> its raw file stems; its
-    indices in ``index_sets``) but the run record's, all made by one job (rule report_pages)."""
+    indices in ``index_sets``; those ``read_in_place`` have a record of where each object is instead
+    of a download's) but the run record's, all made by one job (rule report_pages)."""
     from snakedask import products
     from snakedask.spectral_indices import lookup
 
@@ -206,7 +210,9 @@ def product_pages(
         folder, pages_folder = f"results/scenes/{scene}", f"results/report_pages/scenes/{scene}"
         pages += [
             _provenance_page(
-                f"resources/scenes/{scene}/{stem}.tif", f"{pages_folder}/{stem}.provenance.json.html"
+                f"resources/scenes/{scene}/{stem}.tif",
+                f"{pages_folder}/{stem}.provenance.json.html",
+                located=scene in read_in_place,
             )
             for stem in stems
         ]
@@ -245,12 +251,8 @@ def _dask_page(source: str, pages_folder: str, job: str) -> ProductPage:
     )
 
 
-def _provenance_page(raw: str, page: str) -> ProductPage:
-    return ProductPage(
-        str(Path(raw).with_suffix(".provenance.json")),
-        page,
-        f"Where {raw} came from",
-        "provenance.rst",
-        "Provenance",
-        {"file": raw},
-    )
+def _provenance_page(raw: str, page: str, located: bool = False) -> ProductPage:
+    """The page of where a raw file came from (``located``: where the object read in place is)."""
+    record = Path(raw).with_suffix(".located.json" if located else ".provenance.json")
+    title = f"Where {raw} {'is read from (in place)' if located else 'came from'}"
+    return ProductPage(str(record), page, title, "provenance.rst", "Provenance", {"file": raw})

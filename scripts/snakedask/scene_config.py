@@ -77,3 +77,42 @@ def band_settings(scene: dict[str, Any], bands: list[str]) -> dict[str, dict[str
 def source_entry(scene: dict[str, Any], stem: str) -> dict[str, Any]:
     """The config entry ({url, checksum, ...}) of the raw file ``stem`` (a band or a stack)."""
     return scene[scene_files(scene)[stem][0]]
+
+
+def band_inputs(name: str, scene: dict[str, Any], bands: list[str]) -> dict[str, str]:
+    """{band: the job's input file for it}: the downloaded raster (one path per stack), or for a scene
+    read in place the record of where its object is (``<stem>.located.json``)."""
+    suffix = ".located.json" if scene.get("read_in_place") else ".tif"
+    where = {band: stem for stem, found in scene_files(scene).items() for band in found}
+    return {band: f"resources/scenes/{name}/{where[band]}{suffix}" for band in bands}
+
+
+def bands_in_place(scene: dict[str, Any], bands: list[str]) -> dict[str, str]:
+    """{band: GDAL's path to its object} for a scene read in place; empty for one downloaded."""
+    from snakedask.object_storage import gdal_path
+
+    if not scene.get("read_in_place"):
+        return {}
+    return {band: gdal_path(scene[band]["url"]) for band in bands}
+
+
+def read_in_place_problems(scenes: dict[str, dict[str, Any]]) -> list[str]:
+    """Config errors of scenes with ``read_in_place: true``: every band an ``s3://`` or ``http(s)://``
+    object (a single file, no checksum: checking one means reading it all)."""
+    problems = []
+    for name, scene in scenes.items():
+        if not scene.get("read_in_place"):
+            continue
+        for band in bands_of(scene["indices"]):
+            url, key = scene[band]["url"], f"scenes.{name}.{band}"
+            if not isinstance(url, str) or not url.startswith(("s3://", "http://", "https://")):
+                problems.append(
+                    f"  - {key}.url: {url!r} cannot be read in place (`read_in_place: true`): give an s3:// or "
+                    "http(s):// url, or set `read_in_place: false` to copy it."
+                )
+            if scene[band].get("checksum"):
+                problems.append(
+                    f"  - {key}.checksum: a scene read in place is never read whole, so no checksum can be "
+                    "checked; remove it, or set `read_in_place: false` to download and verify the file."
+                )
+    return problems

@@ -41,7 +41,18 @@ OUTPUT_NODATA = np.float32(np.nan)
 GDAL_CACHE_MB = 64
 
 
+def readable_path(path: str | Path) -> str:
+    """``path`` as GDAL opens it anywhere: absolute (workers of an existing cluster run in other
+    folders), or a GDAL virtual path (``/vsis3/...``, ``/vsicurl/https://...``) as it is."""
+    return str(path) if str(path).startswith("/vsi") else str(Path(path).absolute())
+
+
 def unreadable(path: str | Path, err: Exception) -> "RasterError":
+    if str(path).startswith("/vsi"):
+        return RasterError(
+            f"{path} is not a readable GeoTIFF: {err}. Check the object behind the scene's `url:` and, for "
+            "/vsis3/, the AWS_* variables of every process that reads it (the Dask workers too)."
+        )
     size = Path(path).stat().st_size if Path(path).exists() else 0
     return RasterError(
         f"{path} ({size} bytes) is not a readable GeoTIFF: {err}. Check the file behind the scene's `url:` "
@@ -73,9 +84,8 @@ def _open(path: str | Path, chunks: Any) -> xr.DataArray:
     import rasterio
 
     try:
-        # Absolute: workers of an existing cluster run in other folders (or on other nodes).
         # lock=False: blocks are read in parallel, each through its own file handle.
-        return rioxarray.open_rasterio(Path(path).absolute(), chunks=chunks, masked=False, lock=False)
+        return rioxarray.open_rasterio(readable_path(path), chunks=chunks, masked=False, lock=False)
     except (rasterio.errors.RasterioError, OSError) as err:
         raise unreadable(path, err) from None
 
@@ -146,7 +156,9 @@ class BandPixels:
 
     def describe(self) -> str:
         """One line for the rule log: the settings and where each came from."""
-        return f"{Path(self.path).name} band {self.band}: " + "; ".join(self.sources)
+        read_in_place = str(self.path).startswith("/vsi")  # where from matters then: say it whole
+        name = self.path if read_in_place else Path(self.path).name
+        return f"{name} band {self.band}: " + "; ".join(self.sources)
 
 
 def band_pixels(
@@ -248,7 +260,7 @@ def open_band(
     if pixels.mask:
         valid = da.map_blocks(
             _read_valid,
-            path=str(Path(path).absolute()),
+            path=readable_path(path),
             kind=pixels.mask,
             mask_band=pixels.mask_band,
             chunks=data.data.chunks,

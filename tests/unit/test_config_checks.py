@@ -66,6 +66,31 @@ CONFIG_CASES = {
         },
         r"- scenes.bad.red.url: url 's3://My_Bucket/red.tif': 'My_Bucket' is not a valid bucket name",
     ),
+    "a local file read in place": (
+        {
+            "scenes": {
+                "bad": {
+                    "red": {"url": "r.tif"},
+                    "nir": {"url": "s3://lesson-data/n.tif"},
+                    "read_in_place": True,
+                }
+            }
+        },
+        r"- scenes.bad.red.url: 'r.tif' cannot be read in place \(`read_in_place: true`\): give an s3:// or "
+        r"http\(s\):// url, or set `read_in_place: false` to copy it.",
+    ),
+    "a checksum on a scene read in place": (
+        {
+            "scenes": {
+                "bad": {
+                    "red": {"url": "s3://lesson-data/r.tif", "checksum": "md5:" + "0" * 32},
+                    "nir": {"url": "https://example.org/n.tif"},
+                    "read_in_place": True,
+                }
+            }
+        },
+        r"- scenes.bad.red.checksum: a scene read in place is never read whole, so no checksum can be checked",
+    ),
     "s3 URL naming a folder": (
         {"tables": {"bad": {"url": "s3://lesson-data/tables/"}}},
         r"- tables.bad.url: .*names no object",

@@ -1,14 +1,18 @@
 """Inputs in object storage: ``s3://`` URLs against a real S3 server on 127.0.0.1 (moto's).
 
 The fetch itself (bytes, provenance, a cut transfer resumed, an object that changes meanwhile, a
-missing object, no credentials), then the sample workflow with every input in the bucket, its
-products checked against pandas and numpy, and no file the run wrote holding the secret key.
+missing object, no credentials), then the sample workflow with every input in the bucket (a scene
+also read in place), its products checked against pandas and numpy, and no file the run wrote
+holding the secret key.
 """
 
 import hashlib
+import json
 import os
 
+import numpy as np
 import pytest
+import rasterio
 import yaml
 
 from snakedask.download import fetch, fetch_sidecars
@@ -19,6 +23,7 @@ from tests.services.s3_server import aws_environment, cutting_proxy, s3_server
 pytestmark = pytest.mark.workflow
 
 BUCKET = "lesson-data"
+IN_PLACE = "read_in_place"
 
 
 @pytest.fixture(scope="module")
@@ -103,16 +108,47 @@ def test_no_credentials_names_the_variables_to_set(s3, monkeypatch, tmp_path):
 
 
 def test_the_sample_workflow_from_s3_equals_pandas_and_numpy_and_keeps_no_secret(s3, sample, tmp_path):
+    """Every input in the bucket: the sample's table and scene downloaded, and the same scene read in
+    place (`read_in_place: true`), whose NDVI must equal the downloaded one's, pixel for pixel."""
     workdir = copy_workflow(tmp_path / "checkout", performance_report=False)
     config = yaml.safe_load((workdir / "config/config.yaml").read_text())
     config["tables"][TABLE]["url"] = f"s3://{BUCKET}/sample/{sample['csv'].name}"
     for band in ("red", "nir"):
         config["scenes"][SCENE][band]["url"] = f"s3://{BUCKET}/sample/{sample[band].name}"
+    in_place = {band: {"url": config["scenes"][SCENE][band]["url"]} for band in ("red", "nir")}
+    config["scenes"][IN_PLACE] = {
+        **in_place,
+        "read_in_place": True,
+        "chunks": config["scenes"][SCENE]["chunks"],
+    }
     (workdir / "s3.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     run_snakemake(workdir, "--configfile", "s3.yaml", env=s3.env)
     check_products(workdir, sample)
-    provenance = yaml.safe_load((workdir / f"resources/tables/{TABLE}/raw.provenance.json").read_text())
+    provenance = json.loads((workdir / f"resources/tables/{TABLE}/raw.provenance.json").read_text())
     assert provenance["url"] == config["tables"][TABLE]["url"]
+
+    # Read in place: nothing downloaded, the objects located, the same NDVI and statistics.
+    assert sorted(path.name for path in (workdir / f"resources/scenes/{IN_PLACE}").iterdir()) == [
+        "nir.located.json",
+        "red.located.json",
+    ]
+    located = json.loads((workdir / f"resources/scenes/{IN_PLACE}/red.located.json").read_text())
+    head = s3.client().head_object(Bucket=BUCKET, Key=f"sample/{sample['red'].name}")
+    assert located["read_in_place"] == f"/vsis3/{BUCKET}/sample/{sample['red'].name}"
+    assert located["size"] == sample["red"].stat().st_size and located["etag"] == head["ETag"]
+    with (
+        rasterio.open(workdir / f"results/scenes/{IN_PLACE}/ndvi.tif") as read_in_place,
+        rasterio.open(workdir / f"results/scenes/{SCENE}/ndvi.tif") as downloaded,
+    ):
+        assert read_in_place.transform == downloaded.transform and read_in_place.crs == downloaded.crs
+        np.testing.assert_array_equal(read_in_place.read(1), downloaded.read(1))
+    stats = [
+        json.loads((workdir / f"results/scenes/{scene}/ndvi_stats.json").read_text())
+        for scene in (IN_PLACE, SCENE)
+    ]
+    assert stats[0] == stats[1]
+    assert "/vsis3/" in (workdir / f"logs/scenes/{IN_PLACE}/ndvi.log").read_text()
+
     secret = s3.secret.encode()
     written = [path for path in workdir.rglob("*") if path.is_file() and not path.is_symlink()]
     assert len(written) > 50

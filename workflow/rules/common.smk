@@ -10,6 +10,7 @@ from pathlib import Path
 from snakedask import config_checks, products, scene_config
 from snakedask.cluster import cluster_record, threads_for_input
 from snakedask.download import local_path
+from snakedask.object_storage import input_bytes
 from snakedask.rule_log import print_failure_summary
 from snakedask.run_info import report_config_mismatch
 from snakedask.spectral_indices import BANDS, REGISTRY
@@ -21,9 +22,8 @@ WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent
 # runs, or its --directory), as every path Snakemake itself reads.
 DATA_DIR = Path.cwd()
 
-SETTINGS = (
-    workflow.config_settings
-)  # --configfile, --config: to say where a bad key was set
+# --configfile, --config: to say where a bad key was set.
+SETTINGS = workflow.config_settings
 config_checks.check_config(
     config,
     WORKFLOW_DIR / "schemas" / "config.schema.yaml",
@@ -81,7 +81,7 @@ def warn_if_report_of_another_config():
 
 def compute_threads(wildcards, input):
     """Cores for a Dask job, from its input's size (called once the inputs exist)."""
-    size = sum(os.stat(path).st_size for path in set(input) if os.path.exists(path))
+    size = sum(input_bytes(path) for path in set(input) if os.path.exists(path))
     settings = config["compute"]
     return threads_for_input(size, settings["threads"], settings["mb_per_thread"])
 
@@ -135,14 +135,15 @@ def index_info(key):
 
 
 def scene_rasters(wildcards):
-    """{band: path} of the raw files holding the bands of the job's indices (one path per stack)."""
-    folder = f"resources/scenes/{wildcards.scene}"
-    where = {
-        band: f"{folder}/{stem}.tif"
-        for stem, bands in scene_files(wildcards.scene).items()
-        for band in bands
-    }
-    return {band: where[band] for band in scene_config.bands_of(job_indices(wildcards))}
+    """{band: input file} of the job's bands: its raw raster, or where it is read in place."""
+    scene, bands = wildcards.scene, scene_config.bands_of(job_indices(wildcards))
+    return scene_config.band_inputs(scene, config["scenes"][scene], bands)
+
+
+def bands_in_place(wildcards):
+    """{band: GDAL path} of the job's bands read in place (none for a downloaded scene)."""
+    bands = scene_config.bands_of(job_indices(wildcards))
+    return scene_config.bands_in_place(config["scenes"][wildcards.scene], bands)
 
 
 def index_pixels(wildcards):

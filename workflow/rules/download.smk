@@ -46,3 +46,21 @@ use rule download_table as download_band with:
         settings=config["download"],
         plain=False,  # GeoTIFFs compress inside the file
         sep=None,
+
+
+# A scene read in place (`read_in_place: true`): no download, a record of where each object is.
+rule locate_band:
+    output:
+        "resources/scenes/{scene}/{band}.located.json",
+    log:
+        "logs/scenes/{scene}/locate_{band}.log",
+    benchmark:
+        "benchmarks/scenes/{scene}/locate_{band}.tsv"
+    localrule: True
+    conda:
+        "../envs/download.yaml"
+    params:
+        url=source_url,
+        settings=config["download"],
+    script:
+        "../scripts/locate_band.py"

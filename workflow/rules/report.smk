@@ -8,7 +8,10 @@ from snakedask import report_pages
 warn_if_report_of_another_config()
 
 PRODUCT_PAGES = report_pages.product_pages(
-    TABLES, {scene: list(scene_files(scene)) for scene in SCENES}, SCENE_INDEX_SETS
+    TABLES,
+    {scene: list(scene_files(scene)) for scene in SCENES},
+    SCENE_INDEX_SETS,
+    frozenset(scene for scene in SCENES if config["scenes"][scene]["read_in_place"]),
 )
 
 

@@ -25,6 +25,7 @@ rule ndvi:
         label=index_info("label"),
         description=index_info("description"),
         pixels=index_pixels,
+        in_place=bands_in_place,
         chunks=scene_setting("chunks"),
     script:
         "../scripts/spectral_rasters.py"
@@ -79,6 +80,7 @@ for index_set in INDEX_SETS:
                 f"{name.upper()}: {REGISTRY[name].description}" for name in index_set
             ],
             pixels=index_pixels,
+            in_place=bands_in_place,
             chunks=scene_setting("chunks"),
         script:
             "../scripts/spectral_rasters.py"

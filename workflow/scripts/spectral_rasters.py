@@ -3,6 +3,7 @@ statistics, all in one pass on the configured Dask cluster."""
 
 import contextlib
 import json
+import os
 
 from snakedask.rule_log import log_to_file
 
@@ -30,7 +31,12 @@ def main(smk) -> None:
 
     names = list(smk.params.indices)
     tifs, stats_files = as_list(smk.output.tif), as_list(smk.output.stats)
-    bands = {band: smk.input[band] for band in smk.params.pixels}
+    # A scene read in place: GDAL paths to its objects, and the endpoint boto3 uses for GDAL too.
+    bands = {band: smk.params.in_place.get(band) or smk.input[band] for band in smk.params.pixels}
+    if smk.params.in_place:
+        from snakedask.object_storage import gdal_environment
+
+        os.environ.update(gdal_environment(dict(os.environ)))
     for band, settings in smk.params.pixels.items():  # which nodata, scale, offset and mask: file or config
         log.info("%s: %s", band, band_pixels(bands[band], **settings).describe())
     values = []
