@@ -8,10 +8,14 @@ uses (the Snakefile asks it too, before starting a run's shared cluster):
   to a running scheduler;
 * ``dask.scheduler_file`` connects through the JSON file that
   ``dask scheduler --scheduler-file`` and HPC launchers write;
+* ``dask.gateway.enabled`` asks a dask-gateway server (Pangeo's JupyterHubs
+  have one) for a cluster, scaling between ``min_workers`` and ``max_workers``,
+  shut down when the job ends (see :mod:`gateway`);
 * ``dask.jobqueue.kind`` (``slurm``) starts a scheduler whose workers are
   SLURM jobs, scaling between ``min_jobs`` and ``max_jobs`` (see :mod:`jobqueue`);
 * ``dask.local.shared`` starts one cluster for the whole run (see
-  :mod:`shared_cluster`), of SLURM worker jobs if ``dask.jobqueue.kind`` is set;
+  :mod:`shared_cluster`), of SLURM worker jobs if ``dask.jobqueue.kind`` is set,
+  from the gateway if ``dask.gateway.enabled`` is;
 * otherwise a ``LocalCluster`` is started for the job, sized from the rule's
   ``threads`` and ``resources.mem_mb`` and listening on 127.0.0.1 only.
 
@@ -40,6 +44,7 @@ from urllib.parse import urlsplit
 
 from snakedask import rule_log, tls
 from snakedask.errors import ClusterConfigError, SchedulerUnreachable
+from snakedask.gateway import CLUSTER_VARIABLE as GATEWAY_CLUSTER_VARIABLE
 
 if TYPE_CHECKING:
     from distributed import Client, Security
@@ -48,23 +53,29 @@ log = logging.getLogger("workflow.dask")
 
 SCHEMES = ("tcp", "tls")
 ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+GATEWAY = "gateway"
 
 
 class ClusterChoice(NamedTuple):
     """Which cluster a job uses: ``kind``, its address or scheduler file, and the setting that chose it."""
 
-    kind: str  # "address", "scheduler_file", "jobqueue", "shared" or "local"
-    target: str | None  # the address, the scheduler file, or the jobqueue kind ("slurm")
+    kind: str  # "address", "scheduler_file", "gateway", "jobqueue", "shared" or "local"
+    # the address, the scheduler file, the gateway's address (None: dask's own config), or for
+    # "jobqueue" and "shared" what makes the cluster ("slurm", "gateway"; None: local processes)
+    target: str | None
     source: str
 
 
 def choose_cluster(dask_config: dict[str, Any], environ: dict[str, str] | None = None) -> ClusterChoice:
     """The cluster config names. Precedence: ``DASK_SCHEDULER_ADDRESS`` > ``dask.address``
-    > ``dask.scheduler_file`` > ``dask.jobqueue`` > local (``dask.local.shared``: one per run, else one per job).
+    > ``dask.scheduler_file`` > ``dask.gateway`` > ``dask.jobqueue`` > local (``dask.local.shared``:
+    one per run, else one per job).
 
     ``dask.local.shared`` with ``dask.jobqueue.kind`` gives one cluster of SLURM worker
-    jobs per run (kind "shared", target "slurm"). Inside a run with a shared cluster,
-    jobs see its address in ``DASK_SCHEDULER_ADDRESS``.
+    jobs per run (kind "shared", target "slurm"), with ``dask.gateway.enabled`` one
+    cluster from the gateway (target "gateway"). Inside a run with a shared cluster,
+    jobs see its address in ``DASK_SCHEDULER_ADDRESS`` (the gateway's: its name in
+    ``gateway.CLUSTER_VARIABLE``).
     """
     environ = os.environ if environ is None else environ
     if environ.get(ADDRESS_VARIABLE):
@@ -73,8 +84,18 @@ def choose_cluster(dask_config: dict[str, Any], environ: dict[str, str] | None =
         return ClusterChoice("address", dask_config["address"], "dask.address")
     if dask_config.get("scheduler_file"):
         return ClusterChoice("scheduler_file", str(dask_config["scheduler_file"]), "dask.scheduler_file")
+    gateway = dask_config.get("gateway") or {}
+    shared = (dask_config.get("local") or {}).get("shared")
+    if gateway.get("enabled"):
+        if environ.get(GATEWAY_CLUSTER_VARIABLE):
+            return ClusterChoice(
+                GATEWAY, gateway.get("address"), f"the run's cluster ({GATEWAY_CLUSTER_VARIABLE})"
+            )
+        if shared:
+            return ClusterChoice("shared", GATEWAY, "dask.local.shared + dask.gateway.enabled")
+        return ClusterChoice(GATEWAY, gateway.get("address"), "dask.gateway.enabled")
     jobqueue = (dask_config.get("jobqueue") or {}).get("kind")
-    if (dask_config.get("local") or {}).get("shared"):
+    if shared:
         if jobqueue:
             return ClusterChoice("shared", jobqueue, "dask.local.shared + dask.jobqueue.kind")
         return ClusterChoice("shared", None, "dask.local.shared")
@@ -87,12 +108,24 @@ def cluster_record(dask_config: dict[str, Any], environ: dict[str, str] | None =
     """Which cluster the jobs use and the setting (or environment variable) that chose it: for the run record."""
     environ = os.environ if environ is None else environ
     choice = choose_cluster(dask_config, environ)
-    return {
+    record = {
         "kind": choice.kind,
         "target": choice.target,
         "chosen_by": choice.source,
         ADDRESS_VARIABLE: environ.get(ADDRESS_VARIABLE),
     }
+    if GATEWAY in (choice.kind, choice.target):
+        gateway = dask_config.get("gateway") or {}
+        from_dask = "dask's own config (gateway.{})"
+        record[GATEWAY] = {
+            "address": gateway.get("address") or from_dask.format("address"),
+            "proxy_address": gateway.get("proxy_address") or from_dask.format("proxy-address"),
+            "auth": gateway.get("auth") or from_dask.format("auth.type"),
+            "cluster_options": dict(gateway.get("cluster_options") or {}),
+            "workers": f"{gateway.get('min_workers', 1)}-{gateway.get('max_workers', 4)}, adaptive",
+            "shutdown_on_close": gateway.get("shutdown_on_close", True),
+        }
+    return record
 
 
 def threads_for_input(size_bytes: int, threads: int, mb_per_thread: float | None) -> int:
@@ -282,7 +315,7 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
     timeout = float(dask_config.get("connect_timeout", 30))
     choice = choose_cluster(dask_config)
     address = choice.target if choice.kind == "address" else None
-    cluster = client = listen_host = jobs = credentials = None
+    cluster = client = listen_host = jobs = credentials = gateway = None
     try:
         if choice.kind == "address":
             check_address(address, choice.source)
@@ -294,6 +327,12 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
             client = _connect(
                 address, timeout, security_from_config(dask_config, address), f"dask.scheduler_file {path}"
             )
+        elif GATEWAY in (choice.kind, choice.target):  # "shared" without the run's cluster: one of its own
+            from snakedask.gateway import GatewayJobCluster
+
+            joined = os.environ.get(GATEWAY_CLUSTER_VARIABLE) if choice.kind == GATEWAY else None
+            gateway = GatewayJobCluster(dask_config["gateway"], timeout, join=joined)
+            client = gateway.start().get_client()
         elif choice.target:  # "jobqueue", or "shared" of jobqueue kind without a run's cluster (see below)
             from snakedask.jobqueue import JobqueueCluster
 
@@ -328,14 +367,15 @@ def dask_client(dask_config: dict[str, Any], threads: int = 1, mem_mb: int | Non
             if jobs is not None:
                 _log_worker_jobs(client)
         except Exception as err:
-            if cluster is None and jobs is None and (client.status != "running" or _lost_connection(err)):
+            made = cluster is not None or jobs is not None or gateway is not None
+            if not made and (client.status != "running" or _lost_connection(err)):
                 raise SchedulerUnreachable(
                     f"lost the Dask scheduler at {address} during the computation ({type(err).__name__}: {err}); "
                     "nothing was kept. Restart the scheduler (or point the config at another) and run again."
                 ) from err
             raise
     finally:
-        _close_quietly(client, cluster, jobs)
+        _close_quietly(client, cluster, jobs, gateway)
         tls.remove(credentials)
 
 

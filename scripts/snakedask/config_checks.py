@@ -18,6 +18,7 @@ from typing import Any
 from snakedask import scene_config, spectral_indices
 from snakedask.download import source_problems
 from snakedask.errors import closest
+from snakedask.gateway import gateway_problems
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def beyond_schema_problems(config: dict[str, Any], base: str | Path) -> list[str
         + scene_config.read_in_place_problems(config["scenes"])
         + table_problems(config["tables"])
         + source_problems(config, base=base)
+        + gateway_problems(config["dask"])
         + control_characters(config)
     )
 

@@ -16,6 +16,7 @@ PACKAGES = (
     "dask",
     "distributed",
     "dask-jobqueue",
+    "dask-gateway",
     "pandas",
     "pyarrow",
     "numpy",

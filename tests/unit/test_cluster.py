@@ -50,6 +50,29 @@ def test_one_function_decides_the_cluster_in_documented_precedence():
     assert choose_cluster({"jobqueue": {"kind": None}}, {})[0] == "local"
 
 
+def test_a_gateway_comes_after_an_address_and_a_scheduler_file_before_jobqueue_and_local():
+    gateway = {"enabled": True, "address": "https://gateway.example.org"}
+    full = {"address": "tcp://127.0.0.1:1", "scheduler_file": "s.json", "gateway": gateway}
+    environ = {"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:2"}
+    assert choose_cluster(full, environ)[0] == "address"
+    assert choose_cluster(full, {})[0] == "address"
+    assert choose_cluster({**full, "address": None}, {})[0] == "scheduler_file"
+    alone = {"gateway": gateway, "jobqueue": {"kind": "slurm"}, "local": {"shared": False}}
+    assert choose_cluster(alone, {}) == ("gateway", "https://gateway.example.org", "dask.gateway.enabled")
+    # No address in the workflow's config: dask's own (gateway.address), as on a Pangeo hub.
+    assert choose_cluster({"gateway": {"enabled": True}}, {}) == ("gateway", None, "dask.gateway.enabled")
+    assert choose_cluster({**alone, "gateway": {**gateway, "enabled": False}}, {})[0] == "jobqueue"
+    # One cluster for the run; its jobs join it by name.
+    shared = {**alone, "local": {"shared": True}}
+    assert choose_cluster(shared, {}) == ("shared", "gateway", "dask.local.shared + dask.gateway.enabled")
+    assert choose_cluster(shared, {"WORKFLOW_DASK_GATEWAY_CLUSTER": "abc"}) == (
+        "gateway",
+        "https://gateway.example.org",
+        "the run's cluster (WORKFLOW_DASK_GATEWAY_CLUSTER)",
+    )
+    assert choose_cluster(shared, {**environ, "WORKFLOW_DASK_GATEWAY_CLUSTER": "abc"})[0] == "address"
+
+
 def test_local_cluster_is_sized_from_the_job():
     threads = local_cluster_kwargs({}, threads=4, mem_mb=8000)
     assert (threads["n_workers"], threads["threads_per_worker"], threads["processes"]) == (1, 4, False)
@@ -275,3 +298,32 @@ def test_the_run_record_says_which_cluster_and_what_chose_it():
     record = cluster_record(local, environ={"DASK_SCHEDULER_ADDRESS": "tls://127.0.0.1:8786"})
     assert record["kind"] == "address" and record["target"] == "tls://127.0.0.1:8786"
     assert record["chosen_by"] == "DASK_SCHEDULER_ADDRESS" == next(k for k in record if k.startswith("DASK"))
+
+    gateway = {
+        "enabled": True,
+        "address": "https://gateway.example.org",
+        "proxy_address": None,
+        "public_address": None,
+        "auth": "jupyterhub",
+        "cluster_options": {"worker_cores": 2},
+        "min_workers": 1,
+        "max_workers": 8,
+        "shutdown_on_close": True,
+    }
+    record = cluster_record({**local, "gateway": gateway}, environ={})
+    assert (record["kind"], record["target"], record["chosen_by"]) == (
+        "gateway",
+        "https://gateway.example.org",
+        "dask.gateway.enabled",
+    )
+    assert record["gateway"] == {
+        "address": "https://gateway.example.org",
+        "proxy_address": "dask's own config (gateway.proxy-address)",
+        "auth": "jupyterhub",
+        "cluster_options": {"worker_cores": 2},
+        "workers": "1-8, adaptive",
+        "shutdown_on_close": True,
+    }
+    shared = cluster_record({**local, "gateway": gateway, "local": {"shared": True}}, environ={})
+    assert (shared["kind"], shared["target"]) == ("shared", "gateway") and "gateway" in shared
+    assert "gateway" not in cluster_record(local, environ={})

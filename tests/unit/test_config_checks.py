@@ -123,6 +123,34 @@ CONFIG_CASES = {
         {"scenes": {SCENE: {"red": {"url": "ftp://example.org/red.tif"}, "nir": {"url": "n.tif"}}}},
         r"'ftp://example.org/red.tif' does not match.*Expected: ",
     ),
+    "gateway address not http(s)": (
+        {"dask": {"gateway": {"enabled": True, "address": "tcp://gateway.example.org:8786"}}},
+        r"- dask.gateway.address: 'tcp://gateway.example.org:8786' does not match .*Expected: http\(s\)://HOST",
+    ),
+    "a password in the gateway address": (
+        {"dask": {"gateway": {"enabled": True, "address": "https://me:secret@gateway.example.org"}}},
+        r"- dask.gateway.address: 'https://me:secret@gateway.example.org' does not match",
+    ),
+    "gateway proxy address not gateway://": (
+        {"dask": {"gateway": {"enabled": True, "proxy_address": "tls://gateway.example.org:8786"}}},
+        r"- dask.gateway.proxy_address: .* does not match .*Expected: gateway://HOST:PORT",
+    ),
+    "unknown gateway auth": (
+        {"dask": {"gateway": {"enabled": True, "auth": "password"}}},
+        r"- dask.gateway.auth: 'password' is not one of \['basic', 'kerberos', 'jupyterhub', None\]",
+    ),
+    "a gateway address that nothing uses": (
+        {"dask": {"gateway": {"address": "https://gateway.example.org"}}},
+        r"- dask.gateway.address: 'https://gateway.example.org' is set but dask.gateway.enabled is false",
+    ),
+    "more gateway workers kept than allowed": (
+        {"dask": {"gateway": {"enabled": True, "min_workers": 3, "max_workers": 2}}},
+        r"- dask.gateway.min_workers: 3 is more than dask.gateway.max_workers = 2",
+    ),
+    "a line break in a gateway cluster option": (
+        {"dask": {"gateway": {"enabled": True, "cluster_options": {"image": "pangeo/x\nrm -rf ~"}}}},
+        r"- dask.gateway.cluster_options.image: 'pangeo/x\\nrm -rf ~' holds the control character U\+000A",
+    ),
     "scheduler address without a scheme": (
         {"dask": {"address": "localhost:8786"}},
         r"'localhost:8786' does not match.*Expected: ",

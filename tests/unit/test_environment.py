@@ -8,7 +8,12 @@ import yaml
 from tests.helpers import ROOT
 
 # PyPI name -> conda-forge name where they differ.
-CONDA_NAME = {"dask[dataframe]": "dask", "moto[server]": "moto"}
+CONDA_NAME = {
+    "dask[dataframe]": "dask",
+    "moto[server]": "moto",
+    # conda-forge's name for the server with its local backend (dask-gateway's install docs).
+    "dask-gateway-server[local]": "dask-gateway-server-local",
+}
 
 
 def names(lines):
@@ -31,7 +36,12 @@ def test_pip_and_conda_declare_the_same_packages():
 
 ENVS = ROOT / "workflow" / "envs"
 # Import name -> package name, where they differ.
-PACKAGE_OF = {"yaml": "pyyaml", "PIL": "pillow", "dask_jobqueue": "dask-jobqueue"}
+PACKAGE_OF = {
+    "yaml": "pyyaml",
+    "PIL": "pillow",
+    "dask_jobqueue": "dask-jobqueue",
+    "dask_gateway": "dask-gateway",
+}
 # Imported, but installed with the package on the right (its own dependency).
 COMES_WITH = {
     "cloudpickle": "distributed",
@@ -41,6 +51,7 @@ COMES_WITH = {
     "tornado": "distributed",
     "mpl_toolkits": "matplotlib",
     "botocore": "boto3",
+    "aiohttp": "dask-gateway",
 }
 
 
