@@ -126,3 +126,36 @@ def test_a_peer_that_computes_something_else_fails_naming_the_peer(tmp_path, ndv
             write_ndvi(tmp_path / "b.tif", changed),
             "GDAL CLI 3.6.2",
         )
+
+
+def test_same_pixels_pass_with_nan_where_both_are_nan(tmp_path, ndvi):
+    ndvi[3, 5] = np.nan
+    ours, theirs = write_ndvi(tmp_path / "a.tif", ndvi), write_ndvi(tmp_path / "b.tif", ndvi)
+    assert checks.pixels_difference(ours, theirs, rows=7) is None
+    checks.check_same_pixels("ndvi 1x in place", ours, theirs, "local-file workflow")
+
+
+def test_one_pixel_off_by_a_little_fails_the_pixel_for_pixel_check(tmp_path, ndvi):
+    """Closer than the eager check's tolerance (atol 1e-6) and outside its three windows: still a mismatch."""
+    changed = ndvi.copy()
+    changed[33, 17] = np.nextafter(changed[33, 17], np.float32(2))
+    ours, theirs = write_ndvi(tmp_path / "ndvi.tif", changed), write_ndvi(tmp_path / "local.tif", ndvi)
+    difference = checks.pixels_difference(ours, theirs, rows=8, baseline="local")
+    assert difference.startswith("1 of 480 pixels differ in rows 32-39, e.g. at row 33, column 17: workflow ")
+    with pytest.raises(checks.ProductMismatch) as failure:
+        checks.check_same_pixels("ndvi 1x in place", ours, theirs, "local-file workflow")
+    assert str(failure.value).startswith(
+        "ndvi 1x in place: the workflow's ndvi.tif differs from the local-file workflow baseline's: 1 of "
+    )
+
+
+def test_a_nan_against_a_number_or_another_grid_fails_the_pixel_for_pixel_check(tmp_path, ndvi):
+    nan = ndvi.copy()
+    nan[39, 59] = np.nan
+    local = write_ndvi(tmp_path / "local.tif", ndvi)
+    assert "at row 39, column 59: workflow nan" in checks.pixels_difference(
+        write_ndvi(tmp_path / "n.tif", nan), local
+    )
+    moved = write_ndvi(tmp_path / "moved.tif", ndvi, origin=(621986.06, 7524789.0))
+    assert checks.pixels_difference(moved, local).startswith("transform differs")
+    assert checks.pixels_difference(tmp_path / "none.tif", local) == f"{tmp_path / 'none.tif'} missing"

@@ -35,6 +35,14 @@ reported as a ratio to its 16x time: the eager script's memory at 16x (see
 results/benchmark.md) does not fit 64x on the benchmark's machine, and the
 report says so instead of running it.
 
+``--s3`` also measures, for every raster scale and layout measured, the ``ndvi`` rule with the
+scene read in place (``read_in_place: true``, every block through GDAL's ``/vsis3/``) from a local
+S3 server: moto's ``moto_server`` on 127.0.0.1, started and stopped by the benchmark, the bands
+uploaded once per input (untimed). It runs in the same rounds as the local-file workflow
+(workflow, workflow in place, eager, ...), its product is checked against the local one pixel for
+pixel, and the report gives it its own table beside the local run. The server's memory is sampled
+on its own: it is the store, not part of the workflow's peak (see :mod:`.s3`).
+
 Every command runs ``--repeats`` times, its input files read once just before
 each run (untimed): every command starts with its inputs in the page cache.
 A workflow and its eager baseline run in turn (workflow, eager, workflow, ...),
@@ -62,11 +70,13 @@ Usage (from the checkout, after ``make setup``)::
     make bench BENCH_ARGS="--only datasets --datasets 12 50"  # N more sample pairs vs an eager loop: (t(N)-t(0))/N
     .venv/bin/python -m snakedask_tools.benchmark --only raster --raster-scales 1,2 --layouts tiled --chunks 1024
     .venv/bin/python -m snakedask_tools.benchmark --quick --csv-scales 0.1 --raster-scales 0.25
+    .venv/bin/python -m snakedask_tools.benchmark --only raster --raster-scales 4 --layouts tiled-deflate --s3
 
 The report is printed and written to ``--out`` (markdown); measurements are in results/benchmark*.md.
 
 Modules: :mod:`.measure` (running commands, sampling process-tree memory), :mod:`.inputs`
 (generated inputs, the disk-space plan), :mod:`.scratch` (the scratch checkout and its config),
 :mod:`.cases` (what is measured), :mod:`.checks` (comparing products), :mod:`.report` (the
-markdown), :mod:`.baselines` (the eager, floor and peer scripts), ``__main__`` (the command line).
+markdown), :mod:`.baselines` (the eager, floor and peer scripts), :mod:`.s3` (``--s3``'s local S3
+server and in-place config), ``__main__`` (the command line).
 """

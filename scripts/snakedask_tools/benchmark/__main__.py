@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import shlex
 import shutil
@@ -11,9 +12,10 @@ import tempfile
 from pathlib import Path
 
 from snakedask_tools import benchmark, make_sample_data
-from snakedask_tools.benchmark import cases, checks, report
+from snakedask_tools.benchmark import cases, checks, report, s3
 from snakedask_tools.benchmark.cases import Bench
 from snakedask_tools.benchmark.inputs import (
+    BANDS,
     BIG_LAYOUT,
     BIG_SCALE,
     EAGER_MAX_SCALE,
@@ -140,6 +142,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "same pairs; reports the cost of each extra pair (default: not run)",
     )
     parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="also measure the workflow's NDVI with each raster read in place (`read_in_place: true`) "
+        "from a local S3 server (moto's, started on 127.0.0.1 for the run), in the same rounds as the "
+        "local-file workflow; its product is checked against the local one pixel for pixel",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="smoke test: only the smallest CSV and raster scale, one run each",
@@ -160,6 +169,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--only datasets measures the --datasets case: give --datasets N")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.s3 and args.only not in ("raster", "all"):
+        parser.error("--s3 measures the ndvi rule: use it with --only raster or all")
+    if args.s3 and not s3.MOTO_SERVER.exists():
+        parser.error(f"--s3: {s3.MOTO_SERVER} not found: pip install 'moto[server]' (requirements.txt)")
     if not SNAKEMAKE.exists():
         parser.error(f"{SNAKEMAKE} not found: run with the venv's python (make setup; .venv/bin/python ...)")
     return args
@@ -175,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     scenes = scenes_to_measure(args.raster_scales, args.layouts) if want_raster else []
 
     args.data.mkdir(parents=True, exist_ok=True)
-    plan = disk_plan(args.data, csv_scales, scenes)
+    plan = disk_plan(args.data, csv_scales, scenes, s3=args.s3)
     check_disk(plan, args.data)
     facts.append(f"- {plan.summary(args.data)} (at the start)")
     csvs = {scale: csv_input(args.data, scale) for scale in csv_scales}
@@ -197,8 +210,13 @@ def main(argv: list[str] | None = None) -> None:
             cases.bench_tiny(bench, args.only)
         for scale, path in csvs.items():
             cases.bench_csv(bench, scale, path)
-        for scene, bands in rasters.items():
-            cases.bench_raster(bench, scene, bands)
+        with contextlib.ExitStack() as stack:
+            if args.s3 and rasters:  # the S3 server runs while the rasters are measured
+                s3.write_s3_config(checkout, [s.name for s in rasters], BANDS, parse_chunks(args.chunks))
+                bench.store = stack.enter_context(s3.moto_server(logs, scratch))
+                progress(f"S3 server (moto) on {bench.store.endpoint}, bucket {s3.BUCKET}\n")
+            for scene, bands in rasters.items():
+                cases.bench_raster(bench, scene, bands)
         everything = everything_inputs(csv_scales, scenes)
         if everything:
             csv_scale, scene = everything

@@ -16,6 +16,9 @@ and the whole workflow for the smallest table and scene against one eager script
 their products, and the rules on the bundled sample (their fixed overhead). Sizes too big for
 the eager baseline are measured for the workflow alone, as a ratio to a smaller size.
 
+With ``--s3``, every raster's NDVI also read in place from a local S3 server (moto's, on 127.0.0.1),
+in the same rounds as the local-file workflow (:func:`in_place_command`, :mod:`.s3`).
+
 With ``--datasets N ...``, many sample-sized datasets: the default target with N more copies of
 the sample's table and scene against one eager loop over the same pairs, and both at N = 0, in
 the same rounds: the cost of each extra pair (:func:`bench_datasets`).
@@ -36,7 +39,7 @@ from pathlib import Path
 import psutil
 
 from snakedask import products
-from snakedask_tools.benchmark import checks
+from snakedask_tools.benchmark import checks, s3
 from snakedask_tools.benchmark.baselines import peers as peer_tools
 from snakedask_tools.benchmark.inputs import (
     BANDS,
@@ -52,6 +55,7 @@ from snakedask_tools.benchmark.measure import (
     MB,
     PYTHON,
     Measurement,
+    TreeSampler,
     failure_excerpt,
     log_path,
     measure_in_turn,
@@ -110,6 +114,17 @@ class Peer:
 
 
 @dataclass
+class InPlace:
+    """The workflow's NDVI with the scene read in place from the local S3 server (``--s3``)."""
+
+    measurement: Measurement
+    scene: str  # the config name of the scene read in place
+    range_requests: int | None = None  # ranged GETs of its objects per run, from the server's log
+    store_peak_rss: int | None = None  # bytes: the server's own peak while measured (not the workflow's)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Comparison:
     """One row of the report: the workflow against its eager baseline and the two floors."""
 
@@ -123,11 +138,13 @@ class Comparison:
     eager_skipped: str = ""
     notes: list[str] = field(default_factory=list)
     peers: list[Peer] = field(default_factory=list)
+    in_place: InPlace | None = None  # --s3: the same NDVI read in place from the local S3 server
 
     @property
     def measurements(self) -> list[Measurement]:
         found = [
             self.workflow,
+            self.in_place.measurement if self.in_place else None,
             self.eager,
             *(p.measurement for p in self.peers),
             self.bytes_floor,
@@ -178,6 +195,7 @@ class Bench:
     scaling: list[Scaling] = field(default_factory=list)
     datasets: list[ManyDatasets] = field(default_factory=list)
     datasets_notes: list[str] = field(default_factory=list)
+    store: s3.MotoServer | None = None  # --s3: the local S3 server (moto), while the rasters are measured
     _peer_versions: dict[str, str | None] | None = None
 
     def peer_version(self, tool: str) -> str | None:
@@ -193,8 +211,14 @@ class Bench:
             list(measurements), self.checkout, self.logs, args.repeats, args.timeout, self.env
         )
 
-    def snakemake(self, targets: Iterable[str], *options: str) -> list[str]:
-        return snakemake_command(self.args.cores, targets, *options)
+    def snakemake(self, targets: Iterable[str], *options: str, configs: Iterable[str] = ()) -> list[str]:
+        return snakemake_command(self.args.cores, targets, *options, configs=configs)
+
+    @property
+    def s3_env(self) -> dict[str, str]:
+        """The environment of the commands that read from the local S3 server (its AWS variables only)."""
+        assert self.store is not None
+        return s3.command_environment(self.env, self.store.aws)
 
     def out_dir(self, name: str) -> Path:
         """Folder for the baselines' outputs of one dataset."""
@@ -468,33 +492,116 @@ def bench_csv(bench: Bench, scale: float, path: Path) -> None:
 
 def bench_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> None:
     prepare(bench, scenes=[scene.name])
-    with dataset_space(bench, dataset_folders("scenes", scene.name)):
-        row = (bench_big_raster if scene.big else bench_raster_fully)(bench, scene, bands)
+    folders = dataset_folders("scenes", scene.name)
+    with contextlib.ExitStack() as stack:
+        in_place = None
+        if bench.store is not None:
+            folders += dataset_folders("scenes", s3.in_place_name(scene.name))
+            in_place = stack.enter_context(in_place_case(bench, scene, bands))
+        stack.enter_context(dataset_space(bench, folders))
+        row = (bench_big_raster if scene.big else bench_raster_fully)(bench, scene, bands, in_place)
         bench.rows.append(row)
         bench.by_scene[scene] = row
 
 
-def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comparison:
-    """Workflow and eager in turn, then the floors (the bytes floor writes as many bytes as the workflow's ndvi.tif)."""
+@contextlib.contextmanager
+def in_place_case(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Iterator[InPlace]:
+    """``--s3``: the scene's bands uploaded to the local S3 server and located by the workflow (both
+    untimed); yields the in-place workflow's command, to run in turn with the others, and afterwards
+    samples the server's memory and counts its range requests. The objects are deleted at the end."""
+    server = bench.store
+    assert server is not None
+    name = s3.in_place_name(scene.name)
+    progress(f"uploading {scene.name}'s bands to {server.endpoint} (untimed) ...\n")
+    server.upload(scene.name, bands)
+    try:
+        targets = [f"resources/scenes/{name}/{band}.located.json" for band in BANDS]
+        log = bench.logs / "prepare.log"
+        command = bench.snakemake(targets, configs=[s3.S3_CONFIG])
+        run = run_once(command, bench.checkout, log, bench.args.timeout, bench.s3_env)
+        if run.returncode != 0:
+            sys.exit(f"locating the objects of {name} failed:\n{failure_excerpt(log)}")
+        case = InPlace(in_place_command(bench, scene), name)
+        requests_before = s3.range_requests(server.log_text(), scene.name)
+        sampler: TreeSampler = server.memory_sampler()
+        try:
+            yield case
+        finally:
+            sampler.stop()
+        case.store_peak_rss = sampler.peak
+        runs = len(case.measurement.runs)
+        if runs:
+            made = s3.range_requests(server.log_text(), scene.name) - requests_before
+            case.range_requests = round(made / runs)
+    finally:
+        server.delete(scene.name, list(BANDS))
+
+
+def in_place_command(bench: Bench, scene: Scene) -> Measurement:
+    """The ndvi rule on the scene read in place, forced to rerun; before each run its objects are read
+    once through the server (untimed), as local inputs are read before theirs."""
+    server, name = bench.store, s3.in_place_name(scene.name)
+    assert server is not None
+    label = f"ndvi {scale_label(scene.scale)} {scene.layout} workflow in place (s3)"
+    command = bench.snakemake([ndvi_product(name)], "--forcerun", "ndvi", configs=[s3.S3_CONFIG])
+    return Measurement(label, command, before=lambda: server.warm(scene.name, list(BANDS)), env=bench.s3_env)
+
+
+def finish_in_place(bench: Bench, row: Comparison, label: str, scene: str) -> None:
+    """Check the NDVI read in place against the local-file workflow's, pixel for pixel; note the
+    round-by-round ratio of their times."""
+    in_place = row.in_place
+    if in_place is None:
+        return
+    measurement, workflow = in_place.measurement, row.workflow
+    note_job_time(bench, measurement, f"scenes/{in_place.scene}/ndvi.tsv")
+    if not (measurement.ok and workflow.ok):
+        return
+    checks.check_same_pixels(
+        f"{label} in place",
+        bench.checkout / ndvi_product(in_place.scene),
+        bench.checkout / ndvi_product(scene),
+        "local-file workflow",
+    )
+    in_place.notes.append(
+        "read in place and local-file NDVI agree pixel for pixel (grid, dtype, nodata, every pixel)"
+    )
+    pairs = [
+        p.seconds / w.seconds for p, w in zip(measurement.runs, workflow.runs, strict=False) if w.seconds
+    ]
+    in_place.notes.append(
+        "in place / local time, round by round (run in turn): " + ", ".join(f"{r:.2f}" for r in pairs)
+    )
+
+
+def bench_raster_fully(
+    bench: Bench, scene: Scene, bands: dict[str, Path], in_place: InPlace | None = None
+) -> Comparison:
+    """Workflow (and with ``--s3`` the workflow reading in place) and eager in turn, then the floors
+    (the bytes floor writes as many bytes as the workflow's ndvi.tif)."""
     label = f"ndvi {scale_label(scene.scale)} {scene.layout}"
     inputs = [bands["red"], bands["nir"]]
     product = bench.checkout / ndvi_product(scene.name)
     eager_tif = bench.out_dir(scene.name) / "ndvi.tif"
     peers = [gdal_peer(bench, label, scene.name, bands["red"], bands["nir"])]
-    workflow, eager, *_ = bench.in_turn(
-        rule_command(
-            bench,
-            f"{label} workflow",
-            ndvi_product(scene.name),
-            "ndvi",
-            scene_inputs(bench.checkout, scene.name),
-        ),
-        baseline_command(f"{label} eager", "eager", "ndvi", *inputs, eager_tif, inputs=inputs),
-        *peer_measurements(peers),
+    workflow = rule_command(
+        bench, f"{label} workflow", ndvi_product(scene.name), "ndvi", scene_inputs(bench.checkout, scene.name)
     )
+    eager = baseline_command(f"{label} eager", "eager", "ndvi", *inputs, eager_tif, inputs=inputs)
+    read_in_place = [in_place.measurement] if in_place else []
+    bench.in_turn(workflow, *read_in_place, eager, *peer_measurements(peers))
     note_job_time(bench, workflow, f"scenes/{scene.name}/ndvi.tsv")
-    row = Comparison("ndvi", describe_raster(scene.label, bands), scene.layout, workflow, eager, peers=peers)
+    row = Comparison(
+        "ndvi",
+        describe_raster(scene.label, bands),
+        scene.layout,
+        workflow,
+        eager,
+        peers=peers,
+        in_place=in_place,
+    )
     note_pairs(row)
+    finish_in_place(bench, row, label, scene.name)
     if workflow.ok and eager.ok:
         checks.check_ndvi(label, product, eager_tif)
         row.notes.append("workflow and eager NDVI agree (3 windows, grid, dtype)")
@@ -513,17 +620,17 @@ def bench_raster_fully(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Co
     return row
 
 
-def bench_big_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comparison:
-    """The workflow alone, compared with the same layout's largest fully measured size."""
+def bench_big_raster(
+    bench: Bench, scene: Scene, bands: dict[str, Path], in_place: InPlace | None = None
+) -> Comparison:
+    """The workflow alone (and with ``--s3`` read in place, in turn), compared with the same layout's
+    largest fully measured size."""
     label = f"ndvi {scale_label(scene.scale)} {scene.layout}"
-    workflow = rule_run(
-        bench,
-        f"{label} workflow",
-        ndvi_product(scene.name),
-        "ndvi",
-        f"scenes/{scene.name}/ndvi.tsv",
-        scene_inputs(bench.checkout, scene.name),
+    workflow = rule_command(
+        bench, f"{label} workflow", ndvi_product(scene.name), "ndvi", scene_inputs(bench.checkout, scene.name)
     )
+    bench.in_turn(workflow, *([in_place.measurement] if in_place else []))
+    note_job_time(bench, workflow, f"scenes/{scene.name}/ndvi.tsv")
     product = bench.checkout / ndvi_product(scene.name)
     row = Comparison(
         "ndvi",
@@ -532,7 +639,9 @@ def bench_big_raster(bench: Bench, scene: Scene, bands: dict[str, Path]) -> Comp
         workflow,
         None,
         eager_skipped=eager_skipped_reason(bench, scene),
+        in_place=in_place,
     )
+    finish_in_place(bench, row, label, scene.name)
     if workflow.ok:
         row.notes.append(f"ndvi.tif size: workflow {product.stat().st_size / MB:.1f} MB")
     smaller = [s for s in bench.by_scene if s.layout == scene.layout and not s.big and s.scale < scene.scale]

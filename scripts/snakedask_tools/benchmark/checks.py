@@ -90,3 +90,46 @@ def ndvi_difference(
                 f"workflow {float(a[r, c])!r}, {baseline} {float(b[r, c])!r}"
             )
     return None
+
+
+def check_same_pixels(case: str, workflow_tif: Path, other_tif: Path, baseline: str) -> None:
+    """Raise ProductMismatch unless both rasters are the same grid and the same pixels, every one."""
+    difference = pixels_difference(workflow_tif, other_tif, baseline=baseline)
+    if difference is not None:
+        raise ProductMismatch(case, Path(workflow_tif).name, difference, baseline)
+
+
+def pixels_difference(
+    workflow_tif: Path, other_tif: Path, rows: int = 512, baseline: str = "other"
+) -> str | None:
+    """How two single-band rasters differ (grid, dtype, nodata, or any pixel: NaN equals NaN), or None.
+
+    Read ``rows`` rows at a time, so a large raster is compared without holding it whole.
+    """
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+
+    missing = [str(path) for path in (workflow_tif, other_tif) if not Path(path).exists()]
+    if missing:
+        return f"{' and '.join(missing)} missing"
+    with rasterio.open(workflow_tif) as ours, rasterio.open(other_tif) as theirs:
+        for what in ("count", "shape", "crs", "transform", "dtypes"):
+            if getattr(ours, what) != getattr(theirs, what):
+                return f"{what} differs: workflow {getattr(ours, what)}, {baseline} {getattr(theirs, what)}"
+        if not np.array_equal(np.array(ours.nodatavals), np.array(theirs.nodatavals), equal_nan=True):
+            return f"nodata differs: workflow {ours.nodatavals}, {baseline} {theirs.nodatavals}"
+        height, width = ours.shape
+        for top in range(0, height, rows):
+            window = Window(0, top, width, min(rows, height - top))
+            a, b = ours.read(1, window=window), theirs.read(1, window=window)
+            same = (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
+            if same.all():
+                continue
+            bad_rows, bad_cols = np.nonzero(~same)
+            r, c = bad_rows[0], bad_cols[0]
+            return (
+                f"{len(bad_rows)} of {same.size} pixels differ in rows {top}-{top + window.height - 1}, e.g. at "
+                f"row {top + r}, column {c}: workflow {float(a[r, c])!r}, {baseline} {float(b[r, c])!r}"
+            )
+    return None

@@ -187,6 +187,7 @@ class DiskPlan:
     missing: int  # the part still to generate
     working: int  # the most that one measured dataset adds at a time in the scratch checkout
     free: int
+    s3: bool = False  # --s3: the working space includes the S3 server's copy and the in-place outputs
 
     @property
     def needed(self) -> int:
@@ -196,9 +197,13 @@ class DiskPlan:
         return (
             f"disk: inputs {size_text(self.inputs)} ({size_text(self.missing)} still to generate); up to "
             f"{size_text(self.working)} more at a time while measuring (the workflow's copy of a dataset's "
-            f"inputs + ~2x their pixel bytes for outputs); needs {size_text(self.needed)} free in {data}, "
+            f"inputs + ~2x their pixel bytes for outputs{self.s3_text}); needs {size_text(self.needed)} free in {data}, "
             f"which has {size_text(self.free)} free"
         )
+
+    @property
+    def s3_text(self) -> str:
+        return "; with --s3 also the S3 server's copy of a scene and ~1x its pixel bytes" if self.s3 else ""
 
 
 def file_bytes(path: Path, expected: int) -> tuple[int, int]:
@@ -206,11 +211,13 @@ def file_bytes(path: Path, expected: int) -> tuple[int, int]:
     return (path.stat().st_size, 0) if path.exists() else (expected, expected)
 
 
-def disk_plan(data: Path, csv_scales: list[float], scenes: list[Scene]) -> DiskPlan:
+def disk_plan(data: Path, csv_scales: list[float], scenes: list[Scene], s3: bool = False) -> DiskPlan:
     """Inputs for every scale x layout, plus the scratch space of the biggest dataset.
 
     Each dataset's copies (the download rule copies inputs into resources/) and outputs are
     deleted once it is measured, so only one dataset's working space is needed at a time.
+    With ``s3``, a scene's working space also holds the S3 server's copy of its bands (its
+    temporary files are in ``data``) and the outputs of the run that reads them in place.
     """
     inputs = missing = 0
     working = {}
@@ -223,10 +230,12 @@ def disk_plan(data: Path, csv_scales: list[float], scenes: list[Scene]) -> DiskP
         inputs, missing = inputs + sum(s for s, _ in sizes), missing + sum(m for _, m in sizes)
         if scene in scenes:
             working[scene] = sum(s for s, _ in sizes) + 2 * scene.pixel_bytes
+            if s3:
+                working[scene] += sum(s for s, _ in sizes) + scene.pixel_bytes
     everything = everything_inputs(csv_scales, scenes)
     if everything:  # the whole workflow copies one table and one scene at once
         working["all"] = working[("csv", everything[0])] + working[everything[1]]
-    return DiskPlan(inputs, missing, max(working.values(), default=0), shutil.disk_usage(data).free)
+    return DiskPlan(inputs, missing, max(working.values(), default=0), shutil.disk_usage(data).free, s3)
 
 
 def check_disk(plan: DiskPlan, data: Path) -> None:

@@ -52,6 +52,7 @@ class Measurement:
     in_process: bool = False  # report the seconds the command measured itself, not its wall time
     shown: str = ""  # the command as typed, where ``command`` wraps it (``sh -c SCRIPT``: SCRIPT)
     before: Callable[[], None] | None = None  # called (untimed) before every run, e.g. to delete old outputs
+    env: dict[str, str] | None = None  # the command's own environment, instead of the benchmark's
     runs: list[Run] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -233,7 +234,7 @@ def _run_attempt(
     if result.before is not None:
         result.before()
     warm(result.inputs)
-    run = run_once(result.command, cwd, log, timeout, env)
+    run = run_once(result.command, cwd, log, timeout, env if result.env is None else result.env)
     reason = None
     if run.returncode != 0:
         reason = f"timed out after {timeout:g} s" if run.returncode is None else f"exit code {run.returncode}"

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 
 from snakedask import run_info
+from snakedask_tools.benchmark import s3
 from snakedask_tools.benchmark.cases import Bench
 from snakedask_tools.benchmark.inputs import BIG_LAYOUT, EAGER_MAX_SCALE
 from snakedask_tools.benchmark.measure import MB, PYTHON, SAMPLE_INTERVAL, Measurement
@@ -90,6 +91,11 @@ def report_header(bench: Bench, command_line: str, started: dt.datetime, facts: 
             "in turn with its eager baseline (workflow, eager, workflow, ...), "
             f"`snakemake --cores {args.cores}`, CSV blocksize {args.blocksize}, raster chunks "
             f"{parse_chunks(args.chunks)}, raster layouts {', '.join(args.layouts)}, inputs in {args.data}"
+            + (
+                "; with `--s3`: NDVI also read in place from a local S3 server (moto) on 127.0.0.1"
+                if args.s3
+                else ""
+            )
         ),
         "",
         (
@@ -206,6 +212,75 @@ def report_scaling(bench: Bench) -> list[str]:
             )
         lines.append(f"  Eager {item.big.eager_skipped}; floors not run at this size.")
     return ["", "## Beyond the eager baseline's memory", "", *lines] if lines else []
+
+
+def report_in_place(bench: Bench) -> list[str]:
+    """``--s3``: the workflow's NDVI read in place from the local S3 server beside the local-file run."""
+    found = [row for row in bench.rows if row.in_place is not None]
+    if not found:
+        return []
+    server = bench.store
+    endpoint = server.endpoint if server is not None else f"http://{s3.HOST}:PORT"
+    lines = [
+        "",
+        f"## NDVI read in place from S3 (moto on {s3.HOST})",
+        "",
+        (
+            "The `ndvi` rule with the scene read in place (`read_in_place: true`: every block read through "
+            f"GDAL's `/vsis3/`) from a local S3 server, moto's `moto_server` on {s3.HOST} started by the "
+            "benchmark, beside the same rule reading the local files, in the same rounds (workflow local, "
+            "workflow in place, eager, ...). The bands are uploaded once per input (untimed), the `locate_band` "
+            "jobs run beforehand (untimed), and before each run the objects are read once through the server "
+            "(untimed), as local inputs are read into the page cache. Time: median wall time; peak RSS: the "
+            "`snakemake` command's whole process tree, as in the table above."
+        ),
+        "",
+        (
+            "**The S3 server's memory is not part of the workflow's peak**: it is the store, a separate process "
+            "the benchmark started, sampled on its own (last column) while the scene's commands ran. moto "
+            "answers every ranged GET by reading the whole object (moto 5's `_handle_range_header` slices the "
+            "object's full value), so each range request costs the server a copy of the whole band file: the "
+            "in-place time includes that cost of the store, which a real object store does not have, and the "
+            "store's peak grows with the band size."
+        ),
+        "",
+        (
+            "| input | layout | local time (s) | local peak RSS (MB) | in place time (s) | in place peak RSS (MB) "
+            "| in place / local time | in place / local memory | range GETs per run | S3 server peak RSS (MB), "
+            "not in the workflow's |"
+        ),
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in found:
+        local, case = row.workflow, row.in_place
+        remote = case.measurement
+        cells = [
+            row.input,
+            row.layout,
+            fmt(local.median_seconds),
+            fmt(local.peak_rss_mb, 0),
+            fmt(remote.median_seconds),
+            fmt(remote.peak_rss_mb, 0),
+            ratio(remote.median_seconds, local.median_seconds),
+            ratio(remote.peak_rss_mb, local.peak_rss_mb),
+            "—" if case.range_requests is None else str(case.range_requests),
+            "—" if case.store_peak_rss is None else f"{case.store_peak_rss / MB:.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    command = display_command(found[0].in_place.measurement.command, bench.checkout)
+    lines += [
+        "",
+        "The in-place command (per scene; `bench-s3.yaml` holds each scene's entry read in place, "
+        f"`s3://{s3.BUCKET}/<scene>/<band>.tif`), run with only these AWS variables set: "
+        "`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (random, per run), `AWS_DEFAULT_REGION=us-east-1`, "
+        f"`AWS_ENDPOINT_URL_S3={endpoint}`, `AWS_EC2_METADATA_DISABLED=true`, `AWS_CONFIG_FILE` and "
+        "`AWS_SHARED_CREDENTIALS_FILE` pointing at no file; `NO_PROXY` covers 127.0.0.1:",
+        "",
+        "```",
+        command,
+        "```",
+    ]
+    return lines
 
 
 def report_peers(bench: Bench) -> list[str]:
@@ -354,6 +429,8 @@ def report_details(bench: Bench) -> list[str]:
             lines.append(f"- **eager**: {row.eager_skipped}")
         lines += [f"- **{peer.tool}**: {peer.missing}" for peer in row.peers if peer.measurement is None]
         lines += [f"- {note}" for note in row.notes]
+        if row.in_place is not None:
+            lines += [f"- {note}" for note in row.in_place.notes]
     return lines
 
 
@@ -375,6 +452,7 @@ def report(bench: Bench, command_line: str, started: dt.datetime, facts: list[st
     lines = [
         *report_header(bench, command_line, started, facts),
         *report_table(bench),
+        *report_in_place(bench),
         *report_peers(bench),
         *report_tiny(bench),
         *report_datasets(bench),

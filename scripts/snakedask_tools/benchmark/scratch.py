@@ -102,7 +102,10 @@ def many_command(cores: int, extra: int) -> list[str]:
     return [str(SNAKEMAKE), "--cores", str(cores), "--configfile", *configs]
 
 
-def snakemake_command(cores: int, targets: Iterable[str], *options: str) -> list[str]:
+def snakemake_command(
+    cores: int, targets: Iterable[str], *options: str, configs: Iterable[str] = ()
+) -> list[str]:
+    """``configs``: config files merged after the benchmark's (e.g. ``--s3``'s scenes read in place)."""
     # Targets before --configfile: it takes every following word as a config file.
     return [
         str(SNAKEMAKE),
@@ -113,6 +116,7 @@ def snakemake_command(cores: int, targets: Iterable[str], *options: str) -> list
         "--configfile",
         "config/config.yaml",
         BENCH_CONFIG,
+        *configs,
     ]
 
 
