@@ -219,3 +219,29 @@ def test_gateway_settings_a_schema_cannot_check():
     assert "dask.gateway.enabled is false, so no gateway would be used" in unused
     [crossed] = gateway_problems({"gateway": {"enabled": True, "min_workers": 5, "max_workers": 2}})
     assert crossed.startswith("  - dask.gateway.min_workers: 5 is more than dask.gateway.max_workers = 2")
+
+
+@pytest.mark.slow
+def test_the_snakefile_starts_the_runs_cluster_and_names_it_to_the_jobs(
+    logged_in, monkeypatch, tmp_path, capsys
+):
+    from snakedask.run_cluster import start_run_cluster
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    monkeypatch.setenv(CLUSTER_VARIABLE, "")  # start_run_cluster sets it in os.environ: restored afterwards
+    config = {**logged_in.config(), "connect_timeout": 10, "local": {"shared": True}}
+    cluster = start_run_cluster(config, tmp_path, cores=lambda: 1)
+    try:
+        assert active_clusters(logged_in) == [os.environ[CLUSTER_VARIABLE]]
+        assert "DASK_SCHEDULER_ADDRESS" not in os.environ
+    finally:
+        cluster.stop()
+    assert active_clusters(logged_in) == []
+
+    monkeypatch.setenv(CLUSTER_VARIABLE, "")
+    refused = {**config, "gateway": {**config["gateway"], "cluster_options": {"worker_gpus": 1}}}
+    with pytest.raises(SystemExit) as stopped:
+        start_run_cluster(refused, tmp_path, cores=lambda: 1)
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.startswith("Config error: dask.gateway.cluster_options.worker_gpus: ")
+    assert active_clusters(logged_in) == []

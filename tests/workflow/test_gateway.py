@@ -1,0 +1,52 @@
+"""The sample workflow's Dask rules on clusters from a dask-gateway (dask.gateway): a real
+dask-gateway-server on 127.0.0.1 (tests/services/dask_gateway.py) makes one per rule, each shut
+down when its rule ends; the products equal pandas' and numpy's, and no file holds the password."""
+
+import re
+
+import pytest
+import yaml
+
+from tests.helpers import DASK_PRODUCTS, check_products, copy_workflow, require_service, run_snakemake
+from tests.services import dask_gateway
+
+pytestmark = pytest.mark.workflow
+
+DASK_LOGS = ("tables/dg_soil_moisture/averages.log", "scenes/RU_ANS_TR2_FL005M/ndvi.log")
+
+
+@pytest.fixture(scope="module")
+def gateway_server(tmp_path_factory):
+    require_service(dask_gateway.missing_reason())
+    with dask_gateway.dask_gateway_server(tmp_path_factory.mktemp("gateway")) as server:
+        yield server
+
+
+def test_each_dask_rule_computes_on_a_gateway_cluster_of_its_own(tmp_path, gateway_server, sample):
+    workdir = copy_workflow(tmp_path / "checkout", performance_report=False)
+    (workdir / "gateway.yaml").write_text(yaml.safe_dump({"dask": gateway_server.config()}))
+    # Targets first: --configfile takes every argument after it. The password only in the environment.
+    run_snakemake(
+        workdir, *DASK_PRODUCTS, "--configfile", "config/config.yaml", "gateway.yaml", env=gateway_server.env
+    )
+    check_products(workdir, sample, figures=False)
+
+    names = set()
+    for rule_log in DASK_LOGS:
+        text = (workdir / "logs" / rule_log).read_text()
+        made = re.search(
+            rf"Dask cluster (\w+) from the dask-gateway at {re.escape(gateway_server.address)} "
+            r"\(1-2 workers, adaptive",
+            text,
+        )
+        assert made, text
+        name = made.group(1)
+        assert f"Dask scheduler: {gateway_server.proxy_address}/{name}" in text
+        assert f"Dask cluster {name} stopped on the dask-gateway" in text
+        names.add(name)
+    assert len(names) == 2  # one cluster per rule
+    assert [report.name for report in gateway_server.gateway().list_clusters()] == []
+
+    password = gateway_server.password.encode()
+    written = [path for path in workdir.rglob("*") if path.is_file() and not path.is_symlink()]
+    assert [path for path in written if password in path.read_bytes()] == []
