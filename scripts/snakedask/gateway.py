@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("workflow.dask")
 
-AUTH_KINDS = ("basic", "kerberos", "jupyterhub")
 # The run's gateway cluster (dask.local.shared), by name, for the jobs: the Snakemake process sets it.
 CLUSTER_VARIABLE = "WORKFLOW_DASK_GATEWAY_CLUSTER"
 # Closed Gateway and GatewayCluster objects, kept until the interpreter exits: dask-gateway's
@@ -93,11 +92,11 @@ def is_loopback(host: str | None) -> bool:
 def client_kwargs(gateway: dict[str, Any]) -> dict[str, Any]:
     """``dask_gateway.Gateway`` arguments from ``dask.gateway``; a null key leaves dask's own config
     (``gateway.address``, ``gateway.proxy-address``, ``gateway.auth.type``, …) in charge."""
-    names = {"address": "address", "proxy_address": "proxy_address", "public_address": "public_address"}
-    kwargs = {name: gateway[key] for key, name in names.items() if gateway.get(key)}
-    if gateway.get("auth"):
-        kwargs["auth"] = gateway["auth"]
-    return kwargs
+    return {
+        key: gateway[key]
+        for key in ("address", "proxy_address", "public_address", "auth")
+        if gateway.get(key)
+    }
 
 
 def open_gateway(gateway: dict[str, Any]) -> Gateway:
@@ -133,9 +132,29 @@ def check_transport(address: str) -> None:
         )
 
 
+def _through_http_proxy(address: str) -> bool:
+    """Whether dask-gateway's client reaches ``address`` through an HTTP proxy (its ``gateway.http-client.proxy``
+    setting: a proxy's address, or true for the environment's ``HTTP(S)_PROXY``)."""
+    import urllib.request
+
+    import dask
+
+    proxy = dask.config.get("gateway.http-client.proxy", True)
+    if isinstance(proxy, str):
+        return True
+    parts = urlsplit(address)
+    return (
+        bool(proxy)
+        and parts.scheme in urllib.request.getproxies()
+        and not urllib.request.proxy_bypass(parts.hostname or "")
+    )
+
+
 def wait_for_server(address: str, timeout: float) -> None:
     """SchedulerUnreachable unless the gateway's host accepts a connection within ``timeout`` s (dask-gateway's
-    own client waits up to five minutes)."""
+    own client waits up to five minutes). Through an HTTP proxy the gateway cannot be reached directly: no check."""
+    if _through_http_proxy(address):
+        return
     parts = urlsplit(address)
     try:
         port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 80)
@@ -298,7 +317,8 @@ class GatewayJobCluster:
                 self.address,
                 low,
                 high,
-                dict(options),
+                # The workflow's own: the gateway's defaults may hold what the environment gave them.
+                dict(self.gateway.get("cluster_options") or {}),
                 "" if self.shutdown else "; left running at the end (dask.gateway.shutdown_on_close: false)",
             )
         return self.cluster

@@ -213,6 +213,18 @@ def test_plain_http_beyond_loopback_is_warned_about(caplog, address, warned):
     assert ("speaks plain HTTP" in caplog.text) is warned
 
 
+def test_through_an_http_proxy_the_gateway_is_not_probed_directly(monkeypatch):
+    from snakedask.gateway import wait_for_server
+
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    address = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(SchedulerUnreachable):
+        wait_for_server(address, 1)
+    monkeypatch.setenv("http_proxy", "http://proxy.example.org:3128")  # dask-gateway's client would use it
+    wait_for_server(address, 1)
+
+
 def test_gateway_settings_a_schema_cannot_check():
     assert gateway_problems({"gateway": {"enabled": True, "min_workers": 0, "max_workers": 4}}) == []
     [unused] = gateway_problems({"gateway": {"enabled": False, "address": "https://g.example.org"}})
