@@ -1,6 +1,7 @@
 """The sample workflow's Dask rules on clusters from a dask-gateway (dask.gateway): a real
 dask-gateway-server on 127.0.0.1 (tests/services/dask_gateway.py) makes one per rule, each shut
-down when its rule ends; the products equal pandas' and numpy's, and no file holds the password."""
+down when its rule ends (or, with dask.local.shared, one for the run, shut down after it); the
+products equal pandas' and numpy's, and no file holds the password."""
 
 import re
 
@@ -50,3 +51,21 @@ def test_each_dask_rule_computes_on_a_gateway_cluster_of_its_own(tmp_path, gatew
     password = gateway_server.password.encode()
     written = [path for path in workdir.rglob("*") if path.is_file() and not path.is_symlink()]
     assert [path for path in written if password in path.read_bytes()] == []
+
+
+def test_one_gateway_cluster_for_the_run_with_local_shared(tmp_path, gateway_server, sample):
+    workdir = copy_workflow(tmp_path / "checkout", performance_report=False)
+    dask = {**gateway_server.config(), "local": {"shared": True}}
+    (workdir / "gateway.yaml").write_text(yaml.safe_dump({"dask": dask}))
+    result = run_snakemake(
+        workdir, *DASK_PRODUCTS, "--configfile", "config/config.yaml", "gateway.yaml", env=gateway_server.env
+    )
+    check_products(workdir, sample, figures=False)
+    address = re.search(r"shared Dask cluster for this run: (gateway://\S+)", result.stdout + result.stderr)
+    assert address and address.group(1).startswith(f"{gateway_server.proxy_address}/")
+    name = address.group(1).rsplit("/", 1)[1]
+    for rule_log in DASK_LOGS:
+        text = (workdir / "logs" / rule_log).read_text()
+        assert f"Dask cluster {name} of this run, on the dask-gateway at {gateway_server.address}" in text
+        assert f"Dask scheduler: {address.group(1)}" in text
+    assert [report.name for report in gateway_server.gateway().list_clusters()] == []  # stopped by onsuccess
