@@ -57,10 +57,11 @@ def test_one_gateway_cluster_for_the_run_with_local_shared(tmp_path, gateway_ser
     workdir = copy_workflow(tmp_path / "checkout", performance_report=False)
     dask = {**gateway_server.config(), "local": {"shared": True}}
     (workdir / "gateway.yaml").write_text(yaml.safe_dump({"dask": dask}))
+    # The whole run (its record too), not only the Dask products.
     result = run_snakemake(
-        workdir, *DASK_PRODUCTS, "--configfile", "config/config.yaml", "gateway.yaml", env=gateway_server.env
+        workdir, "--configfile", "config/config.yaml", "gateway.yaml", env=gateway_server.env
     )
-    check_products(workdir, sample, figures=False)
+    check_products(workdir, sample)
     address = re.search(r"shared Dask cluster for this run: (gateway://\S+)", result.stdout + result.stderr)
     assert address and address.group(1).startswith(f"{gateway_server.proxy_address}/")
     name = address.group(1).rsplit("/", 1)[1]
@@ -69,3 +70,6 @@ def test_one_gateway_cluster_for_the_run_with_local_shared(tmp_path, gateway_ser
         assert f"Dask cluster {name} of this run, on the dask-gateway at {gateway_server.address}" in text
         assert f"Dask scheduler: {address.group(1)}" in text
     assert [report.name for report in gateway_server.gateway().list_clusters()] == []  # stopped by onsuccess
+    record = yaml.safe_load((workdir / "results/run_info/run.yaml").read_text())["dask_cluster"]
+    assert (record["kind"], record["target"]) == ("shared", "gateway")
+    assert record["gateway"]["address"] == gateway_server.address and record["gateway"]["auth"] == "basic"
