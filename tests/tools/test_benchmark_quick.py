@@ -1,10 +1,12 @@
 """A --quick run of the benchmark on tiny inputs: every case runs, agrees with its baseline, and is reported."""
 
+import re
 import subprocess
 import sys
 
 import pytest
 
+from snakedask_tools.benchmark import s3
 from snakedask_tools.benchmark.baselines import peers
 
 QUICK = [
@@ -19,6 +21,7 @@ QUICK = [
     "1",
     "--datasets",
     "2",
+    "--s3",
 ]
 
 
@@ -44,11 +47,13 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
     assert "failed" not in report.lower(), report
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
     products = [row.split(" | ")[0].removeprefix("| ") for row in rows]
-    # The main table (header, averages, ndvi, all products), the peers (header, Polars and DuckDB
-    # for the averages, GDAL's CLI for NDVI), the tiny table (header, two rules), then the many
-    # datasets (header, the workflow and the eager loop at N = 2).
+    # The main table (header, averages, ndvi, all products), NDVI read in place from S3 (header, the
+    # raster), the peers (header, Polars and DuckDB for the averages, GDAL's CLI for NDVI), the tiny
+    # table (header, two rules), then the many datasets (header, the workflow and the eager loop at N = 2).
+    raster = rows[2].split(" | ")[1]
     assert products == [
         "product", "averages", "ndvi", "all products",
+        "input", raster,
         "product", "averages", "averages", "ndvi",
         "rule", "averages", "ndvi",
         "run", "workflow", "eager loop",
@@ -57,6 +62,15 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
     assert rows[-1].startswith("| eager loop | 2 | ") and " pairs baselines/out/datasets-2 " in rows[-1]
     assert "- workflow and eager loop agree at N = 2 for its last pair (t02, s02)" in report
     assert "CSV 0.05x" in rows[1] and "875 x 1861 px" in rows[2] and "tiled-deflate" in rows[3]
+    # --s3: the same NDVI read in place from moto on 127.0.0.1, beside the local run, agreeing pixel for pixel.
+    assert "## NDVI read in place from S3 (moto on 127.0.0.1)" in report
+    in_place = [cell.strip() for cell in rows[5].strip("| ").split(" | ")]
+    assert in_place[1] == "tiled-deflate" and all(float(cell) > 0 for cell in in_place[2:]), rows[5]
+    assert "results/scenes/raster_0p25x_tiled-deflate_s3/ndvi.tif --forcerun ndvi" in report
+    assert "**The S3 server's memory is not part of the workflow's peak**" in report
+    assert "- read in place and local-file NDVI agree pixel for pixel" in report
+    endpoint = re.search(r"S3 server \(moto\) on (http://127\.0\.0\.1:\d+),", result.stderr).group(1)
+    assert not s3.answers(endpoint)  # the server was stopped with the run
     for note in (
         "workflow and eager averages agree",
         "workflow and eager NDVI agree",
@@ -66,7 +80,7 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
     # Each peer installed is measured and agrees with the workflow; one that is not says so.
     versions = peers.availability()
     for row, tool, what in zip(
-        rows[5:8], ("polars", "duckdb", "gdal"), ("averages", "averages", "NDVI"), strict=True
+        rows[7:10], ("polars", "duckdb", "gdal"), ("averages", "averages", "NDVI"), strict=True
     ):
         if versions[tool] is None:
             assert " | not installed | not installed |" in row

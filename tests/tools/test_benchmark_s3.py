@@ -1,9 +1,6 @@
 """``--s3``: the pieces of the in-place case without a server (config entries, environment, request
-counts, disk plan, report), and a small run against moto's server on 127.0.0.1."""
+counts, disk plan, report). A run against moto's server on 127.0.0.1 is in test_benchmark_quick.py."""
 
-import re
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -132,41 +129,3 @@ def test_the_in_place_table_sits_beside_the_local_run_and_says_the_servers_memor
         report.report_in_place(SimpleNamespace(rows=[cases.Comparison("ndvi", "r", "t", row.workflow, None)]))
         == []
     )
-
-
-@pytest.mark.workflow
-def test_the_benchmark_measures_ndvi_read_in_place_from_a_local_s3_server(tmp_path):
-    data, out = tmp_path / "data", tmp_path / "s3.md"
-    arguments = [
-        "--only",
-        "raster",
-        "--raster-scales",
-        "0.25",
-        "--layouts",
-        "tiled-deflate",
-        "--repeats",
-        "1",
-    ]
-    command = [sys.executable, "-m", "snakedask_tools.benchmark", *arguments, "--s3"]
-    result = subprocess.run(
-        [*command, "--data", str(data), "--out", str(out)], capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-
-    text = out.read_text()
-    assert "failed" not in text.lower(), text
-    assert "## NDVI read in place from S3 (moto on 127.0.0.1)" in text
-    section = text[text.index("## NDVI read in place from S3") :]
-    rows = [line for line in section.splitlines() if line.startswith("| raster ")]
-    assert len(rows) == 1 and "| tiled-deflate |" in rows[0] and "875 x 1861 px" in rows[0]
-    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
-    assert all(float(cell) > 0 for cell in cells[2:]), rows[0]  # times, peaks, ratios, requests, store
-    assert "AWS_ENDPOINT_URL_S3=http://127.0.0.1:" in section
-    assert "results/scenes/raster_0p25x_tiled-deflate_s3/ndvi.tif --forcerun ndvi" in section
-    assert "- read in place and local-file NDVI agree pixel for pixel" in text
-    assert "- in place / local time, round by round (run in turn): " in text
-    assert "workflow in place (s3): run 1/1 ... " in result.stderr
-    # The server was stopped with the run, and only the inputs are left.
-    endpoint = re.search(r"S3 server \(moto\) on (http://127\.0\.0\.1:\d+),", result.stderr).group(1)
-    assert not s3.answers(endpoint)
-    assert sorted(p.name for p in data.iterdir()) == ["raster-0.25x-tiled-deflate"]
