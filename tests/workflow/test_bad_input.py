@@ -317,7 +317,16 @@ def test_bad_config_is_refused_before_any_job(workdir):
     # Every bad-config case of the unit tests (tests/unit/test_config_checks.py) whose keys do not
     # clash, in one config: Snakemake lists them all, alone (no traceback), before any job. The checks
     # beyond the schema run on a config the schema took: their cases are left out here.
-    beyond_schema = {"checksums that do not match the files", "a trailing line break in a directive"}
+    beyond_schema = {
+        "checksums that do not match the files",
+        "a trailing line break in a directive",
+        "s3 URL without a bucket",
+        "s3 bucket name that cannot be",
+        "s3 URL naming a folder",
+        "a local file read in place",
+        "a checksum on a scene read in place",
+    }
+    assert beyond_schema <= set(CONFIG_CASES)  # a renamed case would otherwise be merged silently
     merged: dict = {}
     shown = []
     for name, (config, pattern) in CONFIG_CASES.items():
