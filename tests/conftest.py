@@ -67,6 +67,8 @@ SLOWEST_FILES = (
     "tests/workflow/test_workflow.py",
     "tests/workflow/test_bad_input.py",
     "tests/workflow/test_report.py",
+    "tests/workflow/test_object_storage.py",
+    "tests/workflow/test_gateway.py",
     "tests/unit/test_cluster.py",
 )
 
