@@ -84,6 +84,12 @@ def _client_problem(url: str, err: Any) -> DownloadError:
             f"{url}: refused (403): no such object, or the credentials may not read it. Check the `url:` "
             "and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)."
         )
+    if (status is not None and status >= 500) or code in ("SlowDown", "ServiceUnavailable", "InternalError"):
+        answer = f"{status} ({code})" if code and code != str(status) else str(status or code)
+        return DownloadError(
+            f"{url}: the object store kept answering {answer} after its retries; nothing was kept. "
+            "Run again later, or raise `download.attempts`."
+        )
     return DownloadError(f"{url}: the object store answered {code or status}")
 
 

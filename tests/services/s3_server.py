@@ -82,10 +82,11 @@ def s3_server(folder: Path):
 
 
 @contextlib.contextmanager
-def cutting_proxy(upstream_port: int, path: str, cuts: int, on_cut=None):
+def cutting_proxy(upstream_port: int, path: str, cuts: int, on_cut=None, refuse_status: int | None = None):
     """A TCP proxy on 127.0.0.1 that cuts the answer to the first ``cuts`` connections whose first
-    request is ``GET <path>`` halfway through, then closes them (and calls ``on_cut()``). Yields its
-    endpoint."""
+    request is ``GET <path>`` halfway through, then closes them (and calls ``on_cut()``). With
+    ``refuse_status`` (e.g. 503) it instead answers the first ``cuts`` requests for ``path`` (any
+    method) with that status and S3's ``SlowDown`` error, as a busy store does. Yields its endpoint."""
     listener = socket.create_server(("127.0.0.1", 0))
     state = {"cuts": cuts}
 
@@ -103,9 +104,19 @@ def cutting_proxy(upstream_port: int, path: str, cuts: int, on_cut=None):
                 end.shutdown(socket.SHUT_RDWR)
 
     def serve(client):
-        upstream = socket.create_connection(("127.0.0.1", upstream_port))
         first = client.recv(1 << 16)
-        cut = first.startswith(f"GET {path}".encode()) and state["cuts"] > 0
+        request_line = first.split(b"\r\n", 1)[0]
+        if refuse_status is not None and f" {path} ".encode() in request_line and state["cuts"] > 0:
+            state["cuts"] -= 1
+            body = b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
+            head = f"HTTP/1.1 {refuse_status} Slow Down\r\nContent-Type: application/xml\r\n"
+            head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            with contextlib.suppress(OSError):
+                client.sendall(head.encode() + body)
+                client.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", upstream_port))
+        cut = refuse_status is None and first.startswith(f"GET {path}".encode()) and state["cuts"] > 0
         if cut:
             state["cuts"] -= 1
         upstream.sendall(first)

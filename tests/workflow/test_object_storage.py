@@ -153,3 +153,19 @@ def test_the_sample_workflow_from_s3_equals_pandas_and_numpy_and_keeps_no_secret
     written = [path for path in workdir.rglob("*") if path.is_file() and not path.is_symlink()]
     assert len(written) > 50
     assert [path for path in written if secret in path.read_bytes()] == []
+
+
+def test_a_busy_store_is_retried_and_one_that_stays_busy_is_a_clear_error(aws_env, monkeypatch, tmp_path):
+    expected = aws_env.client().get_object(Bucket=BUCKET, Key="small/data.bin")["Body"].read()
+    port = int(aws_env.endpoint.rsplit(":", 1)[1])
+    with cutting_proxy(port, f"/{BUCKET}/small/data.bin", cuts=2, refuse_status=503) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy)
+        fetch(f"s3://{BUCKET}/small/data.bin", tmp_path / "data.bin", attempts=4)
+    assert (tmp_path / "data.bin").read_bytes() == expected
+    with cutting_proxy(port, f"/{BUCKET}/small/data.bin", cuts=100, refuse_status=503) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy)
+        with pytest.raises(
+            DownloadError, match=r"kept answering 503( \(SlowDown\))? after its retries; nothing was kept"
+        ):
+            fetch(f"s3://{BUCKET}/small/data.bin", tmp_path / "again.bin", attempts=2)
+    assert not (tmp_path / "again.bin").exists()
