@@ -35,7 +35,6 @@ import argparse
 import ipaddress
 import json
 import logging
-import os
 import socket
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from snakedask import watchdog
 from snakedask.errors import ClusterConfigError, SchedulerUnreachable
 
 if TYPE_CHECKING:
@@ -213,42 +213,13 @@ def cluster_options(client: Gateway, wanted: dict[str, Any]) -> Any:
 
 def start_watchdog(gateway: dict[str, Any], name: str, owner: int | None = None) -> subprocess.Popen:
     """A process that stops the gateway cluster ``name`` once ``owner`` (default: this process) has exited."""
-    owner = os.getpid() if owner is None else owner
     settings = json.dumps(client_kwargs(gateway))  # names and addresses only: secrets stay in the environment
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snakedask.gateway",
-            "watch",
-            "--owner",
-            str(owner),
-            "--cluster",
-            name,
-            "--settings",
-            settings,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # survives a signal to the owner's process group
-    )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return watchdog.start("snakedask.gateway", "--cluster", name, "--settings", settings, owner=owner)
 
 
 def watch(owner: int, name: str, settings: dict[str, Any], interval: float = 1.0) -> None:
     """Wait for ``owner`` to exit, then ask the gateway to stop cluster ``name`` (again, should it fail)."""
-    while _alive(owner):
-        time.sleep(interval)
+    watchdog.wait_for_exit(owner, interval)
     from dask_gateway import Gateway
 
     for delay in (0, 2, 5, 15):

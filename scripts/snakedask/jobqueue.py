@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snakedask import tls
+from snakedask import tls, watchdog
 from snakedask.errors import ClusterConfigError
 from snakedask.shared_cluster import stop_processes
 
@@ -118,14 +118,7 @@ def check_request(job_script: str, jobqueue: dict[str, Any]) -> None:
 
 def start_watchdog(job_name: str, owner: int | None = None) -> subprocess.Popen:
     """A process that cancels the jobs named ``job_name`` once ``owner`` (default: this process) has exited."""
-    owner = os.getpid() if owner is None else owner
-    return subprocess.Popen(
-        [sys.executable, "-m", "snakedask.jobqueue", "watch", "--owner", str(owner), "--job-name", job_name],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # survives a signal to the owner's process group
-    )
+    return watchdog.start("snakedask.jobqueue", "--job-name", job_name, owner=owner)
 
 
 def cancel_jobs(job_name: str) -> None:
@@ -141,20 +134,9 @@ def cancel_jobs(job_name: str) -> None:
         )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def watch(owner: int, job_name: str, interval: float = 1.0) -> None:
     """Wait for ``owner`` to exit, then cancel its jobs; again a little later, for a submission in flight."""
-    while _alive(owner):
-        time.sleep(interval)
+    watchdog.wait_for_exit(owner, interval)
     for delay in (0, 2, 5):
         time.sleep(delay)
         cancel_jobs(job_name)
@@ -352,7 +334,7 @@ def serve(
         partial = address_file.with_name(f".{address_file.name}.partial")
         partial.write_text(json.dumps({"address": cluster.cluster.scheduler_address}))
         partial.replace(address_file)
-        while not stopping and _alive(owner):
+        while not stopping and watchdog.alive(owner):
             time.sleep(0.5)
     finally:
         cluster.close()
