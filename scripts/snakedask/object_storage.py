@@ -93,17 +93,14 @@ def _client_problem(url: str, err: Any) -> DownloadError:
     return DownloadError(f"{url}: the object store answered {code or status}")
 
 
-def fetch_s3(url: str, tmp: Path, timeout: float, attempts: int, backoff: float, log=None) -> dict[str, Any]:
-    """Download ``url`` into ``tmp``: one version of the object, whole. Returns what the download
-    learnt: ``size``, ``attempts``, ``resumed``, ``object_url`` (at the endpoint) and ``headers`` (ETag, Content-Length,
-    Last-Modified)."""
+def _head(url: str, timeout: float, attempts: int) -> tuple[Any, str, str, dict[str, Any]]:
+    """``(client, bucket, key, head_object's answer)`` for ``url``; an error naming what to fix."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     bucket, key = s3_location(url)
     client = _client(timeout, attempts)
-    endpoint = client.meta.endpoint_url
     try:
-        head = client.head_object(Bucket=bucket, Key=key)
+        return client, bucket, key, client.head_object(Bucket=bucket, Key=key)
     except NoCredentialsError:
         raise DownloadError(
             f"{url}: no credentials for the object store. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
@@ -113,9 +110,19 @@ def fetch_s3(url: str, tmp: Path, timeout: float, attempts: int, backoff: float,
         raise _client_problem(url, err) from None
     except BotoCoreError as err:
         raise DownloadError(
-            f"{url}: could not reach the object store at {endpoint} ({type(err).__name__}). Check "
-            "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the network."
+            f"{url}: could not reach the object store at {client.meta.endpoint_url} ({type(err).__name__}). "
+            "Check AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the network."
         ) from None
+
+
+def fetch_s3(url: str, tmp: Path, timeout: float, attempts: int, backoff: float, log=None) -> dict[str, Any]:
+    """Download ``url`` into ``tmp``: one version of the object, whole. Returns what the download
+    learnt: ``size``, ``attempts``, ``resumed``, ``object_url`` (at the endpoint) and ``headers`` (ETag, Content-Length,
+    Last-Modified)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client, bucket, key, head = _head(url, timeout, attempts)
+    endpoint = client.meta.endpoint_url
     size, etag = head["ContentLength"], head["ETag"]
     written, last_error = 0, ""
     with open(tmp, "wb") as out:
@@ -211,23 +218,7 @@ def locate(url: str, timeout: float, attempts: int) -> dict[str, Any]:
     from importlib.metadata import version
 
     if is_s3(url):
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-        bucket, key = s3_location(url)
-        client = _client(timeout, attempts)
-        try:
-            head = client.head_object(Bucket=bucket, Key=key)
-        except NoCredentialsError:
-            raise DownloadError(
-                f"{url}: no credentials for the object store. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                "(or AWS_PROFILE) in the environment of `snakemake`; the config never holds them."
-            ) from None
-        except ClientError as err:
-            raise _client_problem(url, err) from None
-        except BotoCoreError as err:
-            raise DownloadError(
-                f"{url}: could not reach the object store ({type(err).__name__}). Check AWS_ENDPOINT_URL_S3."
-            ) from None
+        head = _head(url, timeout, attempts)[3]
         size, etag, modified, tool = head["ContentLength"], head["ETag"], head.get("LastModified"), "boto3"
         modified = modified.isoformat() if modified is not None else None
     else:

@@ -1,84 +1,28 @@
 """A real S3 server on 127.0.0.1 (moto's, as its own process), and a proxy that cuts responses short.
 
-Clients reach it through the standard AWS environment variables (``S3Server.env``): a
+Clients reach it through the standard AWS environment variables (``MotoServer.aws``): a
 random secret key, so a test can look for it in every file a run wrote. Credentials files
 and the EC2 metadata service are switched off, so boto3 never looks beyond loopback.
 """
 
 import contextlib
-import secrets
 import socket
-import subprocess
-import sys
 import threading
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import wait_until
+# The benchmark's store (snakedask_tools.benchmark.s3), shared: the server, the environment its
+# clients need, a free port of 127.0.0.1.
+from snakedask_tools.benchmark.s3 import aws_environment, free_port, moto_server
 
-
-@dataclass
-class S3Server:
-    endpoint: str
-    env: dict[str, str]  # the AWS environment variables a client needs, the secret among them
-
-    @property
-    def secret(self) -> str:
-        return self.env["AWS_SECRET_ACCESS_KEY"]
-
-    def client(self):
-        import boto3
-
-        return boto3.session.Session(
-            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self.secret,
-            region_name=self.env["AWS_DEFAULT_REGION"],
-        ).client("s3", endpoint_url=self.endpoint)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def aws_environment(endpoint: str, secret: str) -> dict[str, str]:
-    return {
-        "AWS_ACCESS_KEY_ID": "snakedask-test-key",
-        "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_S3": endpoint,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-    }
-
-
-def _answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(endpoint, timeout=2):
-            return True
-    except OSError:
-        return False
+__all__ = ["aws_environment", "cutting_proxy", "free_port", "s3_server"]
 
 
 @contextlib.contextmanager
 def s3_server(folder: Path):
-    """``moto_server`` on a free port of 127.0.0.1, stopped afterwards; yields an :class:`S3Server`."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto = Path(sys.executable).parent / "moto_server"
-    with open(folder / "moto.log", "wb") as log:
-        process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
-    try:
-        wait_until(
-            lambda: _answers(endpoint), 60, f"moto_server did not answer on {endpoint}; see {folder}/moto.log"
-        )
-        yield S3Server(endpoint, aws_environment(endpoint, secrets.token_hex(20)))
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    """``moto_server`` on a free port of 127.0.0.1, stopped afterwards: a ``MotoServer``
+    (``endpoint``, ``aws``: the environment a client needs, the random secret among it; ``client()``)."""
+    with moto_server(folder, folder) as server:
+        yield server
 
 
 @contextlib.contextmanager

@@ -40,7 +40,7 @@ def s3(tmp_path_factory, sample):
 
 @pytest.fixture
 def aws_env(s3, monkeypatch):
-    for name, value in s3.env.items():
+    for name, value in s3.aws.items():
         monkeypatch.setenv(name, value)
     return s3
 
@@ -122,7 +122,7 @@ def test_the_sample_workflow_from_s3_equals_pandas_and_numpy_and_keeps_no_secret
         "chunks": config["scenes"][SCENE]["chunks"],
     }
     (workdir / "s3.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    run_snakemake(workdir, "--configfile", "s3.yaml", env=s3.env)
+    run_snakemake(workdir, "--configfile", "s3.yaml", env=s3.aws)
     check_products(workdir, sample)
     provenance = json.loads((workdir / f"resources/tables/{TABLE}/raw.provenance.json").read_text())
     assert provenance["url"] == config["tables"][TABLE]["url"]
@@ -149,7 +149,7 @@ def test_the_sample_workflow_from_s3_equals_pandas_and_numpy_and_keeps_no_secret
     assert stats[0] == stats[1]
     assert "/vsis3/" in (workdir / f"logs/scenes/{IN_PLACE}/ndvi.log").read_text()
 
-    secret = s3.secret.encode()
+    secret = s3.aws["AWS_SECRET_ACCESS_KEY"].encode()
     written = [path for path in workdir.rglob("*") if path.is_file() and not path.is_symlink()]
     assert len(written) > 50
     assert [path for path in written if secret in path.read_bytes()] == []
