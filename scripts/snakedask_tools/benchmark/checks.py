@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class ProductMismatch(Exception):
@@ -59,6 +60,19 @@ def averages_difference(workflow_csv: Path, eager_csv: Path, baseline: str = "ea
     return f"{len(rows)} of {close.size} means differ (rtol 1e-9), e.g. " + "; ".join(first)
 
 
+def _missing(*paths: Path) -> str | None:
+    missing = [str(path) for path in paths if not Path(path).exists()]
+    return f"{' and '.join(missing)} missing" if missing else None
+
+
+def _grid_difference(ours: Any, theirs: Any, baseline: str, attributes: tuple[str, ...]) -> str | None:
+    """The first of the open rasters' ``attributes`` (shape, crs, ...) that differs, said; None if none."""
+    for what in attributes:
+        if getattr(ours, what) != getattr(theirs, what):
+            return f"{what} differs: workflow {getattr(ours, what)}, {baseline} {getattr(theirs, what)}"
+    return None
+
+
 def ndvi_difference(
     workflow_tif: Path, eager_tif: Path, size: int = 512, baseline: str = "eager"
 ) -> str | None:
@@ -67,13 +81,13 @@ def ndvi_difference(
     import rasterio
     from rasterio.windows import Window
 
-    missing = [str(path) for path in (workflow_tif, eager_tif) if not Path(path).exists()]
-    if missing:
-        return f"{' and '.join(missing)} missing"
+    if (missing := _missing(workflow_tif, eager_tif)) is not None:
+        return missing
     with rasterio.open(workflow_tif) as ours, rasterio.open(eager_tif) as theirs:
-        for what in ("shape", "crs", "transform", "dtypes"):
-            if getattr(ours, what) != getattr(theirs, what):
-                return f"{what} differs: workflow {getattr(ours, what)}, {baseline} {getattr(theirs, what)}"
+        if (
+            grid := _grid_difference(ours, theirs, baseline, ("shape", "crs", "transform", "dtypes"))
+        ) is not None:
+            return grid
         height, width = ours.shape
         corners = [(0, 0), ((height - size) // 2, (width - size) // 2), (height - size, width - size)]
         for row, col in corners:
@@ -110,13 +124,12 @@ def pixels_difference(
     import rasterio
     from rasterio.windows import Window
 
-    missing = [str(path) for path in (workflow_tif, other_tif) if not Path(path).exists()]
-    if missing:
-        return f"{' and '.join(missing)} missing"
+    if (missing := _missing(workflow_tif, other_tif)) is not None:
+        return missing
     with rasterio.open(workflow_tif) as ours, rasterio.open(other_tif) as theirs:
-        for what in ("count", "shape", "crs", "transform", "dtypes"):
-            if getattr(ours, what) != getattr(theirs, what):
-                return f"{what} differs: workflow {getattr(ours, what)}, {baseline} {getattr(theirs, what)}"
+        grid = _grid_difference(ours, theirs, baseline, ("count", "shape", "crs", "transform", "dtypes"))
+        if grid is not None:
+            return grid
         if not np.array_equal(np.array(ours.nodatavals), np.array(theirs.nodatavals), equal_nan=True):
             return f"nodata differs: workflow {ours.nodatavals}, {baseline} {theirs.nodatavals}"
         height, width = ours.shape
