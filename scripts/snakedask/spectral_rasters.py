@@ -41,14 +41,19 @@ OUTPUT_NODATA = np.float32(np.nan)
 GDAL_CACHE_MB = 64
 
 
+def read_in_place(path: str | Path) -> bool:
+    """Whether ``path`` is a GDAL virtual path to an object read in place (``/vsis3/``, ``/vsicurl/``)."""
+    return str(path).startswith("/vsi")
+
+
 def readable_path(path: str | Path) -> str:
     """``path`` as GDAL opens it anywhere: absolute (workers of an existing cluster run in other
     folders), or a GDAL virtual path (``/vsis3/...``, ``/vsicurl/https://...``) as it is."""
-    return str(path) if str(path).startswith("/vsi") else str(Path(path).absolute())
+    return str(path) if read_in_place(path) else str(Path(path).absolute())
 
 
 def unreadable(path: str | Path, err: Exception) -> "RasterError":
-    if str(path).startswith("/vsi"):
+    if read_in_place(path):
         return RasterError(
             f"{path} is not a readable GeoTIFF: {err}. Check the object behind the scene's `url:` and, for "
             "/vsis3/, the AWS_* variables of every process that reads it (the Dask workers too)."
@@ -156,8 +161,7 @@ class BandPixels:
 
     def describe(self) -> str:
         """One line for the rule log: the settings and where each came from."""
-        read_in_place = str(self.path).startswith("/vsi")  # where from matters then: say it whole
-        name = self.path if read_in_place else Path(self.path).name
+        name = self.path if read_in_place(self.path) else Path(self.path).name  # in place: say where
         return f"{name} band {self.band}: " + "; ".join(self.sources)
 
 
