@@ -9,6 +9,7 @@ error of the report or of a result's page.
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from tests.services.devtools import Browser
@@ -26,6 +27,7 @@ ROWS = "[...document.querySelectorAll('nav tbody tr')].map((tr) => [...tr.cells]
 CLICK_ROW_BUTTON = (
     "document.querySelectorAll('nav tbody tr')[%d].cells[%d].querySelectorAll('a')[%d].click(), true"
 )
+URL_COMMITTED = re.compile(r"[a-z][a-z0-9+.-]*:.")  # a scheme and more: "data:...", "about:blank"
 LIST_READY = "document.querySelectorAll('nav tbody tr').length === %d"
 SHOWN_IMAGE = """(() => {
   const images = [...document.querySelectorAll('#app img')].filter((img) => !img.closest('nav'));
@@ -80,7 +82,10 @@ def click(browser: Browser, text: str, scope: str = "nav a") -> None:
 def frame_page(browser: Browser, known: set[str], ready: str) -> tuple[str, str]:
     """The URL and text of the page in the result's (new) frame, once ``ready`` holds in it."""
     browser.wait_for(SHOWN_FRAME)
-    frame = browser.wait_for_value(lambda: [f for f in browser.frames() if f["id"] not in known])
+    # A new frame's URL reads "" or ":" until its navigation commits (seen on a loaded machine).
+    frame = browser.wait_for_value(
+        lambda: [f for f in browser.frames() if f["id"] not in known and URL_COMMITTED.match(f["url"])]
+    )
     assert len(frame) == 1, frame
     frame = frame[0]
     known.add(frame["id"])
