@@ -69,6 +69,7 @@ SLOWEST_FILES = (
     "tests/workflow/test_report.py",
     "tests/workflow/test_object_storage.py",
     "tests/workflow/test_gateway.py",
+    "tests/workflow/test_no_shared_filesystem.py",
     "tests/unit/test_cluster.py",
 )
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import dask
 import pandas as pd
 from dask.utils import parse_bytes
 
-from snakedask.cluster import compute_logged
+from snakedask.cluster import compute_logged, map_sending_data
 from snakedask.csv_blocks import (
     BOOL,
     EMPTY,
@@ -35,6 +36,7 @@ from snakedask.csv_blocks import (
     PLAIN_NUMBER,
     TEXT,
     CsvFormat,
+    block_bytes,
     column_kind,
     group_sums,
     plan_blocks,
@@ -91,9 +93,23 @@ def chosen_columns(
 
 
 def _block_sums(
-    fmt: CsvFormat, ranges: list[tuple[int, int]], key: str, values: list[str], key_as_text: bool
+    fmt: CsvFormat,
+    ranges: list[tuple[int, int]],
+    key: str,
+    values: list[str],
+    key_as_text: bool,
+    send_blocks: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every block's :func:`csv_blocks.group_sums`, computed by Dask (progress in the log)."""
+    """Every block's :func:`csv_blocks.group_sums`, computed by Dask (progress in the log).
+
+    ``send_blocks``: this process reads each block and sends its bytes (workers that do not see the file).
+    """
+    if send_blocks:
+        calls = [
+            ((fmt, start, end, key, values, key_as_text), partial(block_bytes, fmt.path, start, end))
+            for start, end in ranges
+        ]
+        return map_sending_data(group_sums, calls, "blocks")
     block_sums = dask.delayed(group_sums, pure=True)
     tasks = [block_sums(fmt, start, end, key, values, key_as_text) for start, end in ranges]
     return compute_logged(tasks, "blocks")
@@ -204,6 +220,7 @@ def compute_averages(
     records: dict[str, Any] | None = None,
     columns: list[str] | None = None,
     counts: bool = False,
+    send_blocks: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Per-``key`` means of the numeric (and bool) columns of the CSV at ``path``, computed by Dask.
 
@@ -212,7 +229,8 @@ def compute_averages(
     ``columns``: the columns to average (None: every numeric one). ``records``:
     the file's :func:`csv_records.record_offsets` (computed here if not given).
     ``counts``: also return, from the same pass, each group's ``rows`` and its
-    non-missing values per averaged column.
+    non-missing values per averaged column. ``send_blocks``: the blocks are read here and sent to the
+    workers, for workers that cannot read ``path`` (no shared filesystem).
     """
     unknown = set(read_options or {}) - set(SAFE_READ_OPTIONS)
     if unknown:
@@ -252,12 +270,12 @@ def compute_averages(
     text = [name for name in others if first and first["kinds"][name] == TEXT]
     candidates = _report_text(path, encoding, read_options, key, others, text, wanted)
     key_as_text = bool(first) and first["key"] == TEXT
-    parts = _block_sums(fmt, ranges, key, candidates, key_as_text)
+    parts = _block_sums(fmt, ranges, key, candidates, key_as_text, send_blocks)
     if not key_as_text and _key_needs_text(parts):
         log.info(
             "%s: the %r column holds text, so its values are grouped as text (as pandas does)", path, key
         )
-        parts = _block_sums(fmt, ranges, key, candidates, True)
+        parts = _block_sums(fmt, ranges, key, candidates, True, send_blocks)
     if first is None:  # one block: its text columns are simply text
         text = [name for name in candidates if column_kind([parts[0]["kinds"][name]]) == TEXT]
         candidates = _report_text(path, encoding, read_options, key, candidates, text, wanted)

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
@@ -419,6 +419,55 @@ def compute_logged(tasks: list[Any], what: str, every: float = 10.0) -> list[Any
     futures = client.compute(list(tasks))
     _log_done(futures, what, every)
     return client.gather(futures)
+
+
+def map_sending_data(
+    function: Callable[..., Any],
+    calls: list[tuple[tuple[Any, ...], Callable[[], bytes]]],
+    what: str,
+    in_flight: int | None = None,
+    every: float = 10.0,
+) -> list[Any]:
+    """``[function(*args, data=load()) for args, load in calls]`` on the cluster, each ``data`` read
+    here and sent to a worker: for workers that cannot read this machine's files.
+
+    At most ``in_flight`` calls' data are out at once (default: twice the
+    cluster's threads), so memory stays bounded whatever the number of calls;
+    progress is logged as by :func:`compute_logged`. Without a distributed
+    client the calls run here.
+    """
+    client = _distributed_client()
+    if client is None:
+        return [function(*args, data=load()) for args, load in calls]
+    from distributed import as_completed
+
+    if in_flight is None:
+        in_flight = 2 * max(1, sum(client.nthreads().values()))
+    results: list[Any] = [None] * len(calls)
+    position: dict[str, int] = {}
+    pending = as_completed()
+
+    def send(i: int) -> None:
+        args, load = calls[i]
+        data = client.scatter(load(), hash=False)  # straight to a worker, not into the graph
+        future = client.submit(function, *args, data=data, pure=False)
+        position[future.key] = i
+        pending.add(future)
+
+    sent = min(in_flight, len(calls))
+    for i in range(sent):
+        send(i)
+    started = reported = time.monotonic()
+    for done, future in enumerate(pending, start=1):
+        results[position.pop(future.key)] = future.result()
+        if sent < len(calls):
+            send(sent)
+            sent += 1
+        now = time.monotonic()
+        if now - reported >= every or done == len(calls):
+            log.info("%d of %d %s done (%.0f s)", done, len(calls), what, now - started)
+            reported = now
+    return results
 
 
 def log_progress(collections: list[Any], what: str, every: float = 10.0) -> None:

@@ -20,6 +20,9 @@ full-resolution pixels they cover (NaN where there is none).
 
 Workers write their segments into the stage folder beside the product: workers
 of an external cluster must see the product's folder (a shared filesystem).
+Where they cannot (``workers_share_files=False``), the encoded tiles stay in the
+workers' memory (Dask spills them to the workers' own disks if it must) and
+come back to this process, which writes them, one block at a time.
 """
 
 import contextlib
@@ -27,6 +30,7 @@ import math
 import os
 import shutil
 import struct
+import sys
 import threading
 import uuid
 from collections.abc import Iterable
@@ -552,13 +556,14 @@ def write_cog(
     stage: str | Path | None = None,
     memory_budget: int = 1 << 30,
     bigtiff: bool | None = None,
+    workers_share_files: bool = True,
 ) -> Any:
     """Write ``values`` (2-D float32, NaN = nodata) as a COG at ``path``; return ``compute_with`` computed.
 
     :func:`write_cogs` for one product.
     """
     product = CogProduct(values, path, crs, transform, tags, description, stage)
-    return write_cogs([product], compute_with, memory_budget, bigtiff)
+    return write_cogs([product], compute_with, memory_budget, bigtiff, workers_share_files)
 
 
 def write_cogs(
@@ -566,6 +571,7 @@ def write_cogs(
     compute_with: Any = None,
     memory_budget: int = 1 << 30,
     bigtiff: bool | None = None,
+    workers_share_files: bool = True,
 ) -> Any:
     """Write each product as a COG, all in one Dask pass; return ``compute_with`` computed.
 
@@ -576,13 +582,14 @@ def write_cogs(
     worker process in all, and past that in each product's ``stage`` (a new
     folder, by default hidden beside its file, removed afterwards whatever
     happens); then each block's tiles are written once, straight to their
-    place in the file. A failure removes what was written.
+    place in the file. A failure removes what was written. ``workers_share_files=False``: no
+    task reads or writes a path here; the tiles wait in the workers' memory and this process writes them.
     """
     paths = [Path(product.path).absolute() for product in products]
     stages = [
         Path(p.stage) if p.stage else stage_folder(path) for p, path in zip(products, paths, strict=True)
     ]
-    budget = memory_budget // max(1, len(products))
+    budget = memory_budget // max(1, len(products)) if workers_share_files else sys.maxsize
     made: list[Path] = []  # only the stage folders made here are removed
     try:
         for stage in stages:
@@ -616,6 +623,10 @@ def write_cogs(
                 offsets = np.empty(level_runs.shape, dtype=object)
                 for index, block in np.ndenumerate(level_runs):
                     offsets[index] = [places[run[:3]] for run in block.runs]
+                    if not workers_share_files:  # fetched and written here, one block at a time
+                        write_block(array.blocks[index].compute().flat[0], str(path), offsets[index])
+                if not workers_share_files:
+                    continue
                 writes.append(
                     da.map_blocks(
                         _write_cell, array, da.from_array(offsets, chunks=1), path=str(path), dtype=np.int64

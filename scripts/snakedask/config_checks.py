@@ -175,6 +175,19 @@ def table_problems(tables: dict[str, Any]) -> list[str]:
     return problems
 
 
+def shared_filesystem_problems(config: dict[str, Any]) -> list[str]:
+    """With ``dask.shared_filesystem: false`` the workers read no local file: every scene is read in place."""
+    if config["dask"]["shared_filesystem"]:
+        return []
+    return [
+        f"  - scenes.{name}: `dask.shared_filesystem: false` says the Dask workers cannot read this machine's "
+        "files, and this scene would be downloaded here; set its `read_in_place: true` (bands at s3:// or "
+        "https:// URLs), or set `dask.shared_filesystem: true` if the workers share this filesystem."
+        for name, scene in config["scenes"].items()
+        if not scene.get("read_in_place")
+    ]
+
+
 def beyond_schema_problems(config: dict[str, Any], base: str | Path) -> list[str]:
     """The checks a schema cannot say, on a config the schema took (with its defaults filled)."""
     return (
@@ -183,6 +196,7 @@ def beyond_schema_problems(config: dict[str, Any], base: str | Path) -> list[str
         + table_problems(config["tables"])
         + source_problems(config, base=base)
         + gateway_problems(config["dask"])
+        + shared_filesystem_problems(config)
         + control_characters(config)
     )
 

@@ -157,7 +157,7 @@ class CsvFormat:
         return self.encoding
 
 
-def _block_bytes(path: str | Path, start: int, end: int) -> bytes:
+def block_bytes(path: str | Path, start: int, end: int) -> bytes:
     with open(path, "rb") as stream:
         stream.seek(start)
         return stream.read(end - start)
@@ -170,13 +170,15 @@ def read_arrow(
     columns: list[str],
     types: dict[str, pa.DataType],
     decode_text: bool = False,
+    data: bytes | None = None,
 ) -> pa.Table:
     """Parse the records in bytes ``[start, end)`` into a pyarrow table of ``columns``.
 
     Columns in ``types`` get that type; the others are typed from this block's
     values alone. Text is decoded where ``types`` asks for it, or everywhere
     with ``decode_text`` (else undecoded text may come out as binary). Raises
-    ``pa.ArrowInvalid`` for rows pyarrow cannot read.
+    ``pa.ArrowInvalid`` for rows pyarrow cannot read. ``data``: those bytes,
+    sent by the rule (workers that cannot read the file), else read from ``fmt.path``.
     """
     options = fmt.read_options
     parse = pacsv.ParseOptions(
@@ -202,16 +204,25 @@ def read_arrow(
         column_names=fmt.names,
         skip_rows=1 if fmt.whole_file else 0,  # the header line; its names are pandas'
     )
+    if data is not None:
+        return pacsv.read_csv(pa.BufferReader(data), read, parse, convert)
     with pa.memory_map(fmt.path) as source:  # parsed where it lies in the page cache, no copy
         source.seek(start)
         return pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), read, parse, convert)
 
 
 def read_pandas(
-    fmt: CsvFormat, start: int, end: int, columns: list[str], dtype: dict[str, str]
+    fmt: CsvFormat,
+    start: int,
+    end: int,
+    columns: list[str],
+    dtype: dict[str, str],
+    data: bytes | None = None,
 ) -> pd.DataFrame:
-    """Parse the records in bytes ``[start, end)`` with ``pd.read_csv`` (``columns`` only)."""
-    data = _block_bytes(fmt.path, start, end)
+    """Parse the records in bytes ``[start, end)`` (``data``, else read from ``fmt.path``) with
+    ``pd.read_csv`` (``columns`` only)."""
+    if data is None:
+        data = block_bytes(fmt.path, start, end)
     return pd.read_csv(
         io.BytesIO(data),
         encoding=fmt.encoding,
@@ -353,7 +364,13 @@ def _drop_numeric_na_keys(sums: pd.DataFrame, na_numbers: list[float]) -> pd.Dat
 
 
 def group_sums(
-    fmt: CsvFormat, start: int, end: int, key: str, values: list[str], key_as_text: bool = False
+    fmt: CsvFormat,
+    start: int,
+    end: int,
+    key: str,
+    values: list[str],
+    key_as_text: bool = False,
+    data: bytes | None = None,
 ) -> dict[str, Any]:
     """Per ``key`` value in bytes ``[start, end)``: ``rows``, and ``<c>.sum``/``<c>.count`` of each of
     ``values`` that is not text here; with every column's kind in this block.
@@ -365,7 +382,8 @@ def group_sums(
     ``sums`` over all blocks and dividing gives pandas' ``groupby().mean()``
     and ``count()``/``size()``. As in pandas, rows without a key are left out.
     ``key_as_text``: group by the key's text, as pandas does when the column
-    is not numeric throughout.
+    is not numeric throughout. ``data``: the block's bytes, sent by the rule to workers that cannot
+    read ``fmt.path`` (else read from it).
     """
     columns = [key, *values]
     dtype = fmt.overrides(columns)
@@ -378,7 +396,7 @@ def group_sums(
     if fmt.engine == "pyarrow":
         types = {name: _arrow_type(spelled) for name, spelled in dtype.items()}
         try:
-            table = read_arrow(fmt, start, end, columns, types)
+            table = read_arrow(fmt, start, end, columns, types, data=data)
         except pa.ArrowInvalid:
             table = None  # rows pyarrow cannot read: pandas reads them, or says why it cannot
         if table is not None:
@@ -388,7 +406,7 @@ def group_sums(
             result = _arrow_sums(table, key, values, set(types))
             return {**result, "sums": _drop_numeric_na_keys(result["sums"], na_numbers)}
     try:
-        frame = read_pandas(fmt, start, end, columns, dtype)
+        frame = read_pandas(fmt, start, end, columns, dtype, data)
     except pd.errors.ParserError as err:
         raise ragged(fmt.path, err, (start, end)) from None
     except ValueError as err:  # pandas' error for a value its `dtype` cannot hold

@@ -470,6 +470,7 @@ def write_indices(
     paths: list[str | Path],
     memory_mb: int | None = None,
     indices: list[SpectralIndex | str] | None = None,
+    workers_share_files: bool = True,
 ) -> list[dict[str, Any]]:
     """Write indices of one scene as Cloud-Optimized GeoTIFFs; return their statistics (see raster_stats).
 
@@ -478,7 +479,8 @@ def write_indices(
     index together, so the bands they share are read once. The transform is
     kept exactly as read. An index without a single valid pixel is an error.
     Encoded tiles wait in memory up to a quarter of ``memory_mb`` (the job's
-    memory) per worker, then on disk.
+    memory) per worker, then on disk; with ``workers_share_files=False`` in the
+    workers' memory, and this process writes them (:func:`cog_writer.write_cogs`).
     """
     indices = [lookup(index) for index in indices or ["ndvi"] * len(values)]
     products, lazy_stats = [], []
@@ -501,7 +503,12 @@ def write_indices(
         )
         lazy_stats.append(lazy_statistics(array.data, value_range=index.value_range))
     try:
-        computed = write_cogs(products, lazy_stats, memory_budget=int((memory_mb or 4000) * 1e6 / 4))
+        computed = write_cogs(
+            products,
+            lazy_stats,
+            memory_budget=int((memory_mb or 4000) * 1e6 / 4),
+            workers_share_files=workers_share_files,
+        )
     except Exception as err:
         raise_if_disk_full(products[0].path, err)  # while the failed files still fill the disk
         raise

@@ -30,20 +30,30 @@ def _wait_for_worker(log: Path, workers: int = 1, timeout: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
+def dask_cluster_processes(
+    folder: Path,
+    *tls_args: str,
+    workers: int = 1,
+    command_prefix: list[str] | None = None,
+    dask: Path | None = None,
+    cwd: Path | None = None,
+):
     """A real `dask scheduler` and `dask worker` (``workers`` nanny-managed processes) on
     127.0.0.1, stopped afterwards.
 
     Yields ``(address, scheduler_file)``; ``tls_args`` (``--tls-ca-file`` etc.)
-    make both use TLS.
+    make both use TLS. ``command_prefix`` (e.g. ``runuser -u USER -- env -i ...``), ``dask`` (the
+    `dask` command; default: this Python's) and ``cwd``: how and where both are started.
     """
     scheduler_file = folder / "scheduler.json"
-    dask = str(Path(sys.executable).with_name("dask"))
+    prefix = command_prefix or []
+    dask = str(dask or Path(sys.executable).with_name("dask"))
     logs = [open(folder / name, "w") for name in ("scheduler.log", "worker.log")]  # noqa: SIM115 - closed below
     protocol = ["--protocol", "tls"] if tls_args else []
     processes = [
         subprocess.Popen(
             [
+                *prefix,
                 dask,
                 "scheduler",
                 *protocol,
@@ -59,6 +69,7 @@ def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
             ],
             stdout=logs[0],
             stderr=subprocess.STDOUT,
+            cwd=cwd,
         )
     ]
     try:
@@ -66,6 +77,7 @@ def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
         processes.append(
             subprocess.Popen(
                 [
+                    *prefix,
                     dask,
                     "worker",
                     "--scheduler-file",
@@ -84,6 +96,7 @@ def dask_cluster_processes(folder: Path, *tls_args: str, workers: int = 1):
                 ],
                 stdout=logs[1],
                 stderr=subprocess.STDOUT,
+                cwd=cwd,
             )
         )
         _wait_for_worker(folder / "worker.log", workers)

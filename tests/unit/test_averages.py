@@ -408,3 +408,22 @@ def test_a_file_read_in_one_piece_reports_its_text_columns_as_text(tmp_path, eng
     messages = [r.getMessage() for r in caplog.records]
     assert any("text columns, not averaged: site" in m for m in messages), messages
     assert not any("further down" in m for m in messages), messages
+
+
+@ENGINES
+@pytest.mark.parametrize("text", ["utf-8", "utf-16"], ids=["in blocks", "in one piece"])
+def test_blocks_sent_by_the_rule_give_pandas_answer(tmp_path, engine, text, distributed_client):
+    # dask.shared_filesystem: false: this process reads each block and sends its bytes to a worker.
+    # The key turns to text late (a second pass over the blocks), and a column holds text further down.
+    rows = ["year,m_soil,flag"]
+    rows += [f"{2000 + i % 3},{i / 7:.3f},{'n.d.' if i == 2990 else i % 5}" for i in range(3000)]
+    rows.append("early,1.5,2")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n", encoding=text)
+    means, counts = compute_averages(
+        path, text, "year", blocksize="8KB", engine=engine, counts=True, send_blocks=True
+    )
+    frame = pd.read_csv(path, encoding=text)
+    expected = frame.groupby("year").mean(numeric_only=True)
+    pd.testing.assert_frame_equal(means, expected, check_names=False)
+    assert counts["rows"].to_dict() == frame.groupby("year").size().to_dict()

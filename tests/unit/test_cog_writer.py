@@ -280,3 +280,21 @@ def test_a_long_write_logs_its_progress_on_a_distributed_client(tmp_path, caplog
     assert done and done[-1].split(" of ")[0] == done[-1].split(" of ")[1].split()[0], done
     with rasterio.open(tmp_path / "out.tif") as src:
         np.testing.assert_array_equal(src.read(1), values)
+
+
+def test_tiles_written_here_when_workers_share_no_files(tmp_path, distributed_client):
+    # dask.shared_filesystem: false: the encoded tiles come back to this process, which writes them;
+    # the file is the one the workers would write (byte for byte), whatever the memory budget.
+    values = smooth((1100, 1300))
+    values[600:700, 100:900] = np.nan
+    array = da.from_array(values, chunks=(512, 640))
+    paths = {}
+    for share in (True, False):
+        paths[share] = tmp_path / f"share-{share}.tif"
+        cog_writer.write_cog(
+            array, paths[share], "EPSG:32657", TRANSFORM, memory_budget=0, workers_share_files=share
+        )
+    assert paths[False].read_bytes() == paths[True].read_bytes()
+    with rasterio.open(paths[False]) as src:
+        np.testing.assert_array_equal(src.read(1), values)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["share-False.tif", "share-True.tif"]

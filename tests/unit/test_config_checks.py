@@ -91,6 +91,11 @@ CONFIG_CASES = {
         },
         r"- scenes.bad.red.checksum: a scene read in place is never read whole, so no checksum can be checked",
     ),
+    "a scene downloaded for workers that share no filesystem": (
+        {"dask": {"shared_filesystem": False, "address": "tls://10.0.0.5:8786"}},
+        r"- scenes.RU_ANS_TR2_FL005M: `dask.shared_filesystem: false` says the Dask workers cannot read this "
+        r"machine's files, and this scene would be downloaded here; set its `read_in_place: true`",
+    ),
     "s3 URL naming a folder": (
         {"tables": {"bad": {"url": "s3://lesson-data/tables/"}}},
         r"- tables.bad.url: .*names no object",

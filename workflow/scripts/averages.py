@@ -31,6 +31,7 @@ def main(smk) -> None:
                 records=records,
                 columns=smk.params.columns,
                 counts=True,
+                send_blocks=not smk.config["dask"]["shared_filesystem"],
             )
         log.info("averages by %s:\n%s", smk.params.groupby, averages)
         with atomic_path(smk.output.csv) as tmp:

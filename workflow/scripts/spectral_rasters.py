@@ -50,7 +50,9 @@ def main(smk) -> None:
             report = outputs.enter_context(atomic_path(smk.output.dask_report))
             outputs.enter_context(performance_report_to(report, smk.config["dask"]["performance_report"]))
             try:
-                stats = write_indices(values, tmps, smk.resources.get("mem_mb"), names)
+                stats = write_indices(
+                    values, tmps, smk.resources.get("mem_mb"), names, smk.config["dask"]["shared_filesystem"]
+                )
             except (RasterError, DiskFullError):
                 raise
             except Exception:
