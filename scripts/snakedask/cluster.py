@@ -494,7 +494,8 @@ def ship_package(client: Client) -> None:
 
     Workers that import the very same files (a local cluster, or workers in
     this environment, where ``make setup`` installed the package) are left
-    alone; others get the package as a zip through ``upload_file``. Uploading
+    alone; others, and those of a cluster that has no worker yet, get the
+    package as a zip through ``upload_file`` (the scheduler too). Uploading
     to a worker that has it would shadow its files and throw away numba's
     cached machine code, which lives beside them.
     """
@@ -506,7 +507,9 @@ def ship_package(client: Client) -> None:
         sys.modules[__name__]
     )  # _package_file runs where this may not import
     found = client.run(_package_file)
-    if all(path == snakedask.__file__ for path in found.values()):
+    # No worker yet (an adaptive gateway or jobqueue cluster): uploaded all the same, as a plugin that
+    # the scheduler and every worker that joins later load.
+    if found and all(path == snakedask.__file__ for path in found.values()):
         return
     package = Path(snakedask.__file__).parent
     with tempfile.TemporaryDirectory() as folder:

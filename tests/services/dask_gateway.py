@@ -1,7 +1,8 @@
 """A real dask-gateway server on 127.0.0.1 (``dask-gateway-server -f CONFIG``), as its own process.
 
 Its clusters are local processes (``UnsafeLocalBackend``: no user separation, for tests only),
-their scheduler and workers ``dask scheduler`` / ``dask worker`` of this environment.
+their scheduler and workers ``dask scheduler`` / ``dask worker`` of this environment; or, run
+as root with ``as_user``, processes of that Unix user (``LocalBackend``), as a hub's would be.
 Clients log in with HTTP basic auth and a random password, which they get through the
 environment (``GatewayServer.env``: dask's ``DASK_GATEWAY__...`` variables), never a config
 file. The HTTP API, the scheduler proxy (``gateway://``) and the private API listen on free
@@ -10,6 +11,7 @@ ports of 127.0.0.1.
 
 import contextlib
 import importlib.util
+import os
 import secrets
 import subprocess
 import sys
@@ -72,10 +74,12 @@ CONFIG = """\
 c.DaskGateway.address = "127.0.0.1:{api_port}"
 c.Proxy.address = "127.0.0.1:{http_port}"
 c.Proxy.tcp_address = "127.0.0.1:{tcp_port}"
-c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
+{backend}
 c.DaskGateway.authenticator_class = "dask_gateway_server.auth.SimpleAuthenticator"
 c.SimpleAuthenticator.password = {password!r}
 c.LocalBackend.clusters_directory = {clusters!r}
+# Variables (names only) the clusters' processes take from the server's environment, beside the default ones.
+c.LocalBackend.inherited_environment.extend({inherit!r})
 # distributed 2026.8 has no `dask-scheduler` / `dask-worker` any more: the gateway's defaults.
 c.ClusterConfig.scheduler_cmd = [{dask!r}, "scheduler"]
 c.ClusterConfig.worker_cmd = [{dask!r}, "worker"]
@@ -94,6 +98,23 @@ c.Backend.cluster_options = Options(
 """
 
 
+# The real LocalBackend (clusters as the user who logs in). dask-gateway-server 2026.3 hands
+# set_file_permissions the characters of the cluster's key and certificate paths (`paths.extend(path)`
+# in setup_working_directory) and fails on them: here the cluster's folder is given to the user whole.
+USER_BACKEND = """\
+import os, pwd
+from dask_gateway_server.backends.local import LocalBackend
+
+class UserFolderLocalBackend(LocalBackend):
+    def set_file_permissions(self, paths, username):
+        user = pwd.getpwnam(username)
+        for folder, _, files in os.walk(paths[0]):
+            for path in [folder, *(os.path.join(folder, name) for name in files)]:
+                os.chown(path, user.pw_uid, user.pw_gid)
+
+c.DaskGateway.backend_class = UserFolderLocalBackend"""
+
+
 def _answers(address: str) -> bool:
     try:
         with urllib.request.urlopen(f"{address}/api/health", timeout=2) as answer:
@@ -103,10 +124,24 @@ def _answers(address: str) -> bool:
 
 
 @contextlib.contextmanager
-def dask_gateway_server(folder: Path):
+def dask_gateway_server(
+    folder: Path,
+    as_user: str | None = None,
+    dask: Path = DASK,
+    clusters: Path | None = None,
+    env: dict[str, str] | None = None,
+):
     """``dask-gateway-server`` on free ports of 127.0.0.1, stopped afterwards (its clusters with it);
-    yields a :class:`GatewayServer`."""
+    yields a :class:`GatewayServer`.
+
+    ``as_user``: the server runs (as root) the real ``LocalBackend``, which starts each cluster's
+    scheduler and workers as the Unix user who logs in, and clients log in as ``as_user``; ``dask``
+    is then a `dask` command that user can run, ``clusters`` a folder that user can reach, and
+    ``env`` variables the clusters' processes get (their names are in the server's config, their
+    values only in its environment).
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    env = env or {}
     api_port, http_port, tcp_port = free_port(), free_port(), free_port()
     password = f"pw-{secrets.token_hex(16)}"  # never all digits: dask reads variables as literals
     config = folder / "dask_gateway_config.py"
@@ -116,15 +151,23 @@ def dask_gateway_server(folder: Path):
             http_port=http_port,
             tcp_port=tcp_port,
             password=password,
-            clusters=str(folder / "clusters"),
-            dask=str(DASK),
+            clusters=str(clusters or folder / "clusters"),
+            dask=str(dask),
+            backend=USER_BACKEND
+            if as_user
+            else 'c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"',
+            inherit=sorted(env),
         )
     )
     address = f"http://127.0.0.1:{http_port}"
     log = folder / "dask-gateway-server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [str(SERVER), "-f", str(config)], cwd=folder, stdout=out, stderr=subprocess.STDOUT
+            [str(SERVER), "-f", str(config)],
+            cwd=folder,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
         )
     try:
 
@@ -137,7 +180,10 @@ def dask_gateway_server(folder: Path):
         yield GatewayServer(
             address=address,
             proxy_address=f"gateway://127.0.0.1:{tcp_port}",
-            env={"DASK_GATEWAY__AUTH__KWARGS__PASSWORD": password},
+            env={
+                "DASK_GATEWAY__AUTH__KWARGS__PASSWORD": password,
+                **({"DASK_GATEWAY__AUTH__KWARGS__USERNAME": as_user} if as_user else {}),
+            },
             folder=folder,
         )
     finally:

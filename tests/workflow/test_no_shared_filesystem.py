@@ -4,10 +4,13 @@ The scheduler and worker run as another Unix user, from their own virtualenv, in
 folder; the checkout and Snakemake's working directory are closed to them (mode 0700, checked).
 Every input is in a real S3 server on 127.0.0.1 (moto), the scene read in place. The products
 must equal pandas' and numpy's; and the same run with `shared_filesystem: true` must fail,
-showing that the workers really cannot read the files here.
+showing that the workers really cannot read the files here. Then the same from a dask-gateway
+whose clusters run as that user (its real ``LocalBackend``, as a hub's gateway runs them).
 """
 
+import contextlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -15,8 +18,19 @@ import rasterio
 import yaml
 
 from snakedask.object_storage import gdal_environment
-from tests.helpers import ROOT, SCENE, TABLE, check_products, copy_workflow, require_service, run_snakemake
+from tests.helpers import (
+    ROOT,
+    SCENE,
+    TABLE,
+    check_products,
+    copy_workflow,
+    require_service,
+    run_snakemake,
+    wait_until,
+)
 from tests.services import other_user
+from tests.services.dask_gateway import dask_gateway_server
+from tests.services.dask_gateway import missing_reason as gateway_missing
 from tests.services.s3_server import s3_server
 
 pytestmark = pytest.mark.workflow
@@ -35,13 +49,32 @@ def s3(tmp_path_factory, sample):
 
 
 @pytest.fixture(scope="module")
-def worker_elsewhere(s3):
-    """The scheduler address of a worker that runs as another user, with the S3 settings it needs."""
+def other_user_env(s3):
+    """The other user and its virtualenv; the environment its processes need (the S3 settings)."""
     require_service(other_user.missing())
     other_user.ensure_user_and_venv(ROOT / "requirements.txt")
-    env = {**s3.aws, **gdal_environment(s3.aws)}
-    with other_user.other_user_cluster("no-shared-fs", env) as address:
+    return {**s3.aws, **gdal_environment(s3.aws)}
+
+
+@pytest.fixture(scope="module")
+def worker_elsewhere(other_user_env):
+    """The scheduler address of a worker that runs as another user."""
+    with other_user.other_user_cluster("no-shared-fs", other_user_env) as address:
         yield address
+
+
+def elsewhere_config(workdir, sample, dask: dict) -> dict:
+    """The sample's config with every input in the bucket, the scene read in place, and ``dask``."""
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["tables"][TABLE]["url"] = f"s3://{BUCKET}/sample/{sample['csv'].name}"
+    for band in ("red", "nir"):  # read in place: never read whole, so no checksum
+        config["scenes"][SCENE][band] |= {
+            "url": f"s3://{BUCKET}/sample/{sample[band].name}",
+            "checksum": None,
+        }
+    config["scenes"][SCENE]["read_in_place"] = True
+    config["dask"] |= {"shared_filesystem": False, **dask}
+    return config
 
 
 def test_workers_that_cannot_read_the_checkout_make_the_same_products(s3, sample, worker_elsewhere, tmp_path):
@@ -81,3 +114,29 @@ def test_workers_that_cannot_read_the_checkout_make_the_same_products(s3, sample
     )
     assert failed.returncode != 0
     assert "Permission denied" in (workdir / f"logs/tables/{TABLE}/averages.log").read_text()
+
+
+def test_a_gateway_whose_clusters_run_as_another_user(s3, sample, other_user_env, tmp_path):
+    require_service(gateway_missing())
+    clusters = other_user.HOME / f"gateway-clusters-{tmp_path.name}"
+    clusters.mkdir()
+    with (
+        contextlib.ExitStack() as cleanup,
+        dask_gateway_server(
+            tmp_path / "gateway",
+            as_user=other_user.USER,
+            dask=other_user.VENV / "bin/dask",
+            clusters=clusters,
+            env=other_user_env,
+        ) as server,
+    ):
+        cleanup.callback(shutil.rmtree, clusters, ignore_errors=True)
+        workdir = copy_workflow(tmp_path / "checkout", performance_report=False)
+        config = elsewhere_config(workdir, sample, server.config())
+        (workdir / "gateway.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+        run_snakemake(workdir, "--configfile", "gateway.yaml", env={**s3.aws, **server.env})
+        check_products(workdir, sample, scene_in_place=True)
+        log = (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()
+        assert "dask-gateway" in log and server.proxy_address.removeprefix("gateway://") in log, log
+        # Every cluster stopped and its folder removed (the server does it after answering the stop).
+        wait_until(lambda: not any(clusters.iterdir()), 30, f"clusters left in {clusters}")
