@@ -36,6 +36,17 @@ from tests.services.s3_server import s3_server
 pytestmark = pytest.mark.workflow
 
 BUCKET = "field-data"
+PRODUCTS_BUCKET = "run-products"
+
+
+def download_prefix(client, bucket: str, prefix: str, folder):
+    """Every object under ``prefix`` as a file under ``folder`` (its key less the prefix)."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            path = folder / entry["Key"].removeprefix(prefix)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, entry["Key"], str(path))
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +145,28 @@ def test_a_gateway_whose_clusters_run_as_another_user(s3, sample, other_user_env
         workdir = copy_workflow(tmp_path / "checkout", performance_report=False)
         config = elsewhere_config(workdir, sample, server.config())
         (workdir / "gateway.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-        run_snakemake(workdir, "--configfile", "gateway.yaml", env={**s3.aws, **server.env})
-        check_products(workdir, sample, scene_in_place=True)
-        log = (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()
+        # Products in the bucket too, through Snakemake's S3 storage plugin (endpoint and
+        # credentials from the same AWS_* variables).
+        s3.client().create_bucket(Bucket=PRODUCTS_BUCKET)
+        storage = [
+            "--default-storage-provider",
+            "s3",
+            "--default-storage-prefix",
+            f"s3://{PRODUCTS_BUCKET}/run",
+        ]
+        env = {**s3.aws, **server.env}
+        run_snakemake(workdir, "--configfile", "gateway.yaml", *storage, env=env)
+        assert not (workdir / "results").exists()  # every product went to the bucket
+        stored = download_prefix(s3.client(), PRODUCTS_BUCKET, "run/", tmp_path / "from-bucket")
+        check_products(stored, sample, scene_in_place=True)
+        log = (stored / f"logs/scenes/{SCENE}/ndvi.log").read_text()
         assert "dask-gateway" in log and server.proxy_address.removeprefix("gateway://") in log, log
+        secret = s3.aws["AWS_SECRET_ACCESS_KEY"].encode()
+        written = [path for folder in (stored, workdir) for path in folder.rglob("*") if path.is_file()]
+        assert [path for path in written if secret in path.read_bytes()] == []
+
+        # The HTML report, from the products in the bucket.
+        run_snakemake(workdir, "--report", "report.html", "--configfile", "gateway.yaml", *storage, env=env)
+        assert "averages.png" in (workdir / "report.html").read_text(errors="replace")
         # Every cluster stopped and its folder removed (the server does it after answering the stop).
         wait_until(lambda: not any(clusters.iterdir()), 30, f"clusters left in {clusters}")

@@ -80,9 +80,11 @@ def warn_if_report_of_another_config():
 
 
 def compute_threads(wildcards, input):
-    """Cores for a Dask job, from its input's size (called once the inputs exist)."""
-    size = sum(input_bytes(path) for path in set(input) if os.path.exists(path))
+    """Cores for a Dask job from its input's size; the maximum while inputs are in storage."""
     settings = config["compute"]
+    if not all(os.path.exists(path) for path in input):
+        return settings["threads"]
+    size = sum(input_bytes(path) for path in set(input))
     return threads_for_input(size, settings["threads"], settings["mb_per_thread"])
 
 
@@ -159,21 +161,19 @@ def source(wildcards):
     return scene_config.source_entry(config["scenes"][wildcards.scene], wildcards.band)
 
 
-def source_url(wildcards):
-    return source(wildcards)["url"]
-
-
-def source_checksum(wildcards):
-    return source(wildcards).get("checksum")
+def source_setting(key):
+    """Input function giving `key` (url, checksum) of the entry a raw file comes from."""
+    return lambda wildcards: source(wildcards).get(key)
 
 
 def local_source(wildcards):
-    """The source files given as local paths, so Snakemake notices when they change."""
+    """The source files given as local paths (so Snakemake notices when they change), marked
+    local(): never in a --default-storage-provider's storage."""
     urls = source(wildcards)["url"]
     paths = [
         local_path(url, DATA_DIR) for url in ([urls] if isinstance(urls, str) else urls)
     ]
-    return [str(path) for path in paths if path is not None]
+    return [local(str(path)) for path in paths if path is not None]
 
 
 # Jobs that stop on bad data or config after this moment are summed up by onerror.

@@ -16,8 +16,8 @@ rule download_table:
     conda:
         "../envs/download.yaml"
     params:
-        url=source_url,
-        checksum=source_checksum,
+        url=source_setting("url"),
+        checksum=source_setting("checksum"),
         base=str(DATA_DIR),
         settings=config["download"],
         # A gzip/bz2/xz/zip table is decompressed on arrival, and a table in several
@@ -40,8 +40,8 @@ use rule download_table as download_band with:
     priority: 1
     localrule: True
     params:
-        url=source_url,
-        checksum=source_checksum,
+        url=source_setting("url"),
+        checksum=source_setting("checksum"),
         base=str(DATA_DIR),
         settings=config["download"],
         plain=False,  # GeoTIFFs compress inside the file
@@ -60,7 +60,7 @@ rule locate_band:
     conda:
         "../envs/download.yaml"
     params:
-        url=source_url,
+        url=source_setting("url"),
         settings=config["download"],
     script:
         "../scripts/locate_band.py"

@@ -79,8 +79,8 @@ rule report_pages:
     conda:
         "../envs/plots.yaml"
     params:
-        pages=[
-            (page.source, page.page, page.title, page.note) for page in PRODUCT_PAGES
-        ],
+        # Titles and notes only: the files are smk.input and smk.output, in this order, where
+        # they are on this machine (with a --default-storage-provider, local copies).
+        pages=[(page.title, page.note) for page in PRODUCT_PAGES],
     script:
         "../scripts/report_pages.py"

@@ -7,7 +7,7 @@ def main(smk) -> None:
     log = log_to_file(smk.log[0])
     from snakedask.report_pages import write_page
 
-    for source, page, title, note in smk.params.pages:
+    for source, page, (title, note) in zip(smk.input, smk.output, smk.params.pages, strict=True):
         write_page(source, page, title, note)
     log.info("%d pages of the products for the HTML report", len(smk.params.pages))
 
