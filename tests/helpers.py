@@ -105,14 +105,18 @@ PRODUCTS = [
 DASK_PRODUCTS = [f"results/tables/{TABLE}/averages.csv", f"results/scenes/{SCENE}/ndvi.tif"]
 
 
-def check_products(workdir, sample, figures: bool = True, scene_in_place: bool = False):
+def check_products(
+    workdir, sample, figures: bool = True, scene_in_place: bool = False, table_in_place: bool = False
+):
     """The products of a run on the bundled sample, checked against pandas and numpy
-    (``figures=False``: a run of DASK_PRODUCTS, which makes no figure; ``scene_in_place``: the
-    scene was read in place, so its bands were not downloaded)."""
-    products = [p for p in PRODUCTS if figures or not p.endswith(".png")]
-    for product in [p for p in products if not (scene_in_place and p.startswith("resources/scenes/"))]:
+    (``figures=False``: a run of DASK_PRODUCTS, which makes no figure; ``scene_in_place``,
+    ``table_in_place``: read in place, so not downloaded)."""
+    skipped = ("resources/scenes/",) * scene_in_place + ("resources/tables/",) * table_in_place
+    products = [p for p in PRODUCTS if (figures or not p.endswith(".png")) and not p.startswith(skipped)]
+    for product in products:
         assert (workdir / product).stat().st_size > 0, product
-    assert (workdir / PRODUCTS[0]).read_bytes() == sample["csv"].read_bytes()
+    if not table_in_place:
+        assert (workdir / PRODUCTS[0]).read_bytes() == sample["csv"].read_bytes()
 
     encoding = json.loads((workdir / f"results/tables/{TABLE}/encoding.json").read_text())
     assert encoding["encoding"] == "iso8859-1" and encoding["method"] == "candidate"

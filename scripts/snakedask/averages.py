@@ -43,6 +43,7 @@ from snakedask.csv_blocks import (
 )
 from snakedask.csv_records import record_offsets
 from snakedask.errors import TableError
+from snakedask.object_storage import object_size, open_binary
 from snakedask.table_header import check_header, field_names
 
 log = logging.getLogger("workflow.averages")
@@ -63,9 +64,10 @@ def numeric_looking_text(
     """Text columns most of whose first values look like numbers (``<0.01``, ``0,25``): up to 3 examples each."""
     if not text_columns:
         return {}
-    head = pd.read_csv(
-        path, encoding=encoding, nrows=1000, dtype=str, usecols=text_columns, **(read_options or {})
-    )
+    with open_binary(path) as source:
+        head = pd.read_csv(
+            source, encoding=encoding, nrows=1000, dtype=str, usecols=text_columns, **(read_options or {})
+        )
     found = {}
     for column in text_columns:
         values = head[column].dropna()
@@ -238,7 +240,7 @@ def compute_averages(
             f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}"
         )
     wanted = columns
-    if records is None or records["size"] != Path(path).stat().st_size:  # none, or of another version
+    if records is None or records["size"] != object_size(path):  # none, or of another version
         records = record_offsets(path, encoding, (read_options or {}).get("quotechar", '"'))
     if not records["splittable"]:
         log.info("%s is read in one piece, not in blocks: %s", path, records["reason"])

@@ -175,6 +175,34 @@ def table_problems(tables: dict[str, Any]) -> list[str]:
     return problems
 
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
+
+
+def table_in_place_problems(tables: dict[str, dict[str, Any]]) -> list[str]:
+    """Config errors of tables with ``read_in_place: true``: one uncompressed ``s3://`` object, no checksum."""
+    problems = []
+    for name, table in tables.items():
+        if not table.get("read_in_place"):
+            continue
+        url, key = table["url"], f"tables.{name}"
+        if not isinstance(url, str) or not url.startswith("s3://"):
+            problems.append(
+                f"  - {key}.url: {url!r} cannot be read in place (`read_in_place: true`): give one s3:// url "
+                "(an https:// table is downloaded), or set `read_in_place: false`."
+            )
+        elif url.lower().endswith(COMPRESSED):
+            problems.append(
+                f"  - {key}.url: {url!r} is compressed, and a compressed table cannot be read by byte "
+                "ranges; set `read_in_place: false` (it is then decompressed on arrival)."
+            )
+        if table.get("checksum"):
+            problems.append(
+                f"  - {key}.checksum: a table read in place is not downloaded, so no checksum is checked "
+                "(its ETag is recorded); remove it, or set `read_in_place: false` to download and verify it."
+            )
+    return problems
+
+
 def shared_filesystem_problems(config: dict[str, Any]) -> list[str]:
     """With ``dask.shared_filesystem: false`` the workers read no local file: every scene is read in place."""
     if config["dask"]["shared_filesystem"]:
@@ -194,6 +222,7 @@ def beyond_schema_problems(config: dict[str, Any], base: str | Path) -> list[str
         index_problems(config["scenes"])
         + scene_config.read_in_place_problems(config["scenes"])
         + table_problems(config["tables"])
+        + table_in_place_problems(config["tables"])
         + source_problems(config, base=base)
         + gateway_problems(config["dask"])
         + shared_filesystem_problems(config)

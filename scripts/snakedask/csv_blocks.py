@@ -41,6 +41,7 @@ import pyarrow.csv as pacsv
 from snakedask.csv_records import block_ranges, data_start
 from snakedask.encoding import single_byte_codec
 from snakedask.errors import TableError
+from snakedask.object_storage import is_s3, pinned_version, read_range
 from snakedask.table_header import ragged
 
 # pandas' default NA markers, which R's write.csv ("NA") and most loggers use
@@ -138,6 +139,7 @@ class CsvFormat:
     engine: str  # "pyarrow" or "pandas"
     whole_file: bool  # one range, header included (a file that cannot be split)
     multiline: bool  # line breaks inside quoted fields
+    version: str | None = None  # an s3:// object's ETag: every block is read from that version
 
     def overrides(self, columns: list[str]) -> dict[str, str]:
         return {name: spelled for name, spelled in self.dtype.items() if name in columns}
@@ -157,7 +159,10 @@ class CsvFormat:
         return self.encoding
 
 
-def block_bytes(path: str | Path, start: int, end: int) -> bytes:
+def block_bytes(path: str | Path, start: int, end: int, version: str | None = None) -> bytes:
+    """Bytes ``[start, end)`` of a local file, or of version ``version`` of an ``s3://`` object."""
+    if is_s3(str(path)):
+        return read_range(str(path), start, end, version)
     with open(path, "rb") as stream:
         stream.seek(start)
         return stream.read(end - start)
@@ -204,6 +209,8 @@ def read_arrow(
         column_names=fmt.names,
         skip_rows=1 if fmt.whole_file else 0,  # the header line; its names are pandas'
     )
+    if data is None and is_s3(fmt.path):  # read in place: one ranged GET
+        data = block_bytes(fmt.path, start, end, fmt.version)
     if data is not None:
         return pacsv.read_csv(pa.BufferReader(data), read, parse, convert)
     with pa.memory_map(fmt.path) as source:  # parsed where it lies in the page cache, no copy
@@ -222,7 +229,7 @@ def read_pandas(
     """Parse the records in bytes ``[start, end)`` (``data``, else read from ``fmt.path``) with
     ``pd.read_csv`` (``columns`` only)."""
     if data is None:
-        data = block_bytes(fmt.path, start, end)
+        data = block_bytes(fmt.path, start, end, fmt.version)
     return pd.read_csv(
         io.BytesIO(data),
         encoding=fmt.encoding,
@@ -460,7 +467,9 @@ def plan_blocks(
     read_options = dict(read_options or {})
     whole_file = not records["splittable"]
     fmt = CsvFormat(
-        path=str(Path(path).absolute()),  # workers of an existing cluster run elsewhere
+        # Absolute: workers of an existing cluster run elsewhere. An s3:// object as it is, and its version.
+        path=str(path) if is_s3(str(path)) else str(Path(path).absolute()),
+        version=pinned_version(path),
         encoding=encoding,
         names=list(names),
         read_options=read_options,

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from snakedask.object_storage import object_size, open_binary
+
 # One recorded start per `step` bytes: 1/1024 of the file, from 4 KiB to 1 MiB. A block starts
 # within a step of its nominal place, so blocks smaller than a step come out a step long.
 MIN_STEP, MAX_STEP = 1 << 12, 1 << 20
@@ -123,8 +125,7 @@ def record_offsets(
     Files of ``compiled_from`` bytes or more are scanned by the compiled loop,
     smaller ones in numpy (the same result); ``read_size`` bytes are scanned at a time.
     """
-    path = Path(path)
-    size = path.stat().st_size
+    size = object_size(path)  # a local file, or an s3:// object read in place
     step = step or default_step(size)
     index = {"size": size, "step": step, "quotechar": quotechar, "quoted_line_breaks": 0}
     name = codecs.lookup(encoding).name
@@ -139,7 +140,7 @@ def record_offsets(
     starts = np.zeros(size // step + 3, np.int64)
     inside, next_mark, count, breaks, base = 0, 0, 0, 0, 0
     scan = _scanner() if size >= compiled_from else _scan_numpy
-    with open(path, "rb") as stream:
+    with open_binary(path) as stream:
         chunk = stream.read(read_size)
         while chunk:
             following = stream.read(read_size)
@@ -188,7 +189,7 @@ def data_start(path: str | Path, index: dict[str, Any], comment: str | None = No
     first = index["starts"][0]
     if not index["splittable"]:
         return first
-    with open(path, "rb") as stream:
+    with open_binary(path) as stream:
         head = stream.read(max(first, 1 << 16))
     skipped = comment.encode() if comment else None
     position = 0

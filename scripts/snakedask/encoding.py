@@ -23,6 +23,7 @@ from pathlib import Path
 import chardet
 
 from snakedask.errors import EncodingError
+from snakedask.object_storage import object_size, open_binary
 
 # C0/C1 control characters other than tab/CR/LF never appear in a scientist's CSV;
 # decoding into them means the encoding is wrong (e.g. cp1252 bytes read as Latin-1).
@@ -65,7 +66,7 @@ def _single_byte_problem(path: str | Path, encoding: str) -> str | None:
     bad = {byte for byte, char in enumerate(chars) if char == "\ufffd"} | set(controls)
     fine = bytes(sorted(set(range(256)) - bad))
     offset = 0
-    with open(path, "rb") as stream:
+    with open_binary(path) as stream:
         while block := stream.read(_READ_SIZE):
             if found := set(block.translate(None, fine)):
                 # As decoding reports them: an undecodable byte first, else the first control character.
@@ -86,7 +87,7 @@ def decode_problem(path: str | Path, encoding: str, controls: bool = False) -> s
         return _single_byte_problem(path, encoding)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
-    with open(path, "rb") as stream:
+    with open_binary(path) as stream:
         while True:
             block = stream.read(_READ_SIZE)
             try:
@@ -110,8 +111,8 @@ def detect_encoding(
     sample_bytes: int = 100_000,
 ) -> dict:
     """Return the encoding record (see the module's docstring) for the file at ``path``."""
-    path = Path(path)
-    checked = f"decodes all {path.stat().st_size} bytes of the file, without control characters"
+    size = object_size(path)  # a local file, or an s3:// object read in place
+    checked = f"decodes all {size} bytes of the file, without control characters"
     if override:
         encoding = canonical(override)
         if (problem := decode_problem(path, encoding)) is not None:
@@ -127,7 +128,7 @@ def detect_encoding(
             "checked": checked,
         }
 
-    with open(path, "rb") as stream:
+    with open_binary(path) as stream:
         guess = chardet.detect(stream.read(sample_bytes))
     confidence = float(guess.get("confidence") or 0.0)
     said = {"guess": guess.get("encoding"), "confidence": round(confidence, 4), "used": False}
@@ -175,7 +176,7 @@ def detect_encoding(
             "method": "utf-8",
             "why": why,
             "chardet": said,
-            "checked": f"decodes all {path.stat().st_size} bytes of the file as strict UTF-8 (control characters included)",
+            "checked": f"decodes all {size} bytes of the file as strict UTF-8 (control characters included)",
         }
     raise EncodingError(
         f"{path}: no encoding decodes the whole file (chardet guessed {guess.get('encoding')!r} "

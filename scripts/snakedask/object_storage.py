@@ -19,6 +19,7 @@ an ETag is an MD5 of the bytes only for some uploads, so it proves nothing by it
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from pathlib import Path
@@ -258,3 +259,125 @@ def input_bytes(path: str | Path) -> int:
     if path.name.endswith(".located.json"):
         return int(json.loads(path.read_text())["size"])
     return path.stat().st_size
+
+
+# --------------------------------------------------------------------------- tables read in place
+
+# A table read in place is read through a buffer this large: a scan asks for few, large ranges.
+READ_AHEAD = 8 << 20
+_clients: dict[tuple[float, int], Any] = {}
+# The version (ETag) this process reads of each object: set from the object's located record,
+# so that the record index and the blocks come from the version that was located.
+_versions: dict[str, str] = {}
+
+
+def pin_version(url: str, etag: str | None) -> None:
+    """Read only version ``etag`` of ``url`` in this process (every later read asks ``If-Match``)."""
+    if etag:
+        _versions[url] = etag
+
+
+def pinned_version(path: str | Path) -> str | None:
+    return _versions.get(str(path))
+
+
+def _shared_client(timeout: float = 60, attempts: int = 5) -> Any:
+    """One client per process (boto3's clients are thread-safe; making one takes ~50 ms)."""
+    if (timeout, attempts) not in _clients:
+        _clients[timeout, attempts] = _client(timeout, attempts)
+    return _clients[timeout, attempts]
+
+
+def read_range(url: str, start: int, end: int, etag: str | None = None, attempts: int = 5) -> bytes:
+    """Bytes ``[start, end)`` of the object at ``url``, of version ``etag`` if given (else the pinned
+    one, else any): a :class:`DownloadError` naming the URL when it changed, is missing or refused."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if end <= start:
+        return b""
+    bucket, key = s3_location(url)
+    etag = etag or _versions.get(url)
+    request = {"Bucket": bucket, "Key": key, "Range": f"bytes={start}-{end - 1}"}
+    if etag:
+        request["IfMatch"] = etag
+    for attempt in range(1, attempts + 1):
+        try:
+            data = _shared_client(attempts=attempts).get_object(**request)["Body"].read()
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                raise DownloadError(
+                    f"{url} changed after it was located (its ETag is no longer {etag}). Run again: the "
+                    "table is then located, inspected and read anew."
+                ) from None
+            raise _client_problem(url, err) from None
+        except BotoCoreError as err:  # the body cut short: boto3 retried the request, not the read
+            if attempt == attempts:
+                raise DownloadError(
+                    f"{url}: bytes {start}-{end} could not be read ({type(err).__name__})"
+                ) from None
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 10))
+            continue
+        if len(data) == end - start:
+            return data
+        if attempt == attempts:
+            raise DownloadError(f"{url}: asked for bytes {start}-{end}, got {len(data)}")
+    raise AssertionError("unreachable")
+
+
+class ObjectReader(io.RawIOBase):
+    """A seekable, read-only file over an S3 object, read by byte ranges (of its pinned version)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        head = _head(url, 60, 5)[3]
+        self.size = head["ContentLength"]
+        pin_version(url, _versions.get(url) or head["ETag"])  # one version for this reader's life
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self.position + len(buffer), self.size)
+        data = read_range(self.url, self.position, end)
+        buffer[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+def open_binary(path: str | Path) -> io.BufferedIOBase:
+    """``path`` opened for reading bytes: a local file, or an ``s3://`` object read in place."""
+    if is_s3(str(path)):
+        return io.BufferedReader(ObjectReader(str(path)), buffer_size=READ_AHEAD)
+    return open(path, "rb")
+
+
+def object_size(path: str | Path) -> int:
+    """The size of a local file, or of an ``s3://`` object."""
+    if is_s3(str(path)):
+        return int(_head(str(path), 60, 5)[3]["ContentLength"])
+    return Path(path).stat().st_size
+
+
+def located_source(path: str | Path) -> str:
+    """What a rule reads for its input ``path``: the file itself, or for a ``*.located.json`` record
+    (a table read in place) its object's URL, with the version located pinned for this process."""
+    import json
+
+    if not str(path).endswith(".located.json"):
+        return str(path)
+    record = json.loads(Path(path).read_text())
+    pin_version(record["url"], record["etag"])
+    return record["url"]

@@ -31,6 +31,12 @@ def index_files(index: str) -> tuple[str, ...]:
     return (f"{index}.tif", f"{index}_stats.json", f"{index}.png", f"{index}_histogram.png")
 
 
+def raw_table(name: str, table: dict) -> str:
+    """Where table ``name``'s raw file is: downloaded, or, read in place, the record of its object."""
+    stem = f"resources/tables/{name}/raw"
+    return f"{stem}.located.json" if table.get("read_in_place") else f"{stem}.csv"
+
+
 def table_products(table: str, products: tuple[str, ...] = TABLE_PRODUCTS) -> list[str]:
     return [f"results/tables/{table}/{product}" for product in products]
 

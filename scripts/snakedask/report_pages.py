@@ -170,10 +170,12 @@ def product_pages(
     scene_stems: dict[str, list[str]],
     index_sets: dict[str, tuple[str, ...]],
     read_in_place: frozenset[str] = frozenset(),
+    tables_in_place: frozenset[str] = frozenset(),
 ) -> list[ProductPage]:
     """The report pages of every product of ``tables`` and scenes (name -> its raw file stems; its
     indices in ``index_sets``; those ``read_in_place`` have a record of where each object is instead
-    of a download's) but the run record's, all made by one job (rule report_pages)."""
+    of a download's, as have the ``tables_in_place``) but the run record's, all made by one job
+    (rule report_pages)."""
     from snakedask import products
     from snakedask.spectral_indices import lookup
 
@@ -205,7 +207,11 @@ def product_pages(
         # label with two values, each on half of the results, into a toggle, which breaks the list
         # unless every first label has both values.
         raw = f"resources/tables/{table}/raw.csv"
-        pages.append(_provenance_page(raw, f"{pages_folder}/raw.provenance.json.html"))
+        pages.append(
+            _provenance_page(
+                raw, f"{pages_folder}/raw.provenance.json.html", located=table in tables_in_place
+            )
+        )
     for scene, stems in scene_stems.items():
         folder, pages_folder = f"results/scenes/{scene}", f"results/report_pages/scenes/{scene}"
         pages += [

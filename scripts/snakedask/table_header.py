@@ -6,12 +6,14 @@ the run before a cluster starts; rule averages calls it again on its own input.
 """
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from snakedask.errors import TableError, closest
+from snakedask.object_storage import open_binary
 
 
 def ragged(path: str | Path, err: Exception, where: tuple[int, int] | None = None) -> TableError:
@@ -33,7 +35,8 @@ def did_you_mean(name: str, choices: list[str]) -> str:
 def read_head(path: str | Path, encoding: str, read_options: dict[str, Any] | None = None) -> pd.DataFrame:
     """The CSV's first rows as pandas reads them; clear errors for an empty file or one without data rows."""
     try:
-        head = pd.read_csv(path, encoding=encoding, nrows=5, **(read_options or {}))
+        with open_binary(path) as source:
+            head = pd.read_csv(source, encoding=encoding, nrows=5, **(read_options or {}))
     except pd.errors.EmptyDataError:
         raise TableError(
             f"{path} is empty: it has no header line. Check the download or the table's `url`."
@@ -65,7 +68,7 @@ def field_names(path: str | Path, encoding: str, read_options: dict[str, Any] | 
     sep, comment = options.get("sep", ","), options.get("comment")
     if len(sep) != 1:
         return names  # a regular expression: pandas' python engine, which has no implicit index
-    with open(path, encoding=encoding, errors="replace", newline="") as stream:
+    with io.TextIOWrapper(open_binary(path), encoding=encoding, errors="replace", newline="") as stream:
         rows = csv.reader(stream, delimiter=sep, quotechar=options.get("quotechar", '"'))
         # The header and the first data row, past the blank and comment lines pandas skips.
         lengths = []

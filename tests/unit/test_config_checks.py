@@ -96,6 +96,24 @@ CONFIG_CASES = {
         r"- scenes.RU_ANS_TR2_FL005M: `dask.shared_filesystem: false` says the Dask workers cannot read this "
         r"machine's files, and this scene would be downloaded here; set its `read_in_place: true`",
     ),
+    "a table read in place from https": (
+        {"tables": {"bad": {"url": "https://example.org/t.csv", "read_in_place": True}}},
+        r"- tables.bad.url: 'https://example.org/t.csv' cannot be read in place \(`read_in_place: true`\): "
+        r"give one s3:// url",
+    ),
+    "a compressed table read in place": (
+        {"tables": {"bad": {"url": "s3://lesson-data/t.csv.gz", "read_in_place": True}}},
+        r"- tables.bad.url: 's3://lesson-data/t.csv.gz' is compressed, and a compressed table cannot be read "
+        r"by byte ranges",
+    ),
+    "a checksum on a table read in place": (
+        {
+            "tables": {
+                "bad": {"url": "s3://lesson-data/t.csv", "read_in_place": True, "checksum": "md5:" + "0" * 32}
+            }
+        },
+        r"- tables.bad.checksum: a table read in place is not downloaded, so no checksum is checked",
+    ),
     "s3 URL naming a folder": (
         {"tables": {"bad": {"url": "s3://lesson-data/tables/"}}},
         r"- tables.bad.url: .*names no object",

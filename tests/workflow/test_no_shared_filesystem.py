@@ -74,10 +74,14 @@ def worker_elsewhere(other_user_env):
         yield address
 
 
-def elsewhere_config(workdir, sample, dask: dict) -> dict:
+def elsewhere_config(workdir, sample, dask: dict, table_in_place: bool = False) -> dict:
     """The sample's config with every input in the bucket, the scene read in place, and ``dask``."""
     config = yaml.safe_load((workdir / "config/config.yaml").read_text())
-    config["tables"][TABLE]["url"] = f"s3://{BUCKET}/sample/{sample['csv'].name}"
+    config["tables"][TABLE] |= {
+        "url": f"s3://{BUCKET}/sample/{sample['csv'].name}",
+        "read_in_place": table_in_place,
+        **({"checksum": None} if table_in_place else {}),
+    }
     for band in ("red", "nir"):  # read in place: never read whole, so no checksum
         config["scenes"][SCENE][band] |= {
             "url": f"s3://{BUCKET}/sample/{sample[band].name}",
@@ -91,27 +95,28 @@ def elsewhere_config(workdir, sample, dask: dict) -> dict:
 def test_workers_that_cannot_read_the_checkout_make_the_same_products(s3, sample, worker_elsewhere, tmp_path):
     workdir = copy_workflow(tmp_path / "checkout", performance_report=False)
     assert not other_user.can_read(workdir / "config/config.yaml")  # tmp_path is 0700: closed to them
-    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
-    config["tables"][TABLE]["url"] = f"s3://{BUCKET}/sample/{sample['csv'].name}"
-    for band in ("red", "nir"):  # read in place: never read whole, so no checksum
-        config["scenes"][SCENE][band] |= {
-            "url": f"s3://{BUCKET}/sample/{sample[band].name}",
-            "checksum": None,
-        }
-    config["scenes"][SCENE]["read_in_place"] = True
-    config["dask"] |= {"address": worker_elsewhere, "shared_filesystem": False}
+    # The table read in place too: the worker reads each block from S3 by byte range itself.
+    config = elsewhere_config(workdir, sample, {"address": worker_elsewhere}, table_in_place=True)
     (workdir / "elsewhere.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
 
     run_snakemake(workdir, "--configfile", "elsewhere.yaml", env=s3.aws)
-    check_products(workdir, sample, scene_in_place=True)
+    check_products(workdir, sample, scene_in_place=True, table_in_place=True)
+    located = json.loads((workdir / f"resources/tables/{TABLE}/raw.located.json").read_text())
+    head = s3.client().head_object(Bucket=BUCKET, Key=f"sample/{sample['csv'].name}")
+    assert located["etag"] == head["ETag"] and located["size"] == sample["csv"].stat().st_size
+    records = json.loads((workdir / f"results/tables/{TABLE}/records.json").read_text())
+    assert records["size"] == located["size"] and len(records["starts"]) > 1
+    assert not (workdir / f"resources/tables/{TABLE}/raw.csv").exists()  # never downloaded
+    url = f"s3://{BUCKET}/sample/{sample['csv'].name}"
+    assert url in (workdir / f"logs/tables/{TABLE}/inspect_table.log").read_text()
     for rule in (f"tables/{TABLE}/averages", f"scenes/{SCENE}/ndvi"):
         assert f"Dask scheduler: {worker_elsewhere}" in (workdir / f"logs/{rule}.log").read_text(), rule
     stats = json.loads((workdir / f"results/scenes/{SCENE}/ndvi_stats.json").read_text())
     with rasterio.open(workdir / f"results/scenes/{SCENE}/ndvi.tif") as ndvi:
         assert stats["count_valid"] == np.count_nonzero(~np.isnan(ndvi.read(1)))
 
-    # The same run, but saying the workers share this filesystem: they cannot open the table's blocks.
-    config["dask"]["shared_filesystem"] = True
+    # The table downloaded, and saying the workers share this filesystem: they cannot open its blocks.
+    config = elsewhere_config(workdir, sample, {"address": worker_elsewhere, "shared_filesystem": True})
     (workdir / "shared.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     failed = run_snakemake(
         workdir,

@@ -11,6 +11,7 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import yaml
@@ -169,3 +170,36 @@ def test_a_busy_store_is_retried_and_one_that_stays_busy_is_a_clear_error(aws_en
         ):
             fetch(f"s3://{BUCKET}/small/data.bin", tmp_path / "again.bin", attempts=2)
     assert not (tmp_path / "again.bin").exists()
+
+
+def test_a_table_read_in_place_gives_what_its_local_copy_gives(aws_env, sample, distributed_client):
+    """Encoding check, record index and averages over byte ranges of the object (the blocks read by
+    the Dask tasks themselves) equal those of the file on disk, and pandas'."""
+    from snakedask.averages import compute_averages
+    from snakedask.csv_records import record_offsets
+    from snakedask.encoding import detect_encoding
+    from snakedask.object_storage import locate, pin_version
+
+    url = f"s3://{BUCKET}/sample/{sample['csv'].name}"
+    located = locate(url, timeout=10, attempts=2)
+    pin_version(url, located["etag"])
+    encoding = detect_encoding(url)
+    assert encoding == detect_encoding(sample["csv"]) and encoding["encoding"] == "iso8859-1"
+    records = record_offsets(url, "iso8859-1", step=4096)
+    assert records == record_offsets(sample["csv"], "iso8859-1", step=4096) and len(records["starts"]) > 50
+    means, counts = compute_averages(url, "iso8859-1", "year", blocksize="64KB", records=records, counts=True)
+    frame = pd.read_csv(sample["csv"], encoding="latin-1")
+    pd.testing.assert_frame_equal(means, frame.groupby("year").mean(numeric_only=True), check_names=False)
+    assert counts["rows"].to_dict() == frame.groupby("year").size().to_dict()
+
+
+def test_a_table_replaced_after_it_was_located_is_not_read(aws_env, tmp_path):
+    from snakedask.object_storage import locate, open_binary, pin_version
+
+    url = f"s3://{BUCKET}/small/replaced.csv"
+    aws_env.client().put_object(Bucket=BUCKET, Key="small/replaced.csv", Body=b"year,v\n2001,1\n")
+    pin_version(url, locate(url, timeout=10, attempts=2)["etag"])
+    aws_env.client().put_object(Bucket=BUCKET, Key="small/replaced.csv", Body=b"year,v\n2001,2\n")
+    changed = rf"{url} changed after it was located \(its ETag is no longer "
+    with pytest.raises(DownloadError, match=changed), open_binary(url) as stream:
+        stream.read()

@@ -95,12 +95,12 @@ def table_setting(key):
 
 def table_read_option(key, default):
     """Input function giving the table's `read_options[key]`, or `default`."""
+    return lambda w: config["tables"][w.table]["read_options"].get(key, default)
 
-    def option(wildcards):
-        read_options = config["tables"][wildcards.table].get("read_options") or {}
-        return read_options.get(key, default)
 
-    return option
+def table_file(wildcards):
+    """The table's raw file here, or the record of its object read in place."""
+    return products.raw_table(wildcards.table, config["tables"][wildcards.table])
 
 
 def scene_setting(*keys):

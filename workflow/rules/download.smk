@@ -64,3 +64,13 @@ rule locate_band:
         settings=config["download"],
     script:
         "../scripts/locate_band.py"
+
+
+# A table read in place (`read_in_place: true`): no download, a record of where its object is.
+use rule locate_band as locate_table with:
+    output:
+        "resources/tables/{table}/raw.located.json",
+    log:
+        "logs/tables/{table}/locate.log",
+    benchmark:
+        "benchmarks/tables/{table}/locate.tsv"

@@ -12,6 +12,7 @@ PRODUCT_PAGES = report_pages.product_pages(
     {scene: list(scene_files(scene)) for scene in SCENES},
     SCENE_INDEX_SETS,
     frozenset(scene for scene in SCENES if config["scenes"][scene]["read_in_place"]),
+    frozenset(table for table in TABLES if config["tables"][table]["read_in_place"]),
 )
 
 

@@ -3,7 +3,7 @@
 
 rule inspect_table:
     input:
-        csv="resources/tables/{table}/raw.csv",
+        csv=table_file,
     output:
         json="results/tables/{table}/encoding.json",
         records="results/tables/{table}/records.json",
@@ -26,7 +26,7 @@ rule inspect_table:
 
 rule averages:
     input:
-        csv="resources/tables/{table}/raw.csv",
+        csv=table_file,
         encoding="results/tables/{table}/encoding.json",
         records="results/tables/{table}/records.json",
     # In the HTML report through their pages (rules/report.smk): a CSV and a Dask report as they are do not show.

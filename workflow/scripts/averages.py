@@ -11,9 +11,13 @@ def main(smk) -> None:
     from snakedask.atomic_output import atomic_path
     from snakedask.averages import compute_averages
     from snakedask.cluster import dask_client, performance_report_to, ship_package
+    from snakedask.object_storage import is_s3, located_source
 
     encoding = json.loads(Path(smk.input.encoding).read_text())["encoding"]
     records = json.loads(Path(smk.input.records).read_text())
+    table = located_source(smk.input.csv)  # the raw file, or the s3:// object read in place
+    # Workers that cannot read this machine's files get each block from here, unless they read it in place.
+    send_blocks = not smk.config["dask"]["shared_filesystem"] and not is_s3(table)
     with dask_client(smk.config["dask"], smk.threads, smk.resources.get("mem_mb")) as client:
         ship_package(client)  # workers elsewhere need the block reader
         with (
@@ -21,7 +25,7 @@ def main(smk) -> None:
             performance_report_to(report, smk.config["dask"]["performance_report"]),
         ):
             averages, counts = compute_averages(
-                smk.input.csv,
+                table,
                 encoding,
                 key=smk.params.groupby,
                 blocksize=smk.params.blocksize,
@@ -31,7 +35,7 @@ def main(smk) -> None:
                 records=records,
                 columns=smk.params.columns,
                 counts=True,
-                send_blocks=not smk.config["dask"]["shared_filesystem"],
+                send_blocks=send_blocks,
             )
         log.info("averages by %s:\n%s", smk.params.groupby, averages)
         with atomic_path(smk.output.csv) as tmp:

@@ -12,25 +12,25 @@ def main(smk) -> None:
     from snakedask.atomic_output import write_text
     from snakedask.csv_records import record_offsets
     from snakedask.encoding import detect_encoding
+    from snakedask.object_storage import located_source
     from snakedask.table_header import check_header
 
-    result = detect_encoding(smk.input.csv, override=smk.params.encoding, **smk.params.detection)
-    log.info("%s: %s", smk.input.csv, result)
+    table = located_source(smk.input.csv)  # the raw file, or the s3:// object read in place
+    result = detect_encoding(table, override=smk.params.encoding, **smk.params.detection)
+    log.info("%s: %s", table, result)
     # The columns config names, checked now: before any Dask job or cluster start.
-    check_header(
-        smk.input.csv, result["encoding"], smk.params.groupby, smk.params.columns, smk.params.read_options
-    )
-    index = record_offsets(smk.input.csv, result["encoding"], smk.params.quotechar)
+    check_header(table, result["encoding"], smk.params.groupby, smk.params.columns, smk.params.read_options)
+    index = record_offsets(table, result["encoding"], smk.params.quotechar)
     if index["splittable"]:
         log.info(
             "%s: %d record starts recorded (one per %d bytes); %d line breaks inside quoted fields",
-            smk.input.csv,
+            table,
             len(index["starts"]),
             index["step"],
             index["quoted_line_breaks"],
         )
     else:
-        log.warning("%s will be read in one piece, not in blocks: %s", smk.input.csv, index["reason"])
+        log.warning("%s will be read in one piece, not in blocks: %s", table, index["reason"])
     write_text(smk.output.json, json.dumps(result, indent=2) + "\n")
     write_text(smk.output.records, json.dumps(index) + "\n")
 
