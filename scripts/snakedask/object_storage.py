@@ -265,7 +265,7 @@ def input_bytes(path: str | Path) -> int:
 
 # A table read in place is read through a buffer this large: a scan asks for few, large ranges.
 READ_AHEAD = 8 << 20
-_clients: dict[tuple[float, int], Any] = {}
+_clients: dict[tuple[Any, ...], Any] = {}
 # The version (ETag) this process reads of each object: set from the object's located record,
 # so that the record index and the blocks come from the version that was located.
 _versions: dict[str, str] = {}
@@ -282,10 +282,13 @@ def pinned_version(path: str | Path) -> str | None:
 
 
 def _shared_client(timeout: float = 60, attempts: int = 5) -> Any:
-    """One client per process (boto3's clients are thread-safe; making one takes ~50 ms)."""
-    if (timeout, attempts) not in _clients:
-        _clients[timeout, attempts] = _client(timeout, attempts)
-    return _clients[timeout, attempts]
+    """One client per process and endpoint (boto3's clients are thread-safe; making one takes ~50 ms)."""
+    import os
+
+    key = (timeout, attempts, os.environ.get("AWS_ENDPOINT_URL_S3"), os.environ.get("AWS_ENDPOINT_URL"))
+    if key not in _clients:
+        _clients[key] = _client(timeout, attempts)
+    return _clients[key]
 
 
 def read_range(url: str, start: int, end: int, etag: str | None = None, attempts: int = 5) -> bytes:

@@ -203,3 +203,19 @@ def test_a_table_replaced_after_it_was_located_is_not_read(aws_env, tmp_path):
     changed = rf"{url} changed after it was located \(its ETag is no longer "
     with pytest.raises(DownloadError, match=changed), open_binary(url) as stream:
         stream.read()
+
+
+def test_a_block_read_in_place_survives_a_cut_and_a_busy_store(aws_env, monkeypatch):
+    from snakedask.object_storage import read_range
+
+    key = "small/data.bin"
+    expected = aws_env.client().get_object(Bucket=BUCKET, Key=key)["Body"].read()[1000:31000]
+    port = int(aws_env.endpoint.rsplit(":", 1)[1])
+    for faults in ({"cuts": 1}, {"cuts": 2, "refuse_status": 503}):  # read again; retried by boto3
+        with cutting_proxy(port, f"/{BUCKET}/{key}", **faults) as proxy:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy)
+            assert read_range(f"s3://{BUCKET}/{key}", 1000, 31000, attempts=4) == expected, faults
+    with cutting_proxy(port, f"/{BUCKET}/{key}", cuts=100, refuse_status=503) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy)
+        with pytest.raises(DownloadError, match=rf"s3://{BUCKET}/{key}: the object store kept answering 503"):
+            read_range(f"s3://{BUCKET}/{key}", 1000, 31000, attempts=2)
