@@ -100,7 +100,8 @@ c.Backend.cluster_options = Options(
 
 # The real LocalBackend (clusters as the user who logs in). dask-gateway-server 2026.3 hands
 # set_file_permissions the characters of the cluster's key and certificate paths (`paths.extend(path)`
-# in setup_working_directory) and fails on them: here the cluster's folder is given to the user whole.
+# in setup_working_directory): run as root it gives "/" to the user, then fails on "v". Here the
+# cluster's folder alone is given to the user, whole.
 USER_BACKEND = """\
 import os, pwd
 from dask_gateway_server.backends.local import LocalBackend

@@ -325,6 +325,10 @@ def test_bad_config_is_refused_before_any_job(workdir):
         "s3 URL naming a folder",
         "a local file read in place",
         "a checksum on a scene read in place",
+        "a scene downloaded for workers that share no filesystem",
+        "a table read in place from https",
+        "a compressed table read in place",
+        "a checksum on a table read in place",
     }
     assert beyond_schema <= set(CONFIG_CASES)  # a renamed case would otherwise be merged silently
     merged: dict = {}

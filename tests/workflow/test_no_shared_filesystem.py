@@ -11,6 +11,7 @@ whose clusters run as that user (its real ``LocalBackend``, as a hub's gateway r
 import contextlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,5 +174,7 @@ def test_a_gateway_whose_clusters_run_as_another_user(s3, sample, other_user_env
         # The HTML report, from the products in the bucket.
         run_snakemake(workdir, "--report", "report.html", "--configfile", "gateway.yaml", *storage, env=env)
         assert "averages.png" in (workdir / "report.html").read_text(errors="replace")
+        # dask-gateway-server's own set_file_permissions once gave "/" to the user (see dask_gateway.py).
+        assert Path("/").stat().st_uid == 0
         # Every cluster stopped and its folder removed (the server does it after answering the stop).
         wait_until(lambda: not any(clusters.iterdir()), 30, f"clusters left in {clusters}")
