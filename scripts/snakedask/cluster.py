@@ -489,35 +489,71 @@ def _package_file() -> str | None:
     return snakedask.__file__
 
 
-def ship_package(client: Client) -> None:
-    """Make this package importable by the tasks on every worker.
+def _install_package(archive: bytes, origin: str, folder: Callable[[], str]) -> str:
+    """In a worker or scheduler process: make ``snakedask`` importable from ``archive`` (a zip of it, put
+    in ``folder()``), unless this process imports the very files at ``origin`` or this zip already.
+    Returns where it imports it from."""
+    import hashlib
+    import importlib
 
-    Workers that import the very same files (a local cluster, or workers in
-    this environment, where ``make setup`` installed the package) are left
-    alone; others, and those of a cluster that has no worker yet, get the
-    package as a zip through ``upload_file`` (the scheduler too). Uploading
-    to a worker that has it would shadow its files and throw away numba's
-    cached machine code, which lives beside them.
+    current = _package_file() or ""
+    name = f"snakedask-{hashlib.sha256(archive).hexdigest()[:16]}.zip"
+    if current == origin or f"/{name}/" in current:
+        # The same files (a zip would shadow them and numba's cache beside them), or this zip,
+        # installed for an earlier job: modules already imported must stay the ones tasks came from.
+        return current
+    target = Path(folder()) / name
+    if not target.exists():
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        partial.write_bytes(archive)
+        os.replace(partial, target)
+    sys.path.insert(0, str(target))
+    for name in [name for name in sys.modules if name == "snakedask" or name.startswith("snakedask.")]:
+        del sys.modules[name]  # another copy, imported before: the tasks must see this one
+    importlib.invalidate_caches()
+    return str(target)
+
+
+def ship_package(client: Client) -> None:
+    """Make this package importable by the tasks on every worker, and by the scheduler.
+
+    Through a worker and a scheduler plugin (distributed's public plugin API), so
+    that workers that join later (an adaptive gateway or jobqueue cluster) get it
+    too. A process that imports the very same files (a local cluster, workers
+    started from this environment, where ``make setup`` installed the package)
+    is left alone: a zip would shadow its files and throw away numba's cached
+    machine code, which lives beside them. Others put a zip of the package first
+    on ``sys.path``.
     """
+    import io
+
     import cloudpickle
+    from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
     import snakedask
 
-    cloudpickle.register_pickle_by_value(
-        sys.modules[__name__]
-    )  # _package_file runs where this may not import
-    found = client.run(_package_file)
-    # No worker yet (an adaptive gateway or jobqueue cluster): uploaded all the same, as a plugin that
-    # the scheduler and every worker that joins later load.
-    if found and all(path == snakedask.__file__ for path in found.values()):
-        return
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # runs where this may not import
     package = Path(snakedask.__file__).parent
-    with tempfile.TemporaryDirectory() as folder:
-        archive = Path(folder) / "snakedask.zip"
-        with zipfile.ZipFile(archive, "w") as zipped:
-            for path in sorted(package.rglob("*.py")):
-                zipped.write(path, path.relative_to(package.parent))
-        client.upload_file(str(archive))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        for path in sorted(package.rglob("*.py")):
+            zipped.write(path, path.relative_to(package.parent))
+    archive, origin = buffer.getvalue(), snakedask.__file__
+
+    class PackageForWorkers(WorkerPlugin):
+        name = "snakedask-package"
+
+        def setup(self, worker: Any) -> None:
+            _install_package(archive, origin, lambda: worker.local_directory)
+
+    class PackageForScheduler(SchedulerPlugin):
+        name = "snakedask-package"
+
+        async def start(self, scheduler: Any) -> None:
+            _install_package(archive, origin, lambda: tempfile.mkdtemp(prefix="snakedask-package-"))
+
+    client.register_plugin(PackageForScheduler())
+    client.register_plugin(PackageForWorkers())
 
 
 @contextlib.contextmanager

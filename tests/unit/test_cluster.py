@@ -1,6 +1,7 @@
 """The cluster module: sizing, address checks, bounded failures, loopback-only listening."""
 
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -262,7 +263,27 @@ def test_package_reaches_workers_that_import_another_copy(tmp_path, monkeypatch)
         ship_package(client)
         for module in ("snakedask", "snakedask.encoding", "snakedask.csv_blocks"):
             files = client.run(_imported_from, module)
-            assert files and all("snakedask.zip" in path for path in files.values()), files
+            assert files and all(re.search(r"/snakedask-[0-9a-f]{16}\.zip/", p) for p in files.values()), (
+                files
+            )
+            on_scheduler = client.run_on_scheduler(_imported_from, module)
+            assert re.search(r"/snakedask-[0-9a-f]{16}\.zip/", on_scheduler), on_scheduler
+        # The next job ships it again: the modules the tasks came from stay (pickle finds them by name).
+        before = (
+            client.run(_module_id, "snakedask.csv_blocks"),
+            client.run_on_scheduler(_module_id, "snakedask"),
+        )
+        ship_package(client)
+        assert (
+            client.run(_module_id, "snakedask.csv_blocks"),
+            client.run_on_scheduler(_module_id, "snakedask"),
+        ) == before
+
+
+def _module_id(name: str) -> int:
+    import importlib
+
+    return id(importlib.import_module(name))
 
 
 @pytest.mark.slow  # separate dask scheduler and worker processes: out of `make test-fast`
