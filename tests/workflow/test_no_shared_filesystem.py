@@ -119,18 +119,29 @@ def test_workers_that_cannot_read_the_checkout_make_the_same_products(s3, sample
     # The table downloaded, and saying the workers share this filesystem: they cannot open its blocks.
     config = elsewhere_config(workdir, sample, {"address": worker_elsewhere, "shared_filesystem": True})
     (workdir / "shared.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    # Its products go to a bucket: the jobs that completed put theirs there, the failed one nothing.
+    s3.client().create_bucket(Bucket="failed-run")
     failed = run_snakemake(
         workdir,
         f"results/tables/{TABLE}/averages.csv",
-        "--forcerun",
-        "averages",
         "--configfile",
         "shared.yaml",
+        "--default-storage-provider",
+        "s3",
+        "--default-storage-prefix",
+        "s3://failed-run/run",
         env=s3.aws,
         check=False,
     )
     assert failed.returncode != 0
-    assert "Permission denied" in (workdir / f"logs/tables/{TABLE}/averages.log").read_text()
+    keys = [entry["Key"] for entry in s3.client().list_objects_v2(Bucket="failed-run").get("Contents", [])]
+    assert f"run/results/tables/{TABLE}/records.json" in keys, keys
+    assert not [
+        key for key in keys if "/averages" in key and not key.startswith(("run/logs/", "run/benchmarks/"))
+    ]
+    assert not [key for key in keys if "partial" in key or key.endswith(".tmp")], keys
+    logs = list((workdir / ".snakemake/storage").rglob("averages.log"))
+    assert logs and "Permission denied" in logs[0].read_text(), (logs, failed.stderr[-2000:])
 
 
 def test_a_gateway_whose_clusters_run_as_another_user(s3, sample, other_user_env, tmp_path):
