@@ -348,3 +348,30 @@ def test_the_run_record_says_which_cluster_and_what_chose_it():
     shared = cluster_record({**local, "gateway": gateway, "local": {"shared": True}}, environ={})
     assert (shared["kind"], shared["target"]) == ("shared", "gateway") and "gateway" in shared
     assert "gateway" not in cluster_record(local, environ={})
+
+
+DONE = [0]  # tasks finished, counted by the (in-process) worker: _received is pickled by reference
+
+
+def _received(i: int, data: bytes) -> tuple[int, int]:
+    time.sleep(0.02 * (i % 3))  # finish out of order
+    DONE[0] += 1
+    return i, len(data) + data[0]
+
+
+def test_data_sent_to_the_workers_is_bounded_and_every_result_kept_in_order(distributed_client):
+    # dask.shared_filesystem: false sends table blocks from this process: never more than
+    # `in_flight` of them out at once, whatever the number of calls, and results in call order.
+    from snakedask.cluster import map_sending_data
+
+    loaded, most = [0], [0]
+
+    def load(i: int) -> bytes:
+        loaded[0] += 1
+        most[0] = max(most[0], loaded[0] - DONE[0])
+        return bytes([i]) * 1000
+
+    DONE[0] = 0
+    calls = [((i,), lambda i=i: load(i)) for i in range(20)]
+    assert map_sending_data(_received, calls, "blocks", in_flight=3) == [(i, 1000 + i) for i in range(20)]
+    assert DONE[0] == 20 and most[0] <= 3, most
