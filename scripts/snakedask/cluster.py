@@ -508,8 +508,10 @@ def _install_package(archive: bytes, origin: str, folder: Callable[[], str]) -> 
         partial.write_bytes(archive)
         os.replace(partial, target)
     sys.path.insert(0, str(target))
-    for name in [name for name in sys.modules if name == "snakedask" or name.startswith("snakedask.")]:
-        del sys.modules[name]  # another copy, imported before: the tasks must see this one
+    for module in [
+        module for module in sys.modules if module == "snakedask" or module.startswith("snakedask.")
+    ]:
+        del sys.modules[module]  # another copy, imported before: the tasks must see this one
     importlib.invalidate_caches()
     return str(target)
 

@@ -136,7 +136,7 @@ def fetch_s3(url: str, tmp: Path, timeout: float, attempts: int, backoff: float,
                     out.write(chunk)
                     written += len(chunk)
             except ClientError as err:
-                if err.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                if _changed(err):
                     raise DownloadError(
                         f"{url}: the object changed while it was downloaded (its ETag is no longer {etag}); "
                         "nothing was kept. Run again."
@@ -266,19 +266,33 @@ def input_bytes(path: str | Path) -> int:
 # A table read in place is read through a buffer this large: a scan asks for few, large ranges.
 READ_AHEAD = 8 << 20
 _clients: dict[tuple[Any, ...], Any] = {}
-# The version (ETag) this process reads of each object: set from the object's located record,
-# so that the record index and the blocks come from the version that was located.
-_versions: dict[str, str] = {}
+# The version (ETag) and size this process reads of each object: set from the object's located
+# record, so that the record index and the blocks come from the version that was located; else
+# from the first look at it. Read once, never asked for again.
+_versions: dict[str, tuple[str, int]] = {}
 
 
-def pin_version(url: str, etag: str | None) -> None:
-    """Read only version ``etag`` of ``url`` in this process (every later read asks ``If-Match``)."""
-    if etag:
-        _versions[url] = etag
+def pin_version(url: str, etag: str, size: int) -> None:
+    """Read only version ``etag`` (``size`` bytes) of ``url`` in this process (reads ask ``If-Match``)."""
+    _versions[url] = (etag, size)
 
 
 def pinned_version(path: str | Path) -> str | None:
-    return _versions.get(str(path))
+    pinned = _versions.get(str(path))
+    return pinned[0] if pinned else None
+
+
+def _version(url: str) -> tuple[str, int]:
+    """``(ETag, size)`` this process reads of ``url``: the pinned one, else the object's now (then pinned)."""
+    if url not in _versions:
+        head = _head(url, 60, 5)[3]
+        pin_version(url, head["ETag"], head["ContentLength"])
+    return _versions[url]
+
+
+def _changed(err: Any) -> bool:
+    """Whether an S3 error says the object's ETag no longer matches the one asked for (``If-Match``)."""
+    return err.response.get("Error", {}).get("Code") == "PreconditionFailed"
 
 
 def _shared_client(timeout: float = 60, attempts: int = 5) -> Any:
@@ -299,7 +313,7 @@ def read_range(url: str, start: int, end: int, etag: str | None = None, attempts
     if end <= start:
         return b""
     bucket, key = s3_location(url)
-    etag = etag or _versions.get(url)
+    etag = etag or pinned_version(url)
     request = {"Bucket": bucket, "Key": key, "Range": f"bytes={start}-{end - 1}"}
     if etag:
         request["IfMatch"] = etag
@@ -307,7 +321,7 @@ def read_range(url: str, start: int, end: int, etag: str | None = None, attempts
         try:
             data = _shared_client(attempts=attempts).get_object(**request)["Body"].read()
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "PreconditionFailed":
+            if _changed(err):
                 raise DownloadError(
                     f"{url} changed after it was located (its ETag is no longer {etag}). Run again: the "
                     "table is then located, inspected and read anew."
@@ -333,9 +347,7 @@ class ObjectReader(io.RawIOBase):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
-        head = _head(url, 60, 5)[3]
-        self.size = head["ContentLength"]
-        pin_version(url, _versions.get(url) or head["ETag"])  # one version for this reader's life
+        self.size = _version(url)[1]  # and reads of that version only
         self.position = 0
 
     def readable(self) -> bool:
@@ -368,9 +380,9 @@ def open_binary(path: str | Path) -> io.BufferedIOBase:
 
 
 def object_size(path: str | Path) -> int:
-    """The size of a local file, or of an ``s3://`` object."""
+    """The size of a local file, or of the version of an ``s3://`` object this process reads."""
     if is_s3(str(path)):
-        return int(_head(str(path), 60, 5)[3]["ContentLength"])
+        return _version(str(path))[1]
     return Path(path).stat().st_size
 
 
@@ -382,5 +394,5 @@ def located_source(path: str | Path) -> str:
     if not str(path).endswith(".located.json"):
         return str(path)
     record = json.loads(Path(path).read_text())
-    pin_version(record["url"], record["etag"])
+    pin_version(record["url"], record["etag"], int(record["size"]))
     return record["url"]

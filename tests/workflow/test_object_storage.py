@@ -19,7 +19,7 @@ import yaml
 from snakedask.download import fetch, fetch_sidecars
 from snakedask.errors import DownloadError, NotFound
 from tests.helpers import SCENE, TABLE, check_products, copy_workflow, run_snakemake
-from tests.services.s3_server import aws_environment, cutting_proxy, s3_server
+from tests.services.s3_server import aws_environment, bucket_with_sample, cutting_proxy, s3_server
 
 pytestmark = pytest.mark.workflow
 
@@ -31,11 +31,8 @@ IN_PLACE = "read_in_place"
 def s3(tmp_path_factory, sample):
     """The S3 server, with the sample's three files and a ~40 kB object in the bucket."""
     with s3_server(tmp_path_factory.mktemp("s3")) as server:
-        client = server.client()
-        client.create_bucket(Bucket=BUCKET)
-        for path in sample.values():
-            client.put_object(Bucket=BUCKET, Key=f"sample/{path.name}", Body=path.read_bytes())
-        client.put_object(Bucket=BUCKET, Key="small/data.bin", Body=os.urandom(40_000))
+        bucket_with_sample(server, BUCKET, sample)
+        server.client().put_object(Bucket=BUCKET, Key="small/data.bin", Body=os.urandom(40_000))
         yield server
 
 
@@ -182,7 +179,7 @@ def test_a_table_read_in_place_gives_what_its_local_copy_gives(aws_env, sample, 
 
     url = f"s3://{BUCKET}/sample/{sample['csv'].name}"
     located = locate(url, timeout=10, attempts=2)
-    pin_version(url, located["etag"])
+    pin_version(url, located["etag"], located["size"])
     encoding = detect_encoding(url)
     assert encoding == detect_encoding(sample["csv"]) and encoding["encoding"] == "iso8859-1"
     records = record_offsets(url, "iso8859-1", step=4096)
@@ -198,7 +195,8 @@ def test_a_table_replaced_after_it_was_located_is_not_read(aws_env, tmp_path):
 
     url = f"s3://{BUCKET}/small/replaced.csv"
     aws_env.client().put_object(Bucket=BUCKET, Key="small/replaced.csv", Body=b"year,v\n2001,1\n")
-    pin_version(url, locate(url, timeout=10, attempts=2)["etag"])
+    located = locate(url, timeout=10, attempts=2)
+    pin_version(url, located["etag"], located["size"])
     aws_env.client().put_object(Bucket=BUCKET, Key="small/replaced.csv", Body=b"year,v\n2001,2\n")
     changed = rf"{url} changed after it was located \(its ETag is no longer "
     with pytest.raises(DownloadError, match=changed), open_binary(url) as stream:
