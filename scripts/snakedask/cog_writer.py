@@ -623,15 +623,19 @@ def write_cogs(
                 offsets = np.empty(level_runs.shape, dtype=object)
                 for index, block in np.ndenumerate(level_runs):
                     offsets[index] = [places[run[:3]] for run in block.runs]
-                    if not workers_share_files:  # fetched and written here, one block at a time
-                        write_block(array.blocks[index].compute().flat[0], str(path), offsets[index])
-                if not workers_share_files:
-                    continue
-                writes.append(
-                    da.map_blocks(
-                        _write_cell, array, da.from_array(offsets, chunks=1), path=str(path), dtype=np.int64
+                if workers_share_files:  # each worker writes its blocks' tiles
+                    writes.append(
+                        da.map_blocks(
+                            _write_cell,
+                            array,
+                            da.from_array(offsets, chunks=1),
+                            path=str(path),
+                            dtype=np.int64,
+                        )
                     )
-                )
+                else:  # fetched and written here, in turn
+                    for index, block_offsets in np.ndenumerate(offsets):
+                        write_block(array.blocks[index].compute().flat[0], str(path), block_offsets)
         dask.compute(*writes)
         del encoded, flat, writes
     except BaseException:
