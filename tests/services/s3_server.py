@@ -14,7 +14,7 @@ from pathlib import Path
 # clients need, a free port of 127.0.0.1.
 from snakedask_tools.benchmark.s3 import aws_environment, free_port, moto_server
 
-__all__ = ["aws_environment", "cutting_proxy", "free_port", "s3_server"]
+__all__ = ["aws_environment", "bucket_with_sample", "cutting_proxy", "free_port", "s3_server"]
 
 
 @contextlib.contextmanager
@@ -23,6 +23,14 @@ def s3_server(folder: Path):
     (``endpoint``, ``aws``: the environment a client needs, the random secret among it; ``client()``)."""
     with moto_server(folder, folder) as server:
         yield server
+
+
+def bucket_with_sample(server, bucket: str, sample: dict[str, Path]) -> None:
+    """Make ``bucket`` on ``server``, holding the bundled sample's files under ``sample/``."""
+    client = server.client()
+    client.create_bucket(Bucket=bucket)
+    for path in sample.values():
+        client.put_object(Bucket=bucket, Key=f"sample/{path.name}", Body=path.read_bytes())
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from tests.helpers import (
 from tests.services import other_user
 from tests.services.dask_gateway import dask_gateway_server
 from tests.services.dask_gateway import missing_reason as gateway_missing
-from tests.services.s3_server import s3_server
+from tests.services.s3_server import bucket_with_sample, s3_server
 
 pytestmark = pytest.mark.workflow
 
@@ -53,10 +53,7 @@ def download_prefix(client, bucket: str, prefix: str, folder):
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory, sample):
     with s3_server(tmp_path_factory.mktemp("s3")) as server:
-        client = server.client()
-        client.create_bucket(Bucket=BUCKET)
-        for path in sample.values():
-            client.put_object(Bucket=BUCKET, Key=f"sample/{path.name}", Body=path.read_bytes())
+        bucket_with_sample(server, BUCKET, sample)
         yield server
 
 
