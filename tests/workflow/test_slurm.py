@@ -46,6 +46,14 @@ COMPUTE_LOGS = [
 
 
 @pytest.fixture(scope="module")
+def local_products(tmp_path_factory):
+    """The Dask rules' products of a plain local run: the reference the SLURM runs must equal."""
+    local = copy_workflow(tmp_path_factory.mktemp("local") / "checkout")
+    run_snakemake(local, *DASK_PRODUCTS)
+    return local
+
+
+@pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     require_service(missing_reason())
     with local_slurm(tmp_path_factory.mktemp("slurm")) as env:
@@ -89,10 +97,7 @@ def run_bounded(args, cwd, env, timeout):
     return process.returncode, output
 
 
-def test_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path, slurm):
-    local = copy_workflow(tmp_path / "local")
-    run_snakemake(local, *DASK_PRODUCTS)  # the reference for the products compared below
-
+def test_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path, slurm, local_products):
     workdir = copy_workflow(tmp_path / "slurm")
     profile = fitted_profile(workdir)
     code, output = run_bounded([str(SNAKEMAKE), "--profile", str(profile)], workdir, slurm, timeout=600)
@@ -103,7 +108,7 @@ def test_workflow_through_the_slurm_profile_matches_a_local_run(tmp_path, slurm)
         assert found, f"{rule_log} did not run under SLURM"
         job_ids.add(found.group(1))
     assert len(job_ids) == len(COMPUTE_LOGS)  # one SLURM job per rule
-    assert_same_products(workdir, local)
+    assert_same_products(workdir, local_products)
     # The Dask cluster inside each job sized itself from the job's 2 threads.
     assert "'threads_per_worker': 2" in (workdir / "logs" / COMPUTE_LOGS[1]).read_text()
 
@@ -217,10 +222,7 @@ def with_config(workdir: Path, dask: dict) -> list[str]:
     return ["--configfile", "config/config.yaml", "jobqueue.yaml"]
 
 
-def test_jobqueue_workers_are_slurm_jobs_that_come_and_go(tmp_path, slurm, sample):
-    local = copy_workflow(tmp_path / "local")
-    run_snakemake(local, *DASK_PRODUCTS)
-
+def test_jobqueue_workers_are_slurm_jobs_that_come_and_go(tmp_path, slurm, sample, local_products):
     workdir = copy_workflow(tmp_path / "jobqueue")
     with QueueWatch(slurm) as queue:
         run_snakemake(workdir, *DASK_PRODUCTS, *with_config(workdir, {"jobqueue": JOBQUEUE}), env=slurm)
@@ -237,7 +239,7 @@ def test_jobqueue_workers_are_slurm_jobs_that_come_and_go(tmp_path, slurm, sampl
         )
         assert ran and ran.group(1) in job_ids, text
     assert worker_jobs(slurm) == set()  # cancelled when the rules ended
-    assert_same_products(workdir, local)
+    assert_same_products(workdir, local_products)
     check_products(workdir, sample, figures=False)
     assert list((workdir / "logs/dask-jobqueue").glob("snakedask-*.err"))
 

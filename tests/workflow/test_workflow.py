@@ -60,21 +60,6 @@ def test_counts_equal_pandas_and_logs_are_quiet(local_run, sample):
     assert " 620 x 292 px" in (workdir / f"logs/scenes/{SCENE}/ndvi.log").read_text()  # width x height
 
 
-def test_run_record_names_its_config_and_survives_a_failed_run(local_run):
-    workdir, _ = local_run
-    run = yaml.safe_load((workdir / "results/run_info/run.yaml").read_text())
-    assert run["config_files"] == ["config/config.yaml"]
-    assert run["dask_cluster"]["kind"] == "local" and run["dask_cluster"]["chosen_by"] == "dask.local"
-    before = {p.name: p.read_bytes() for p in (workdir / "results/run_info").iterdir()}
-    # A run with another config that fails (a groupby column the table lacks) leaves the record alone.
-    (workdir / "broken.yaml").write_text(yaml.safe_dump({"tables": {TABLE: {"groupby": "Year"}}}))
-    result = run_snakemake(workdir, "--configfile", "config/config.yaml", "broken.yaml", check=False)
-    assert result.returncode != 0
-    assert {p.name: p.read_bytes() for p in (workdir / "results/run_info").iterdir()} == before
-    (workdir / "broken.yaml").unlink()
-    run_snakemake(workdir)  # back to the default config, for the tests after this one
-
-
 def test_second_run_does_nothing(local_run):
     workdir, _ = local_run
     result = run_snakemake(workdir)
@@ -85,6 +70,20 @@ def test_lint_passes(local_run):
     workdir, _ = local_run
     result = run_snakemake(workdir, "--lint")
     assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_run_record_names_its_config_and_survives_a_failed_run(local_run):
+    # Last of the tests on local_run: Snakemake removes the outputs of the job this run fails.
+    workdir, _ = local_run
+    run = yaml.safe_load((workdir / "results/run_info/run.yaml").read_text())
+    assert run["config_files"] == ["config/config.yaml"]
+    assert run["dask_cluster"]["kind"] == "local" and run["dask_cluster"]["chosen_by"] == "dask.local"
+    before = {p.name: p.read_bytes() for p in (workdir / "results/run_info").iterdir()}
+    # A run with another config that fails (a groupby column the table lacks) leaves the record alone.
+    (workdir / "broken.yaml").write_text(yaml.safe_dump({"tables": {TABLE: {"groupby": "Year"}}}))
+    result = run_snakemake(workdir, "--configfile", "config/config.yaml", "broken.yaml", check=False)
+    assert result.returncode != 0
+    assert {p.name: p.read_bytes() for p in (workdir / "results/run_info").iterdir()} == before
 
 
 def scheduler_task_prefixes(address):
