@@ -20,7 +20,7 @@ QUICK = [
     "--repeats",
     "1",
     "--datasets",
-    "2",
+    "1",
     "--s3",
 ]
 
@@ -49,7 +49,7 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
     products = [row.split(" | ")[0].removeprefix("| ") for row in rows]
     # The main table (header, averages, ndvi, all products), NDVI read in place from S3 (header, the
     # raster), the peers (header, Polars and DuckDB for the averages, GDAL's CLI for NDVI), the tiny
-    # table (header, two rules), then the many datasets (header, the workflow and the eager loop at N = 2).
+    # table (header, two rules), then the many datasets (header, the workflow and the eager loop at N = 1).
     raster = rows[2].split(" | ")[1]
     assert products == [
         "product", "averages", "ndvi", "all products",
@@ -58,9 +58,9 @@ def test_quick_benchmark_measures_every_case_and_writes_the_report(tmp_path):
         "rule", "averages", "ndvi",
         "run", "workflow", "eager loop",
     ]  # fmt: skip
-    assert rows[-2].startswith("| workflow | 2 | ") and "many-2.yaml`" in rows[-2]
-    assert rows[-1].startswith("| eager loop | 2 | ") and " pairs baselines/out/datasets-2 " in rows[-1]
-    assert "- workflow and eager loop agree at N = 2 for its last pair (t02, s02)" in report
+    assert rows[-2].startswith("| workflow | 1 | ") and "many-1.yaml`" in rows[-2]
+    assert rows[-1].startswith("| eager loop | 1 | ") and " pairs baselines/out/datasets-1 " in rows[-1]
+    assert "- workflow and eager loop agree at N = 1 for its last pair (t01, s01)" in report
     assert "CSV 0.05x" in rows[1] and "875 x 1861 px" in rows[2] and "tiled-deflate" in rows[3]
     # --s3: the same NDVI read in place from moto on 127.0.0.1, beside the local run, agreeing pixel for pixel.
     assert "## NDVI read in place from S3 (moto on 127.0.0.1)" in report
