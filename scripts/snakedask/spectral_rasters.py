@@ -355,34 +355,82 @@ def index_kernel(
     return out
 
 
+@dataclass(frozen=True)
+class Grid:
+    """Where a band's pixels are, as GDAL reads the file: the products keep exactly this."""
+
+    path: str
+    crs: Any  # rasterio CRS, or None
+    transform: Any  # affine.Affine, rotation and shear included
+    width: int
+    height: int
+
+    def describe(self) -> str:
+        crs = self.crs.to_string() if self.crs else "no CRS"
+        return f"{crs}, {self.width} x {self.height} px, transform {tuple(self.transform)[:6]}"
+
+
+def read_grid(path: str | Path) -> Grid:
+    """A band file's grid (:class:`Grid`), read with rasterio rather than rebuilt from xarray coordinates,
+    which cannot hold a rotated transform. Files placed only by ground control points or RPCs are refused:
+    their pixels have no transform to keep."""
+    import rasterio
+
+    try:
+        with rasterio.open(readable_path(path)) as src:
+            crs, transform, width, height = src.crs, src.transform, src.width, src.height
+            gcps, rpcs = src.gcps[0], src.rpcs
+    except (rasterio.errors.RasterioError, OSError) as err:
+        raise unreadable(path, err) from None
+    if transform.is_identity and (gcps or rpcs):
+        kind = "ground control points" if gcps else "RPCs"
+        raise RasterError(
+            f"{path} is placed on Earth by {kind}, not by a geotransform, so its products would have no "
+            "place. Warp it onto a grid first, e.g. `gdalwarp -t_srs EPSG:32633 in.tif out.tif`, and "
+            "point the scene's `url:` at the result."
+        )
+    return Grid(str(path), crs, transform, width, height)
+
+
+def grid_of(raster: xr.DataArray) -> Grid:
+    """The grid :func:`compute_index` read from the first band's file; for other arrays, rioxarray's."""
+    grid = raster.attrs.get("grid")
+    if isinstance(grid, Grid):
+        return grid
+    return Grid("", raster.rio.crs, raster.rio.transform(recalc=False), raster.rio.width, raster.rio.height)
+
+
 def describe_grid(raster: xr.DataArray) -> str:
     """CRS, size as width x height (as GDAL writes it) and transform, for logs and messages."""
-    crs = raster.rio.crs
-    return (
-        f"{crs.to_string() if crs else 'no CRS'}, {raster.rio.width} x {raster.rio.height} px, "
-        f"transform {tuple(raster.rio.transform())[:6]}"
-    )
+    return grid_of(raster).describe()
+
+
+def same_place(first: Any, other: Any, width: int, height: int, tolerance: float = 1e-6) -> bool:
+    """Whether two transforms put every pixel of a ``width`` x ``height`` grid in the same place, to within
+    ``tolerance`` of a pixel (float noise), whatever the pixels' shape, rotation or size."""
+    if not first.determinant:  # a degenerate transform (GDAL refuses to write one) cannot be inverted
+        return first == other
+    to_first = ~first * other  # other's pixel coordinates -> first's
+    corners = [(0, 0), (width, 0), (0, height), (width, height)]
+    return all(math.hypot(x - col, y - row) <= tolerance for col, row in corners for x, y in [to_first * (col, row)])
 
 
 def check_same_grid(
-    first: xr.DataArray,
-    other: xr.DataArray,
-    first_name: str = "red",
-    other_name: str = "nir",
+    first: Grid,
+    other: Grid,
     bands: str = "red and NIR",
     index: str = "NDVI",
 ) -> None:
-    """Raise :class:`GridMismatch` naming both grids unless CRS, shape and transform agree."""
-    same_shape = first.shape == other.shape
-    same_crs = first.rio.crs == other.rio.crs
-    # Tolerate only float noise: a hundred-millionth of a pixel.
-    same_transform = first.rio.transform().almost_equals(
-        other.rio.transform(), precision=abs(first.rio.transform().a) * 1e-8
-    )
-    if not (same_shape and same_crs and same_transform):
+    """Raise :class:`GridMismatch` naming both grids unless CRS, size and transform agree."""
+    same_size = (first.width, first.height) == (other.width, other.height)
+    same_crs = first.crs == other.crs
+    if not (same_size and same_crs and same_place(first.transform, other.transform, first.width, first.height)):
+        detail = ""
+        if same_size and not same_crs and first.describe() == other.describe():
+            detail = f"  (the CRSs differ beyond their names: {first.crs.to_wkt()} against {other.crs.to_wkt()})\n"
         raise GridMismatch(
-            f"{bands} bands are on different grids:\n  {first_name}: {describe_grid(first)}\n"
-            f"  {other_name}: {describe_grid(other)}\n{index} needs its bands on one grid: "
+            f"{bands} bands are on different grids:\n  {first.path}: {first.describe()}\n"
+            f"  {other.path}: {other.describe()}\n{detail}{index} needs its bands on one grid: "
             "reproject one band onto the other (e.g. `gdalwarp` or `rio.reproject_match`) first."
         )
 
@@ -406,13 +454,14 @@ def compute_index(
     first = paths[index.bands[0]]
     chunks = layout_chunks(first, chunks)
     raws, settings, masks = [], [], []
+    grid = read_grid(first)
     for band in index.bands:
-        raw, band_settings, valid = open_band(paths[band], chunks=chunks, **(pixels.get(band) or {}))
         if raws:
             names = (
                 "red and NIR" if {index.bands[0], band} == {"red", "nir"} else f"{index.bands[0]} and {band}"
             )
-            check_same_grid(raws[0], raw, str(first), str(paths[band]), names, index.name.upper())
+            check_same_grid(grid, read_grid(paths[band]), names, index.name.upper())
+        raw, band_settings, valid = open_band(paths[band], chunks=chunks, **(pixels.get(band) or {}))
         raws.append(raw)
         settings.append(band_settings)
         if valid is not None:
@@ -439,7 +488,7 @@ def compute_index(
         coords=raws[0].coords,
         dims=raws[0].dims,
         name=index.name,
-        attrs={"long_name": label, "units": "1"},
+        attrs={"long_name": label, "units": "1", "grid": grid},  # the grid to write: see read_grid
     )
     return result.rio.write_nodata(OUTPUT_NODATA, encoded=False)
 
@@ -494,8 +543,8 @@ def write_indices(
             CogProduct(
                 array.data,
                 path,
-                crs=array.rio.crs,
-                transform=array.rio.transform(recalc=False),
+                crs=grid_of(array).crs,
+                transform=grid_of(array).transform,
                 tags={"long_name": label, "units": "1"},
                 description=label,
                 stage=stage,

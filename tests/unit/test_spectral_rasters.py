@@ -8,7 +8,7 @@ import pytest
 import rasterio
 from rasterio.transform import Affine
 
-from snakedask.errors import GridMismatch
+from snakedask.errors import GridMismatch, RasterError
 from snakedask.spectral_rasters import compute_ndvi, write_ndvi
 
 TRANSFORM = Affine(0.0598723001, 0.0, 621986.34120000007, 0.0, -0.0598723001, 7524789.112700001)
@@ -124,6 +124,62 @@ def test_mismatched_grids_name_both(tmp_path, change):
     message = str(err.value)
     assert "red.tif: EPSG:32657, 8 x 8 px" in message and "nir.tif: EPSG:" in message
     assert "reproject" in message
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        Affine(0.0, 10.0, 500000.0, -10.0, 0.0, 6000000.0),  # turned 90 degrees: rows run east
+        Affine(9.8, 1.7, 500000.0, 1.7, -9.8, 6000000.0),  # rotated
+        Affine(10.0, 2.5, 500000.0, 0.0, -10.0, 6000000.0),  # sheared
+        Affine(10.0, 0.0, 500000.0, 0.0, 10.0, 5000000.0),  # south-up
+    ],
+    ids=["rotated-90", "rotated", "sheared", "south-up"],
+)
+def test_any_geotransform_is_kept_exactly(tmp_path, transform):
+    """xarray's x/y coordinates cannot hold a rotation: the product's grid is read from the file instead."""
+    rng = np.random.default_rng(7)
+    red, nir = rng.integers(1, 250, (2, 37, 53), dtype=np.uint16)
+    write_tif(tmp_path / "red.tif", red, 0, transform, "EPSG:32633")
+    write_tif(tmp_path / "nir.tif", nir, 0, transform, "EPSG:32633")
+    write_ndvi(compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif", chunks=16), tmp_path / "ndvi.tif")
+    out, profile = read(tmp_path / "ndvi.tif")
+    assert profile["transform"] == transform and profile["crs"] == rasterio.crs.CRS.from_epsg(32633)
+    np.testing.assert_allclose(out, numpy_ndvi(red, nir, 0, 0), rtol=2e-7, equal_nan=True)
+
+
+def test_bands_placed_by_ground_control_points_are_refused(tmp_path):
+    from rasterio.control import GroundControlPoint
+
+    gcps = [GroundControlPoint(0, 0, 10, 50), GroundControlPoint(0, 8, 11, 50), GroundControlPoint(8, 0, 10, 49)]
+    for name in ("red.tif", "nir.tif"):
+        profile = {"driver": "GTiff", "height": 8, "width": 8, "count": 1, "dtype": "uint16", "nodata": 0}
+        with rasterio.open(tmp_path / name, "w", **profile) as dst:
+            dst.write(np.ones((1, 8, 8), np.uint16))
+            dst.gcps = (gcps, rasterio.crs.CRS.from_epsg(4326))
+    with pytest.raises(RasterError, match=r"red.tif is placed on Earth by ground control points.*gdalwarp"):
+        compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif")
+
+
+def test_a_shift_of_whole_pixels_is_a_mismatch_whatever_the_pixels_shape(tmp_path):
+    """Pixels 1000 km wide and 1 mm tall: a 5-row shift moves 5 mm, which is still 5 pixels."""
+    tall = Affine(1e6, 0.0, 0.0, 0.0, -1e-3, 0.0)
+    write_tif(tmp_path / "red.tif", np.ones((40, 61), np.float32), -1.0, tall)
+    write_tif(tmp_path / "nir.tif", np.ones((40, 61), np.float32), -1.0, tall * Affine.translation(0, 5))
+    with pytest.raises(GridMismatch, match="different grids"):
+        compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif")
+    # Float noise (a millionth of a millionth of a pixel) is the same grid.
+    write_tif(tmp_path / "nir.tif", np.ones((40, 61), np.float32), -1.0, tall * Affine.translation(1e-12, 0))
+    compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif")
+
+
+def test_crss_that_print_alike_are_told_apart(tmp_path):
+    utm = "+proj=utm +zone=33 +ellps=intl +units=m +no_defs"
+    write_tif(tmp_path / "red.tif", np.ones((4, 4), np.float32), -1.0, crs=utm + " +towgs84=-87,-98,-121,0,0,0,0")
+    write_tif(tmp_path / "nir.tif", np.ones((4, 4), np.float32), -1.0, crs=utm)
+    with pytest.raises(GridMismatch) as err:
+        compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif")
+    assert "the CRSs differ beyond their names" in str(err.value) and "TOWGS84[-87,-98,-121" in str(err.value)
 
 
 def test_sample_scene_matches_numpy(sample, tmp_path):
