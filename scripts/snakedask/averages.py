@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import numpy as np
 import pandas as pd
 from dask.utils import parse_bytes
 
@@ -192,11 +193,14 @@ def _add_up(parts: list[dict[str, Any]], key: str, values: list[str]) -> tuple[p
     """Means and counts per group from the blocks' partial sums, with the key typed as pandas types it."""
     frames = [part["sums"] for part in parts if not part["sums"].empty]
     columns = ["rows", *(f"{name}.sum" for name in values), *(f"{name}.count" for name in values)]
-    totals = (
-        pd.concat([frame.reindex(columns=columns) for frame in frames]).groupby(level=0).sum()
-        if frames
-        else pd.DataFrame(columns=columns, dtype="float64")
-    )
+    if frames:
+        stacked = pd.concat([frame.reindex(columns=columns) for frame in frames])
+        totals = stacked.groupby(level=0).sum()
+        for name in values:  # a block's inf + -inf is NaN, and so is pandas' mean; sum() would skip it
+            undefined = (stacked[f"{name}.sum"].isna() & (stacked[f"{name}.count"] > 0)).groupby(level=0).any()
+            totals.loc[undefined[undefined].index, f"{name}.sum"] = np.nan
+    else:
+        totals = pd.DataFrame(columns=columns, dtype="float64")
     key_kinds = {part["key"] for part in parts} - {EMPTY}
     if key_kinds == {NUMBER}:  # pandas' int64 key: integers, never missing; else float64
         integer = all(part["key_integer"] for part in parts)
@@ -288,6 +292,12 @@ def compute_averages(
             f"{path}: no numeric column to average besides {key!r}: pandas reads every other column as text "
             f"({', '.join(f'{name!r} holds {value!r}' for name, value in late.items())}). Mark such values "
             "missing with the table's `read_options: {na_values: [...]}`, or check `sep`/`decimal`."
+        )
+    if counts and "rows" in averaged:
+        raise TableError(
+            f"{path}: its column 'rows' would be averaged, but counts.csv's 'rows' column holds each "
+            f"{key!r} group's number of rows. Leave it out with the table's `columns:` (the columns to "
+            "average), or rename it in the file's header."
         )
     means, counted = _add_up(parts, key, averaged)
     if means.empty:

@@ -320,8 +320,9 @@ def _arrow_sums(table: pa.Table, key: str, values: list[str], typed: set[str]) -
     if pa.types.is_floating(keys.type):
         valid = pc.and_(valid, pc.invert(pc.fill_null(pc.is_nan(keys), True)))
     table = table.select([key, *summed]).filter(valid)
-    for name in summed:  # float sums: an integer `dtype:` column must not overflow
-        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.float64()))
+    for name in summed:  # float sums, as pandas' mean: integers beyond 2**53 round as numpy rounds them
+        as_float = pc.cast(table[name], pa.float64(), safe=False)
+        table = table.set_column(table.schema.get_field_index(name), name, as_float)
     every = pc.ScalarAggregateOptions(min_count=0)  # a group's all-missing column sums to 0, counts 0
     sums = table.group_by(key, use_threads=False).aggregate(
         [([], "count_all"), *((name, "sum", every) for name in summed), *((name, "count") for name in summed)]

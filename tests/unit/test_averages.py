@@ -427,3 +427,31 @@ def test_blocks_sent_by_the_rule_give_pandas_answer(tmp_path, engine, text, dist
     expected = frame.groupby("year").mean(numeric_only=True)
     pd.testing.assert_frame_equal(means, expected, check_names=False)
     assert counts["rows"].to_dict() == frame.groupby("year").size().to_dict()
+
+
+@ENGINES
+def test_inf_and_minus_inf_in_one_group_average_to_nan_as_in_pandas(tmp_path, engine):
+    # Found by fuzzing against pandas: a block's inf + -inf is NaN, and summing the blocks' sums skipped it.
+    rows = ["2000,inf", "2000,-inf", *(f"{2000 + i % 2},1.5" for i in range(2000)), "2001,-inf"]
+    path = tmp_path / "inf.csv"
+    path.write_text("year,v\n" + "\n".join(rows) + "\n")
+    for blocksize in ("4KB", "20MB"):  # inf and -inf in different blocks, then in the same one
+        means = averages_and_counts_equal_pandas(path, "year", engine, blocksize=blocksize)
+        assert np.isnan(means.loc[2000, "v"]) and means.loc[2001, "v"] == -np.inf
+
+
+@ENGINES
+def test_integers_beyond_2_to_the_53_are_averaged_as_pandas_does(tmp_path, engine):
+    # Nanosecond timestamps: float64 cannot hold them exactly, and pandas' mean rounds them as numpy does.
+    rows = [f"{2000 + i % 2},{1_700_000_000_000_000_001 + i * 999},{i}" for i in range(3000)]
+    path = tmp_path / "ns.csv"
+    path.write_text("year,t_ns,v\n" + "\n".join(rows) + "\n")
+    averages_and_counts_equal_pandas(path, "year", engine, blocksize="16KB")
+
+
+def test_a_column_named_rows_is_refused_not_mixed_into_counts(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("year,rows,v\n2000,5,1\n2000,,2\n2001,7,3\n")
+    with pytest.raises(TableError, match=r"rows.csv: its column 'rows' would be averaged.*`columns:`"):
+        compute_averages(path, "utf-8", "year", counts=True)
+    averages_and_counts_equal_pandas(path, "year", "pyarrow", columns=["v"])  # the fix the message names
