@@ -197,7 +197,9 @@ def _add_up(parts: list[dict[str, Any]], key: str, values: list[str]) -> tuple[p
         stacked = pd.concat([frame.reindex(columns=columns) for frame in frames])
         totals = stacked.groupby(level=0).sum()
         for name in values:  # a block's inf + -inf is NaN, and so is pandas' mean; sum() would skip it
-            undefined = (stacked[f"{name}.sum"].isna() & (stacked[f"{name}.count"] > 0)).groupby(level=0).any()
+            undefined = (
+                (stacked[f"{name}.sum"].isna() & (stacked[f"{name}.count"] > 0)).groupby(level=0).any()
+            )
             totals.loc[undefined[undefined].index, f"{name}.sum"] = np.nan
     else:
         totals = pd.DataFrame(columns=columns, dtype="float64")
@@ -245,7 +247,8 @@ def compute_averages(
         )
     wanted = columns
     if records is None or records["size"] != object_size(path):  # none, or of another version
-        records = record_offsets(path, encoding, (read_options or {}).get("quotechar", '"'))
+        options = read_options or {}
+        records = record_offsets(path, encoding, options.get("quotechar", '"'), options.get("sep", ","))
     if not records["splittable"]:
         log.info("%s is read in one piece, not in blocks: %s", path, records["reason"])
     elif records["quoted_line_breaks"]:

@@ -475,7 +475,11 @@ def plan_blocks(
         names=list(names),
         read_options=read_options,
         dtype=dict(dtype or {}),
-        engine=engine if engine == "pandas" or pyarrow_can_read(read_options) else "pandas",
+        # A file read in one piece is parsed by pandas itself: its header, blank and comment lines as pandas
+        # finds them (pyarrow's skip_rows counts a blank first line as the header).
+        engine=engine
+        if engine == "pandas" or (pyarrow_can_read(read_options) and not whole_file)
+        else "pandas",
         whole_file=whole_file,
         multiline=whole_file or records["quoted_line_breaks"] > 0,
     )

@@ -34,16 +34,27 @@ _READ = 1 << 24
 COMPILED_FROM = 256 << 20
 
 
-def _scan(data, follow, quote, inside, base, next_mark, step, starts, count, breaks):
+def _scan(data, follow, previous, quote, sep, inside, base, next_mark, step, starts, count, breaks, stray):
     """One chunk of the pass (compiled by :func:`_scanner`): returns the state to carry into the next chunk.
 
     ``follow`` is the byte after the chunk (-1 at the end of the file): it tells whether a
-    carriage return at the chunk's end is the first half of ``\r\n``.
+    carriage return at the chunk's end is the first half of ``\r\n``. ``previous`` is the byte
+    before it (-1 at the start of the file). ``stray``: the offset of the first quote that does
+    not open or close a field (-1: none), see :func:`_stray_quotes`.
     """
     size = data.shape[0]
     for i in range(size):
         byte = data[i]
         if byte == quote:
+            if stray < 0:
+                if inside:  # closing: the field must end here (or "" escape a quote)
+                    after = data[i + 1] if i + 1 < size else follow
+                    if not (after == sep or after == 10 or after == 13 or after == quote or after < 0):  # noqa: SIM109 - numba's loop
+                        stray = base + i
+                else:  # opening: only at a field's start (or the second quote of "")
+                    before = data[i - 1] if i > 0 else previous
+                    if not (before == sep or before == 10 or before == 13 or before == quote or before < 0):  # noqa: SIM109
+                        stray = base + i
             inside ^= 1
         elif byte == 10 or (byte == 13 and (data[i + 1] if i + 1 < size else follow) != 10):
             if inside:
@@ -54,10 +65,25 @@ def _scan(data, follow, quote, inside, base, next_mark, step, starts, count, bre
                     starts[count] = position
                     count += 1
                     next_mark = (position // step + 1) * step
-    return inside, next_mark, count, breaks
+    return inside, next_mark, count, breaks, stray
 
 
-def _scan_numpy(data, follow, quote, inside, base, next_mark, step, starts, count, breaks):
+def _stray_quotes(data, follow, previous, quote, sep, inside, quotes):
+    """Offsets (in ``data``) of quotes that neither open a field (after a separator, a line break or
+    another quote) nor close one (before those, or the end). pandas reads such a quote as text
+    (``5" pipe``, a comment line's ``10" depth``), so counting it would misplace record starts."""
+    if quotes.size == 0:
+        return quotes
+    allowed = np.array([sep, 10, 13, quote, -1], np.int64)
+    padded = np.concatenate(([previous], data.astype(np.int64), [follow]))
+    opening = ((np.arange(quotes.size) + inside) & 1) == 0
+    neighbour = np.where(opening, padded[quotes], padded[quotes + 2])  # the byte before / after
+    return quotes[~np.isin(neighbour, allowed)]
+
+
+def _scan_numpy(
+    data, follow, previous, quote, sep, inside, base, next_mark, step, starts, count, breaks, stray
+):
     """:func:`_scan` in numpy passes: a record end lies inside quotes when an odd number of them precede it."""
     ends = data == 10
     returns = data == 13
@@ -68,6 +94,9 @@ def _scan_numpy(data, follow, quote, inside, base, next_mark, step, starts, coun
         ends |= lone
     feeds = np.flatnonzero(ends)
     quotes = np.flatnonzero(data == quote)
+    if stray < 0:
+        found = _stray_quotes(data, follow, previous, quote, sep, inside, quotes)
+        stray = int(found[0]) + base if found.size else -1
     outside = feeds[((np.searchsorted(quotes, feeds) + inside) & 1) == 0]
     positions = outside + (base + 1)
     positions = positions[positions >= next_mark]
@@ -79,7 +108,7 @@ def _scan_numpy(data, follow, quote, inside, base, next_mark, step, starts, coun
         starts[count : count + chosen.size] = chosen
         count += chosen.size
         next_mark = (int(chosen[-1]) // step + 1) * step
-    return inside ^ (quotes.size & 1), next_mark, count, breaks + feeds.size - outside.size
+    return inside ^ (quotes.size & 1), next_mark, count, breaks + feeds.size - outside.size, stray
 
 
 _compiled = []
@@ -111,6 +140,7 @@ def record_offsets(
     path: str | Path,
     encoding: str,
     quotechar: str = '"',
+    sep: str = ",",
     step: int | None = None,
     compiled_from: int = COMPILED_FROM,
     read_size: int = _READ,
@@ -137,18 +167,22 @@ def record_offsets(
     if len(quotechar.encode(name)) != 1:
         raise ValueError(f"quotechar {quotechar!r} is not one byte in {encoding}")
     quote = quotechar.encode(name)[0]
+    # A separator of several bytes (or a regex) cannot be checked byte by byte: every quote is then stray.
+    separator = sep.encode(name)[0] if len(sep.encode(name, errors="replace")) == 1 else -1
     starts = np.zeros(size // step + 3, np.int64)
-    inside, next_mark, count, breaks, base = 0, 0, 0, 0, 0
+    inside, next_mark, count, breaks, base, previous, stray = 0, 0, 0, 0, 0, -1, -1
     scan = _scanner() if size >= compiled_from else _scan_numpy
     with open_binary(path) as stream:
         chunk = stream.read(read_size)
         while chunk:
             following = stream.read(read_size)
             follow = following[0] if following else -1
-            inside, next_mark, count, breaks = scan(
+            inside, next_mark, count, breaks, stray = scan(
                 np.frombuffer(chunk, np.uint8),
                 follow,
+                previous,
                 quote,
+                separator,
                 inside,
                 base,
                 next_mark,
@@ -156,12 +190,18 @@ def record_offsets(
                 starts,
                 count,
                 breaks,
+                stray,
             )
             base += len(chunk)
+            previous = chunk[-1]
             chunk = following
     found = [int(s) for s in starts[:count]]
     header_end = found[0] if found else size
     index["quoted_line_breaks"] = int(breaks)
+    if stray >= 0:  # the whole file is parsed at once, from its first byte, by the reader itself
+        return {**index, "starts": [0], "splittable": False,
+                "reason": f"its {quotechar} at byte {stray} neither opens nor closes a quoted field (a quote "
+                "inside a value or a comment, read as text), so quotes cannot tell where records start"}  # fmt: skip
     if inside:
         return {**index, "starts": [header_end], "splittable": False,
                 "reason": f"its {quotechar} quotes do not pair up (a quoted field is never closed)"}  # fmt: skip
@@ -192,13 +232,16 @@ def data_start(path: str | Path, index: dict[str, Any], comment: str | None = No
     with open_binary(path) as stream:
         head = stream.read(max(first, 1 << 16))
     skipped = comment.encode() if comment else None
-    position = 0
-    for line in head.splitlines(keepends=True):
+    bom = (
+        len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    )  # before a blank or comment line too
+    position = bom
+    for line in head[bom:].splitlines(keepends=True):
         text = line.rstrip(b"\r\n")
         if text.strip(b" \t") and not (skipped and text.startswith(skipped)):
             break
         position += len(line)
-    if position == 0:
+    if position == bom:
         return first  # the usual case: the header is the first line
     # The header starts at `position`: its end is the first record end outside quotes after it.
     inside, quote = False, index["quotechar"].encode()[0]

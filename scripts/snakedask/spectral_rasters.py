@@ -412,7 +412,9 @@ def same_place(first: Any, other: Any, width: int, height: int, tolerance: float
         return first == other
     to_first = ~first * other  # other's pixel coordinates -> first's
     corners = [(0, 0), (width, 0), (0, height), (width, height)]
-    return all(math.hypot(x - col, y - row) <= tolerance for col, row in corners for x, y in [to_first * (col, row)])
+    return all(
+        math.hypot(x - col, y - row) <= tolerance for col, row in corners for x, y in [to_first * (col, row)]
+    )
 
 
 def check_same_grid(
@@ -424,10 +426,14 @@ def check_same_grid(
     """Raise :class:`GridMismatch` naming both grids unless CRS, size and transform agree."""
     same_size = (first.width, first.height) == (other.width, other.height)
     same_crs = first.crs == other.crs
-    if not (same_size and same_crs and same_place(first.transform, other.transform, first.width, first.height)):
+    if not (
+        same_size and same_crs and same_place(first.transform, other.transform, first.width, first.height)
+    ):
         detail = ""
         if same_size and not same_crs and first.describe() == other.describe():
-            detail = f"  (the CRSs differ beyond their names: {first.crs.to_wkt()} against {other.crs.to_wkt()})\n"
+            detail = (
+                f"  (the CRSs differ beyond their names: {first.crs.to_wkt()} against {other.crs.to_wkt()})\n"
+            )
         raise GridMismatch(
             f"{bands} bands are on different grids:\n  {first.path}: {first.describe()}\n"
             f"  {other.path}: {other.describe()}\n{detail}{index} needs its bands on one grid: "

@@ -455,3 +455,32 @@ def test_a_column_named_rows_is_refused_not_mixed_into_counts(tmp_path):
     with pytest.raises(TableError, match=r"rows.csv: its column 'rows' would be averaged.*`columns:`"):
         compute_averages(path, "utf-8", "year", counts=True)
     averages_and_counts_equal_pandas(path, "year", "pyarrow", columns=["v"])  # the fix the message names
+
+
+# Found by fuzzing against pandas: quotes pandas reads as text, a BOM before a preamble, a blank first line.
+@ENGINES
+@pytest.mark.parametrize(
+    "content, options",
+    [
+        (
+            '# probe at 5" depth\nyear,v\n2000,1\n2000,2\n2001,3\n# probe moved to 10" depth\n2001,4\n',
+            {"comment": "#"},
+        ),
+        (
+            'year,v,note\n2000,1,5" pipe\n'
+            + "2000,1.5,x\n" * 600
+            + '2000,2,"two\nlines"\n2001,3,x\n2001,4,6" pipe\n',
+            {},
+        ),
+        ("\ufeff# logger export\nsite,10,20\nA,0.1,0.2\nA,0.3,0.4\nB,0.5,0.6\n", {"comment": "#"}),
+        ('\nyear,size,v\n2000,5",1\n2000,6,2\n2001,7,3\n', {}),
+    ],
+    ids=["quote-in-comment", "inch-marks-and-a-quoted-line-break", "bom-then-comment", "blank-first-line"],
+)
+def test_quotes_read_as_text_and_preambles_as_pandas_reads_them(tmp_path, engine, content, options):
+    path = tmp_path / "odd.csv"
+    path.write_text(content, encoding="utf-8")
+    key = "site" if "site" in content else "year"
+    encoding = "utf-8-sig" if content.startswith("\ufeff") else "utf-8"
+    read = {"read_options": options} if options else {}
+    averages_and_counts_equal_pandas(path, key, engine, encoding, blocksize="4KB", **read)

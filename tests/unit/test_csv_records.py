@@ -152,3 +152,28 @@ def test_classic_mac_and_mixed_line_ends(tmp_path, scan, ending):
     expected = pd.read_csv(path)
     assert len(got) == len(expected) == 2000 and got["note"].tolist() == expected["note"].tolist()
     assert got["value"].sum() == expected["value"].sum()
+
+
+@SCANS
+@pytest.mark.parametrize(
+    "stray, at",
+    [
+        (b'2000,5,a 5" pipe\r\n', 10),  # an inch mark inside an unquoted value
+        (b'2000,5,"quoted"after\r\n', 14),  # text after a closing quote
+        (b'2000,5, "spaced"\r\n', 8),  # a quote after a space: pandas reads it as text
+    ],
+    ids=["inch-mark", "after-closing", "after-space"],
+)
+def test_a_quote_that_neither_opens_nor_closes_a_field_makes_the_file_one_piece(tmp_path, scan, stray, at):
+    """pandas reads such a quote as text, so quote parity no longer says where records start: one piece."""
+    body = rows(300)
+    path = tmp_path / "t.csv"
+    path.write_bytes(body + stray + rows(300)[len(HEADER) :])
+    index = record_offsets(path, "latin-1", step=4096, **scan)
+    assert not index["splittable"] and index["starts"] == [0]
+    assert f"at byte {len(body) + at} neither opens nor closes" in index["reason"]
+    # Separators other than a comma are honoured: with `;` the comma-free rows are still checked the same.
+    clean = tmp_path / "semicolons.csv"
+    clean.write_bytes(rows(300).replace(b",", b";"))
+    assert record_offsets(clean, "latin-1", sep=";", step=4096, **scan)["splittable"]
+    assert not record_offsets(clean, "latin-1", sep=",", step=4096, **scan)["splittable"]

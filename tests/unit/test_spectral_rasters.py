@@ -151,7 +151,11 @@ def test_any_geotransform_is_kept_exactly(tmp_path, transform):
 def test_bands_placed_by_ground_control_points_are_refused(tmp_path):
     from rasterio.control import GroundControlPoint
 
-    gcps = [GroundControlPoint(0, 0, 10, 50), GroundControlPoint(0, 8, 11, 50), GroundControlPoint(8, 0, 10, 49)]
+    gcps = [
+        GroundControlPoint(0, 0, 10, 50),
+        GroundControlPoint(0, 8, 11, 50),
+        GroundControlPoint(8, 0, 10, 49),
+    ]
     for name in ("red.tif", "nir.tif"):
         profile = {"driver": "GTiff", "height": 8, "width": 8, "count": 1, "dtype": "uint16", "nodata": 0}
         with rasterio.open(tmp_path / name, "w", **profile) as dst:
@@ -175,7 +179,9 @@ def test_a_shift_of_whole_pixels_is_a_mismatch_whatever_the_pixels_shape(tmp_pat
 
 def test_crss_that_print_alike_are_told_apart(tmp_path):
     utm = "+proj=utm +zone=33 +ellps=intl +units=m +no_defs"
-    write_tif(tmp_path / "red.tif", np.ones((4, 4), np.float32), -1.0, crs=utm + " +towgs84=-87,-98,-121,0,0,0,0")
+    write_tif(
+        tmp_path / "red.tif", np.ones((4, 4), np.float32), -1.0, crs=utm + " +towgs84=-87,-98,-121,0,0,0,0"
+    )
     write_tif(tmp_path / "nir.tif", np.ones((4, 4), np.float32), -1.0, crs=utm)
     with pytest.raises(GridMismatch) as err:
         compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif")

@@ -20,7 +20,8 @@ def main(smk) -> None:
     log.info("%s: %s", table, result)
     # The columns config names, checked now: before any Dask job or cluster start.
     check_header(table, result["encoding"], smk.params.groupby, smk.params.columns, smk.params.read_options)
-    index = record_offsets(table, result["encoding"], smk.params.quotechar)
+    separator = (smk.params.read_options or {}).get("sep", ",")
+    index = record_offsets(table, result["encoding"], smk.params.quotechar, separator)
     if index["splittable"]:
         log.info(
             "%s: %d record starts recorded (one per %d bytes); %d line breaks inside quoted fields",
