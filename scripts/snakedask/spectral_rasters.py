@@ -197,11 +197,21 @@ def band_pixels(
                     "fix the scene's `band:`."
                 )
             file_nodata = src.nodatavals[band - 1]
+            band_dtype = src.dtypes[band - 1]  # a name: "uint16", "float32", "complex_int16", ...
             file_scale, file_offset = src.scales[band - 1], src.offsets[band - 1]
             flags = set(src.mask_flag_enums[band - 1])
             alphas = [i for i, kind in enumerate(src.colorinterp, start=1) if kind == ColorInterp.alpha]
     except (rasterio.errors.RasterioError, OSError) as err:
         raise unreadable(path, err) from None
+    if band_dtype.startswith("complex"):
+        raise RasterError(
+            f"{path}: band {band} holds complex numbers ({band_dtype}), which a spectral index cannot use. "
+            "Convert it to reflectance first, e.g. `gdal_translate -ot Float32` of its amplitude "
+            "(`gdal_calc.py --calc='abs(A)'`), and point the scene's `url:` at the result."
+        )
+    if file_nodata is not None and np.isfinite(file_nodata) and band_dtype.startswith(("int", "uint")):
+        # GDAL's mask of an integer band truncates a fractional nodata (0.5 masks 0, -1.5 masks -1).
+        file_nodata = float(math.trunc(file_nodata))
     mask, mask_band, sources = None, None, []
     if not flags & {MaskFlags.all_valid, MaskFlags.nodata}:
         mask, mask_band = "gdal", 1 if MaskFlags.per_dataset in flags else band

@@ -271,3 +271,27 @@ def test_statistics_are_of_all_valid_pixels_within_their_bound(tmp_path):
         exact = np.percentile(valid, int(name[1:]))
         assert abs(value - exact) <= stats["percentile_error_bound"][name], name
     assert stats["percentile_error_bound"]["p50"] <= 0.001  # in NDVI's range: a 2000th of [-1, 1]
+
+
+@pytest.mark.parametrize(
+    "dtype, nodata",
+    [("uint8", 0.5), ("uint16", 7.9), ("int16", -1.5)],
+    ids=["uint8-0.5", "uint16-7.9", "int16--1.5"],
+)
+def test_a_fractional_nodata_of_an_integer_band_masks_what_gdal_masks(tmp_path, dtype, nodata):
+    """GDAL truncates it (0.5 masks 0, -1.5 masks -1): found by fuzzing against read_masks."""
+    red, nir = bands(np.int64, low=-3, high=12) if dtype == "int16" else bands(np.int64, low=0, high=12)
+    for name, values in (("red.tif", red), ("nir.tif", nir)):
+        write(tmp_path / name, [values], dtype, nodata=nodata)
+    red_path, nir_path = tmp_path / "red.tif", tmp_path / "nir.tif"
+    expected = expected_ndvi(gdal_reflectance(red_path, 1), gdal_reflectance(nir_path, 1))
+    assert np.isnan(expected).sum() > 50  # GDAL does mask the truncated value
+    np.testing.assert_array_equal(product(tmp_path, compute_ndvi(red_path, nir_path, chunks=16)), expected)
+
+
+def test_complex_bands_are_refused_naming_the_band(tmp_path):
+    write(tmp_path / "slc.tif", [np.ones(SHAPE) * (1 + 2j)], "complex64", nodata=0)
+    with pytest.raises(
+        RasterError, match=r"slc.tif: band 1 holds complex numbers \(complex64\).*gdal_translate"
+    ):
+        compute_ndvi(tmp_path / "slc.tif", tmp_path / "slc.tif")
