@@ -232,7 +232,11 @@ def band_pixels(
         sources.insert(0, f"nodata {_number(nodata)} (file)")
     else:
         sources.insert(0, f"nodata {_number(nodata)} (config)")
-    nodata = None if nodata is None or nodata == "none" or np.isnan(nodata) else float(nodata)
+        _check_config_nodata(path, band, band_dtype, nodata)
+    if nodata is None or nodata == "none" or (isinstance(nodata, float) and np.isnan(nodata)):
+        nodata = None
+    elif not (isinstance(nodata, int) and not isinstance(nodata, bool)):  # integers stay exact (uint64)
+        nodata = float(nodata)
     file_says = f"scale {_number(file_scale)}, offset {_number(file_offset)}"
     if scale is None and offset is None:
         scale, offset = file_scale, file_offset
@@ -244,6 +248,19 @@ def band_pixels(
         ignored = f"; the file's {file_says} ignored" if (file_scale, file_offset) != (1.0, 0.0) else ""
         sources.insert(1, f"scale {_number(scale)}, offset {_number(offset)} (config{ignored})")
     return BandPixels(str(path), band, nodata, float(scale), float(offset), mask, mask_band, tuple(sources))
+
+
+def _check_config_nodata(path: str | Path, band: int, band_dtype: str, nodata: float | str) -> None:
+    """A config ``nodata`` that no value of an integer band can equal would silently mark nothing."""
+    if nodata == "none" or not band_dtype.startswith(("int", "uint")):
+        return
+    info = np.iinfo(band_dtype)
+    if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
+        raise RasterError(
+            f"{path}: band {band} is {band_dtype} (whole numbers from {info.min} to {info.max}), so "
+            f"`nodata: {nodata}` can never match a pixel. Fix the scene's `nodata:` (`gdalinfo` shows the "
+            "band's values), or `nodata: none` if every pixel is valid."
+        )
 
 
 def _number(value: float | str | None) -> str:

@@ -295,3 +295,26 @@ def test_complex_bands_are_refused_naming_the_band(tmp_path):
         RasterError, match=r"slc.tif: band 1 holds complex numbers \(complex64\).*gdal_translate"
     ):
         compute_ndvi(tmp_path / "slc.tif", tmp_path / "slc.tif")
+
+
+def test_a_config_nodata_no_pixel_can_equal_is_refused_and_big_integers_stay_exact(tmp_path):
+    """Found by fuzzing: `nodata: -9999` on a uint16 band marked nothing, silently; 2**64 - 1 lost its last bit."""
+    red, nir = bands()
+    write(tmp_path / "red.tif", [red], "uint16")
+    write(tmp_path / "nir.tif", [nir], "uint16")
+    with pytest.raises(
+        RasterError, match=r"red.tif: band 1 is uint16 .*0 to 65535.*`nodata: -9999` can never match"
+    ):
+        compute_ndvi(tmp_path / "red.tif", tmp_path / "nir.tif", red={"nodata": -9999}, nir={"nodata": 0})
+    fill = 2**64 - 1
+    big_red, big_nir = red.astype(np.uint64), nir.astype(np.uint64)
+    big_red[:5] = fill
+    write(tmp_path / "red64.tif", [big_red], "uint64")
+    write(tmp_path / "nir64.tif", [big_nir], "uint64")
+    index = compute_ndvi(
+        tmp_path / "red64.tif", tmp_path / "nir64.tif", red={"nodata": fill}, nir={"nodata": "none"}
+    )
+    got = product(tmp_path, index)
+    r, n = big_red.astype(np.float64), big_nir.astype(np.float64)
+    expected = np.where(big_red != fill, (n - r) / (n + r), np.nan).astype(np.float32)
+    np.testing.assert_array_equal(got, expected)
