@@ -33,6 +33,7 @@ from snakedask.cluster import compute_logged, map_sending_data
 from snakedask.csv_blocks import (
     BOOL,
     EMPTY,
+    NO_ROWS,
     NUMBER,
     PLAIN_NUMBER,
     TEXT,
@@ -120,7 +121,7 @@ def _block_sums(
 
 def _key_needs_text(parts: list[dict[str, Any]]) -> bool:
     """Whether pandas would read the key column as text: text in some block, or numbers beside True/False."""
-    kinds = {part["key"] for part in parts} - {EMPTY}
+    kinds = {part["key"] for part in parts} - {EMPTY, NO_ROWS}
     return TEXT in kinds or len(kinds) > 1
 
 
@@ -203,7 +204,7 @@ def _add_up(parts: list[dict[str, Any]], key: str, values: list[str]) -> tuple[p
             totals.loc[undefined[undefined].index, f"{name}.sum"] = np.nan
     else:
         totals = pd.DataFrame(columns=columns, dtype="float64")
-    key_kinds = {part["key"] for part in parts} - {EMPTY}
+    key_kinds = {part["key"] for part in parts} - {EMPTY, NO_ROWS}
     if key_kinds == {NUMBER}:  # pandas' int64 key: integers, never missing; else float64
         integer = all(part["key_integer"] for part in parts)
         totals.index = totals.index.astype("int64" if integer else "float64")

@@ -76,6 +76,8 @@ SAMPLE_BYTES = 1 << 20
 
 # A column's kind in a block, and in the whole file (:func:`column_kind`).
 NUMBER, BOOL, EMPTY, TEXT = "number", "bool", "empty", "text"
+# The kind of every column of a block without a single data row (only blank or comment lines): it says nothing.
+NO_ROWS = "no rows"
 
 
 def pyarrow_can_read(read_options: dict[str, Any] | None) -> bool:
@@ -105,6 +107,7 @@ def column_kind(kinds: list[str]) -> str:
     True/False in every block and never missing give bool: :data:`BOOL`. Anything
     else is an object or string column pandas' ``mean(numeric_only=True)`` leaves out.
     """
+    kinds = [kind for kind in kinds if kind != NO_ROWS]
     present = set(kinds) - {EMPTY}
     if present <= {NUMBER}:
         return NUMBER
@@ -411,6 +414,8 @@ def group_sums(
             _refuse_missing_integers(fmt.path, table, types)
             if na_numbers:
                 table = _null_numeric_na(table, values, na_numbers)
+            if table.num_rows == 0:
+                return _no_rows(key, values)
             result = _arrow_sums(table, key, values, set(types))
             return {**result, "sums": _drop_numeric_na_keys(result["sums"], na_numbers)}
     try:
@@ -422,7 +427,13 @@ def group_sums(
             f"{fmt.path}: a column set under the table's `dtype:` ({dtype}) holds a value of another "
             f"type (bytes {start}-{end}): {err}. Change or remove that `dtype:` entry."
         ) from None
-    return _pandas_sums(frame, key, values)
+    return _no_rows(key, values) if frame.empty else _pandas_sums(frame, key, values)
+
+
+def _no_rows(key: str, values: list[str]) -> dict[str, Any]:
+    """A block of blank or comment lines only: no sums, and no say in any column's type."""
+    empty = {"sums": _empty_sums(key, values), "key": NO_ROWS, "key_integer": True, "examples": {}}
+    return {**empty, "kinds": dict.fromkeys(values, NO_ROWS)}
 
 
 def _refuse_missing_integers(path: str, table: pa.Table, types: dict[str, pa.DataType]) -> None:

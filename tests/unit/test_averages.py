@@ -484,3 +484,17 @@ def test_quotes_read_as_text_and_preambles_as_pandas_reads_them(tmp_path, engine
     encoding = "utf-8-sig" if content.startswith("\ufeff") else "utf-8"
     read = {"read_options": options} if options else {}
     averages_and_counts_equal_pandas(path, key, engine, encoding, blocksize="4KB", **read)
+
+
+@ENGINES
+@pytest.mark.parametrize(
+    "filler, options", [("\n", {}), ("# logger paused\n", {"comment": "#"})], ids=["blank", "comment"]
+)
+def test_a_block_of_blank_or_comment_lines_has_no_say_in_the_types(tmp_path, engine, filler, options):
+    # Found by fuzzing: such a block typed True/False columns as text and the integer key as float.
+    rows = [f"{2000 + i % 2},{'True' if i % 3 else 'False'},{i}" for i in range(400)]
+    path = tmp_path / "gap.csv"
+    path.write_text("year,irrigated,v\n" + "\n".join(rows) + "\n" + filler * 3000 + "2001,True,7\n")
+    read = {"read_options": options} if options else {}
+    means = averages_and_counts_equal_pandas(path, "year", engine, blocksize="4KB", **read)
+    assert list(means.columns) == ["irrigated", "v"] and means.index.dtype == np.int64
