@@ -81,9 +81,12 @@ NO_ROWS = "no rows"
 
 
 def pyarrow_can_read(read_options: dict[str, Any] | None) -> bool:
-    """Whether pyarrow's parser honours every option (a one-character separator, no comments or thousands)."""
+    """Whether pyarrow's parser honours every option (no comments or thousands; a separator, quote and
+    decimal mark that are one ASCII character each: pyarrow takes no other)."""
     options = read_options or {}
-    return not any(options.get(key) for key in PANDAS_ONLY_OPTIONS) and len(options.get("sep", ",")) == 1
+    marks = [options.get(key, default) for key, default in (("sep", ","), ("quotechar", '"'), ("decimal", "."))]
+    plain = all(len(mark) == 1 and mark.isascii() for mark in marks)
+    return not any(options.get(key) for key in PANDAS_ONLY_OPTIONS) and plain
 
 
 def numeric_na_values(read_options: dict[str, Any] | None) -> list[float]:

@@ -498,3 +498,10 @@ def test_a_block_of_blank_or_comment_lines_has_no_say_in_the_types(tmp_path, eng
     read = {"read_options": options} if options else {}
     means = averages_and_counts_equal_pandas(path, "year", engine, blocksize="4KB", **read)
     assert list(means.columns) == ["irrigated", "v"] and means.index.dtype == np.int64
+
+
+@ENGINES
+def test_a_separator_outside_ascii_is_read_as_pandas_reads_it(tmp_path, engine):
+    path = tmp_path / "section.csv"  # Latin-1, separated by the section sign
+    path.write_bytes("year§v§unit\n2000§1.5§m³\n2000§2.5§m³\n2001§3§m³\n".encode("latin-1"))
+    averages_and_counts_equal_pandas(path, "year", engine, "latin-1", read_options={"sep": "§"})
