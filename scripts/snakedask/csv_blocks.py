@@ -84,7 +84,9 @@ def pyarrow_can_read(read_options: dict[str, Any] | None) -> bool:
     """Whether pyarrow's parser honours every option (no comments or thousands; a separator, quote and
     decimal mark that are one ASCII character each: pyarrow takes no other)."""
     options = read_options or {}
-    marks = [options.get(key, default) for key, default in (("sep", ","), ("quotechar", '"'), ("decimal", "."))]
+    marks = [
+        options.get(key, default) for key, default in (("sep", ","), ("quotechar", '"'), ("decimal", "."))
+    ]
     plain = all(len(mark) == 1 and mark.isascii() for mark in marks)
     return not any(options.get(key) for key in PANDAS_ONLY_OPTIONS) and plain
 
