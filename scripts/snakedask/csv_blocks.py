@@ -332,12 +332,16 @@ def _arrow_sums(table: pa.Table, key: str, values: list[str], typed: set[str]) -
         as_float = pc.cast(table[name], pa.float64(), safe=False)
         table = table.set_column(table.schema.get_field_index(name), name, as_float)
     every = pc.ScalarAggregateOptions(min_count=0)  # a group's all-missing column sums to 0, counts 0
-    sums = table.group_by(key, use_threads=False).aggregate(
-        [([], "count_all"), *((name, "sum", every) for name in summed), *((name, "count") for name in summed)]
+    # Positional names: pyarrow names its results "<column>_sum" and "count_all", which a key called
+    # "v_sum" or "count_all" would collide with.
+    plain = [f"c{at}" for at in range(len(summed))]
+    table = table.rename_columns(["key", *plain])
+    sums = table.group_by("key", use_threads=False).aggregate(
+        [([], "count_all"), *((name, "sum", every) for name in plain), *((name, "count") for name in plain)]
     )
-    names = {"count_all": "rows", key: key}
-    names.update({f"{name}_sum": f"{name}.sum" for name in summed})
-    names.update({f"{name}_count": f"{name}.count" for name in summed})
+    names = {"count_all": "rows", "key": key}
+    names.update({f"{at}_sum": f"{name}.sum" for at, name in zip(plain, summed, strict=True)})
+    names.update({f"{at}_count": f"{name}.count" for at, name in zip(plain, summed, strict=True)})
     frame = sums.rename_columns([names[name] for name in sums.column_names]).to_pandas()
     return {**result, "sums": frame.set_index(key)}
 

@@ -505,3 +505,11 @@ def test_a_separator_outside_ascii_is_read_as_pandas_reads_it(tmp_path, engine):
     path = tmp_path / "section.csv"  # Latin-1, separated by the section sign
     path.write_bytes("year§v§unit\n2000§1.5§m³\n2000§2.5§m³\n2001§3§m³\n".encode("latin-1"))
     averages_and_counts_equal_pandas(path, "year", engine, "latin-1", read_options={"sep": "§"})
+
+
+@ENGINES
+@pytest.mark.parametrize("key", ["v_sum", "count_all", "v_count"])
+def test_a_key_named_like_an_aggregate_is_grouped_as_any_other(tmp_path, engine, key):
+    path = tmp_path / "names.csv"  # pyarrow names its aggregates "<column>_sum", "count_all"
+    path.write_text(f"{key},v,w\na,1,2\na,3,4\nb,5,6\n")
+    averages_and_counts_equal_pandas(path, key, engine)
