@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import dask
-import numpy as np
 import pandas as pd
 from dask.utils import parse_bytes
 
 from snakedask.cluster import compute_logged, map_sending_data
 from snakedask.csv_blocks import (
     BOOL,
+    BOOL_WITH_MISSING,
     EMPTY,
     NO_ROWS,
     NUMBER,
@@ -121,7 +121,7 @@ def _block_sums(
 
 def _key_needs_text(parts: list[dict[str, Any]]) -> bool:
     """Whether pandas would read the key column as text: text in some block, or numbers beside True/False."""
-    kinds = {part["key"] for part in parts} - {EMPTY, NO_ROWS}
+    kinds = {BOOL if part["key"] == BOOL_WITH_MISSING else part["key"] for part in parts} - {EMPTY, NO_ROWS}
     return TEXT in kinds or len(kinds) > 1
 
 
@@ -201,15 +201,18 @@ def _add_up(parts: list[dict[str, Any]], key: str, values: list[str]) -> tuple[p
             undefined = (
                 (stacked[f"{name}.sum"].isna() & (stacked[f"{name}.count"] > 0)).groupby(level=0).any()
             )
-            totals.loc[undefined[undefined].index, f"{name}.sum"] = np.nan
+            # By alignment, not .loc: a True/False key's labels would be read as a mask.
+            totals[f"{name}.sum"] = totals[f"{name}.sum"].mask(
+                undefined.reindex(totals.index, fill_value=False)
+            )
     else:
         totals = pd.DataFrame(columns=columns, dtype="float64")
     key_kinds = {part["key"] for part in parts} - {EMPTY, NO_ROWS}
     if key_kinds == {NUMBER}:  # pandas' int64 key: integers, never missing; else float64
         integer = all(part["key_integer"] for part in parts)
         totals.index = totals.index.astype("int64" if integer else "float64")
-    elif key_kinds == {BOOL}:
-        totals.index = totals.index.astype(bool)
+    elif key_kinds <= {BOOL, BOOL_WITH_MISSING}:
+        totals.index = totals.index.astype(bool)  # with missing keys too: pandas infers bool
     totals = totals.rename_axis(key).sort_index()
     means = pd.DataFrame({name: totals[f"{name}.sum"] / totals[f"{name}.count"] for name in values})
     counted = pd.DataFrame(

@@ -78,6 +78,8 @@ SAMPLE_BYTES = 1 << 20
 NUMBER, BOOL, EMPTY, TEXT = "number", "bool", "empty", "text"
 # The kind of every column of a block without a single data row (only blank or comment lines): it says nothing.
 NO_ROWS = "no rows"
+# A key of True/False with missing values: pandas reads an object column of bools and groups by them.
+BOOL_WITH_MISSING = "bool with missing"
 
 
 def pyarrow_can_read(read_options: dict[str, Any] | None) -> bool:
@@ -315,6 +317,8 @@ def _arrow_sums(table: pa.Table, key: str, values: list[str], typed: set[str]) -
     kinds = {name: _arrow_kind(table[name], name in typed) for name in values}
     keys = table[key]
     key_kind = _arrow_kind(keys, key in typed)
+    if pa.types.is_boolean(keys.type) and key_kind == TEXT:  # True/False with missing keys: grouped as bools
+        key_kind = BOOL_WITH_MISSING
     result = {
         "kinds": kinds,
         "key": key_kind,
@@ -350,6 +354,11 @@ def _pandas_sums(frame: pd.DataFrame, key: str, values: list[str]) -> dict[str, 
     kinds = {name: _pandas_kind(frame[name]) for name in values}
     keys = frame[key]
     key_kind = _pandas_kind(keys)
+    present = keys.dropna()
+    if (
+        key_kind == TEXT and len(present) and present.map(type).eq(bool).all()
+    ):  # pandas' object column of bools
+        key_kind = BOOL_WITH_MISSING
     summed = [name for name in values if kinds[name] != TEXT]
     grouped = frame[summed].astype("float64").groupby(keys, dropna=True)
     sums = pd.concat(

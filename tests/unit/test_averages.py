@@ -513,3 +513,14 @@ def test_a_key_named_like_an_aggregate_is_grouped_as_any_other(tmp_path, engine,
     path = tmp_path / "names.csv"  # pyarrow names its aggregates "<column>_sum", "count_all"
     path.write_text(f"{key},v,w\na,1,2\na,3,4\nb,5,6\n")
     averages_and_counts_equal_pandas(path, key, engine)
+
+
+@ENGINES
+def test_a_true_false_key_with_missing_values_is_grouped_by_bool_as_in_pandas(tmp_path, engine):
+    # Found by fuzzing: grouped as text, "True" and "true" were two groups.
+    rows = [f"{('True', 'true', 'False', 'FALSE', '')[i % 5]},{i}" for i in range(3000)]
+    path = tmp_path / "irrigated.csv"
+    path.write_text("irrigated,v\n" + "\n".join(rows) + "\n")
+    for blocksize in ("4KB", "20MB"):
+        means = averages_and_counts_equal_pandas(path, "irrigated", engine, blocksize=blocksize)
+        assert list(means.index) == [False, True]
