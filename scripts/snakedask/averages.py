@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import numpy as np
 import pandas as pd
 from dask.utils import parse_bytes
 
@@ -249,6 +250,17 @@ def compute_averages(
         raise TableError(
             f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}"
         )
+    for column, spelled in (
+        dtype or {}
+    ).items():  # pandas' extension types (Int64, category) have no block sums
+        if spelled not in ("str", "string", "object", "bool"):
+            try:
+                np.dtype(spelled)
+            except TypeError:
+                raise TableError(
+                    f"{path}: `dtype: {{{column}: {spelled}}}` is not a NumPy type. Use int64, float64, bool or "
+                    "str (missing values make pandas read a column as float64 anyway)."
+                ) from None
     wanted = columns
     if records is None or records["size"] != object_size(path):  # none, or of another version
         options = read_options or {}

@@ -524,3 +524,11 @@ def test_a_true_false_key_with_missing_values_is_grouped_by_bool_as_in_pandas(tm
     for blocksize in ("4KB", "20MB"):
         means = averages_and_counts_equal_pandas(path, "irrigated", engine, blocksize=blocksize)
         assert list(means.index) == [False, True]
+
+
+@pytest.mark.parametrize("spelled", ["Int64", "category", "Float64"])
+def test_a_pandas_extension_dtype_is_refused_naming_the_column(tmp_path, spelled):
+    path = tmp_path / "t.csv"
+    path.write_text("year,v\n2000,1\n2001,2\n")
+    with pytest.raises(TableError, match=rf"t.csv: `dtype: {{v: {spelled}}}` is not a NumPy type.*float64"):
+        compute_averages(path, "utf-8", "year", dtype={"v": spelled})
