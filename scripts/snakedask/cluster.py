@@ -555,7 +555,27 @@ def ship_package(client: Client) -> None:
             _install_package(archive, origin, lambda: tempfile.mkdtemp(prefix="snakedask-package-"))
 
     client.register_plugin(PackageForScheduler())
-    client.register_plugin(PackageForWorkers())
+    register_despite_lost_workers(client, PackageForWorkers())
+
+
+def register_despite_lost_workers(client: Client, plugin: Any, patience: float = 30.0) -> None:
+    """Register a worker plugin; a worker lost on the way is not an error.
+
+    The scheduler keeps the plugin for workers that join later, then sends it to
+    the ones it lists, and the whole call fails if one of them has just died (a
+    killed, restarted or preempted worker): the connection to it closes. So send
+    again, to the workers still listed, for up to ``patience`` s while this client
+    is still connected to the scheduler (a lost scheduler ends it at once).
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            client.register_plugin(plugin)
+            return
+        except OSError:  # distributed's CommClosedError is one
+            if client.status != "running" or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
 
 
 @contextlib.contextmanager

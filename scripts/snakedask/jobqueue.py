@@ -240,7 +240,7 @@ def _job_and_package() -> tuple[str | None, str | None]:
 
 def worker_jobs(client) -> dict[str, tuple[str | None, str | None]]:
     """Per worker: its SLURM job ID and the ``snakedask`` it imports (what the rule log records)."""
-    return client.run(_job_and_package)
+    return client.run(_job_and_package, on_error="ignore")  # a worker gone since: not an error
 
 
 # --- one cluster for the whole run (dask.local.shared with dask.jobqueue) -----------------------------

@@ -375,3 +375,45 @@ def test_data_sent_to_the_workers_is_bounded_and_every_result_kept_in_order(dist
     calls = [((i,), lambda i=i: load(i)) for i in range(20)]
     assert map_sending_data(_received, calls, "blocks", in_flight=3) == [(i, 1000 + i) for i in range(20)]
     assert DONE[0] == 20 and most[0] <= 3, most
+
+
+@pytest.mark.slow  # worker processes: out of `make test-fast`
+def test_a_worker_lost_while_the_package_is_sent_does_not_fail_the_job():
+    """A worker killed while the plugin reaches the workers (CI saw it: a test kills busy workers)."""
+    import os
+    import signal
+    import threading
+
+    from distributed import Client, LocalCluster, WorkerPlugin
+
+    from snakedask.cluster import register_despite_lost_workers
+
+    class Marker(WorkerPlugin):  # a worker plugin that leaves a mark where tasks can see it
+        name = "marker"
+
+        def setup(self, worker):
+            os.environ["SNAKEDASK_TEST_MARK"] = "1"
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    )
+    with cluster, Client(cluster) as client:
+        lost, kept = sorted(client.scheduler_info()["workers"])
+        pid = client.run(os.getpid, workers=[lost])[lost]
+        # Stopped, the worker takes the connection and never answers; killed a second later,
+        # it breaks the broadcast the way a worker dying mid-send does.
+        os.kill(pid, signal.SIGSTOP)
+        killer = threading.Timer(1.0, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        try:
+            register_despite_lost_workers(client, Marker())
+        finally:
+            killer.join()
+        marks = client.run(_environment_variable, "SNAKEDASK_TEST_MARK", workers=[kept])
+        assert marks == {kept: "1"}
+
+
+def _environment_variable(name: str) -> str | None:
+    import os
+
+    return os.environ.get(name)
