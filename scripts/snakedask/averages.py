@@ -123,7 +123,11 @@ def _block_sums(
 def _key_needs_text(parts: list[dict[str, Any]]) -> bool:
     """Whether pandas would read the key column as text: text in some block, or numbers beside True/False."""
     kinds = {BOOL if part["key"] == BOOL_WITH_MISSING else part["key"] for part in parts} - {EMPTY, NO_ROWS}
-    return TEXT in kinds or len(kinds) > 1
+    # Integers beyond int64 (uint64 in their block) beside negative ones in another: pandas reads text.
+    indexes = [part["sums"].index for part in parts if not part["sums"].empty]
+    unsigned = any(index.dtype.kind == "u" for index in indexes)
+    negative = any(index.dtype.kind == "i" and index.min() < 0 for index in indexes)
+    return TEXT in kinds or len(kinds) > 1 or (unsigned and negative)
 
 
 def _report_text(
@@ -194,6 +198,12 @@ def _late_text(
 def _add_up(parts: list[dict[str, Any]], key: str, values: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Means and counts per group from the blocks' partial sums, with the key typed as pandas types it."""
     frames = [part["sums"] for part in parts if not part["sums"].empty]
+    # Keys beyond int64 in some block (pandas: uint64 for the column): every block's keys as uint64
+    # before they meet, which would otherwise make them float64 and round them.
+    kinds = {frame.index.dtype.kind for frame in frames}
+    unsigned = "u" in kinds and kinds <= {"i", "u"}
+    if unsigned:
+        frames = [frame.set_axis(frame.index.astype("uint64")) for frame in frames]
     columns = ["rows", *(f"{name}.sum" for name in values), *(f"{name}.count" for name in values)]
     if frames:
         stacked = pd.concat([frame.reindex(columns=columns) for frame in frames])
@@ -211,7 +221,7 @@ def _add_up(parts: list[dict[str, Any]], key: str, values: list[str]) -> tuple[p
     key_kinds = {part["key"] for part in parts} - {EMPTY, NO_ROWS}
     if key_kinds == {NUMBER}:  # pandas' int64 key: integers, never missing; else float64
         integer = all(part["key_integer"] for part in parts)
-        totals.index = totals.index.astype("int64" if integer else "float64")
+        totals.index = totals.index.astype(("uint64" if unsigned else "int64") if integer else "float64")
     elif key_kinds <= {BOOL, BOOL_WITH_MISSING}:
         totals.index = totals.index.astype(bool)  # with missing keys too: pandas infers bool
     totals = totals.rename_axis(key).sort_index()

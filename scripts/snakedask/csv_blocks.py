@@ -428,6 +428,8 @@ def group_sums(
             table = read_arrow(fmt, start, end, columns, types, data=data)
         except pa.ArrowInvalid:
             table = None  # rows pyarrow cannot read: pandas reads them, or says why it cannot
+        if table is not None and key not in types and _integers_beyond_int64(table[key]):
+            table = None  # pyarrow rounds them to float64, which can merge groups; pandas reads uint64
         if table is not None:
             _refuse_missing_integers(fmt.path, table, types)
             if na_numbers:
@@ -446,6 +448,13 @@ def group_sums(
             f"type (bytes {start}-{end}): {err}. Change or remove that `dtype:` entry."
         ) from None
     return _no_rows(key, values) if frame.empty else _pandas_sums(frame, key, values)
+
+
+def _integers_beyond_int64(column: pa.ChunkedArray) -> bool:
+    """Whether pyarrow typed this column float64 for integers too large for int64 (and so rounded them)."""
+    if not pa.types.is_floating(column.type):
+        return False
+    return bool(pc.any(pc.greater_equal(pc.abs(column), 2.0**63)).as_py())
 
 
 def _no_rows(key: str, values: list[str]) -> dict[str, Any]:

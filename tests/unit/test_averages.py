@@ -299,6 +299,19 @@ def test_a_key_with_missing_values_is_float_as_in_pandas(tmp_path, engine):
 
 
 @ENGINES
+@pytest.mark.parametrize("earlier", ["", "-1,3\n"], ids=["unsigned", "beside a negative key"])
+def test_a_key_beyond_int64_in_a_later_block_keeps_its_value(tmp_path, engine, earlier):
+    # 2**64 - 1 is uint64 in its block: met with int64 blocks it must neither wrap (-1) nor round
+    # through float64; beside a negative key elsewhere, pandas reads the column as text.
+    path = tmp_path / "ids.csv"
+    rows = "".join(f"{i % 5},{i}\n" for i in range(3000))
+    # Two ids 1 apart that float64 cannot tell apart: two groups, as in pandas.
+    path.write_text(f"id,v\n{earlier}{rows}18446744073709551615,5\n18446744073709551614,7\n")
+    means = averages_and_counts_equal_pandas(path, "id", engine, blocksize="4KB")
+    assert "18446744073709551615" in [str(label) for label in means.index]
+
+
+@ENGINES
 def test_a_float_dtype_for_true_false_is_read_as_pandas_reads_it(tmp_path, engine):
     path = tmp_path / "t.csv"
     path.write_text("year,flag\n" + "".join(f"{2000 + i % 2},{i % 3 == 0}\n" for i in range(50)))
