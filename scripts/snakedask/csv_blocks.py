@@ -27,7 +27,6 @@ from __future__ import annotations
 import codecs
 import io
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +92,21 @@ def pyarrow_can_read(read_options: dict[str, Any] | None) -> bool:
     return not any(options.get(key) for key in PANDAS_ONLY_OPTIONS) and plain
 
 
+def na_spellings(na_values: list[str]) -> list[str]:
+    """The texts pandas reads as missing for ``na_values``: each as given, and a whole number also as
+    ``"N"`` and ``"N.0"`` (``"-0.0"`` makes ``"0"`` missing too), as documented for ``read_csv``."""
+    spellings = []
+    for value in na_values:
+        spellings.append(str(value))
+        try:
+            number = float(value)
+            if number == int(number):
+                spellings += [f"{int(number)}.0", str(int(number))]
+        except (ValueError, OverflowError):  # not a number, or inf
+            pass
+    return list(dict.fromkeys(spellings))
+
+
 def numeric_na_values(read_options: dict[str, Any] | None) -> list[float]:
     """The ``na_values`` that are numbers: pandas also reads their other spellings (``-9999.0``,
     ``-9.999e3`` for ``"-9999"``) as missing."""
@@ -104,6 +118,8 @@ def numeric_na_values(read_options: dict[str, Any] | None) -> list[float]:
             continue
         if not math.isnan(number):
             found.append(number)
+    if 0.0 in found:  # pandas compares numbers: -0.0 is 0 (a value set would tell them apart)
+        found += [0.0, -0.0]
     return found
 
 
@@ -203,7 +219,7 @@ def read_arrow(
         newlines_in_values=fmt.multiline,
     )
     convert = pacsv.ConvertOptions(
-        null_values=NULL_VALUES + list(options.get("na_values", [])),
+        null_values=NULL_VALUES + na_spellings(options.get("na_values", [])),
         true_values=TRUE_VALUES,
         false_values=FALSE_VALUES,
         strings_can_be_null=True,
@@ -261,10 +277,6 @@ def read_frame(fmt: CsvFormat, start: int, end: int, columns: list[str]) -> pd.D
 
 # A number as pandas reads it (Python's float() also takes "NAN" and "1_000", which pandas reads as text).
 PLAIN_NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity)\s*$"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, str) and re.match(PLAIN_NUMBER, value, re.IGNORECASE) is not None
 
 
 def _arrow_example(column: pa.ChunkedArray) -> str:
@@ -379,17 +391,11 @@ def _pandas_sums(frame: pd.DataFrame, key: str, values: list[str]) -> dict[str, 
 
 
 def _drop_numeric_na_keys(sums: pd.DataFrame, na_numbers: list[float]) -> pd.DataFrame:
-    """Leave out the groups whose key is a numeric ``na_values`` entry in another spelling (pandas' missing keys)."""
-    if not na_numbers or sums.empty:
+    """Leave out the groups whose float key is a numeric ``na_values`` entry in another spelling (pandas'
+    missing keys). Integer and text keys: pandas matches spellings only, as pyarrow's null_values did."""
+    if not na_numbers or sums.empty or not pd.api.types.is_float_dtype(sums.index):
         return sums
-    index = sums.index
-    if pd.api.types.is_bool_dtype(index):
-        return sums
-    if pd.api.types.is_numeric_dtype(index):
-        missing = index.isin(na_numbers)
-    else:
-        missing = [_is_number(str(value)) and float(value) in na_numbers for value in index]
-    return sums[~np.asarray(missing, bool)]
+    return sums[~sums.index.isin(na_numbers)]
 
 
 def group_sums(
@@ -474,11 +480,15 @@ def _refuse_missing_integers(path: str, table: pa.Table, types: dict[str, pa.Dat
 
 
 def _null_numeric_na(table: pa.Table, values: list[str], na_numbers: list[float]) -> pa.Table:
-    """Numbers equal to a numeric ``na_values`` entry become missing, as in pandas (-9999.0 for "-9999")."""
+    """Numbers equal to a numeric ``na_values`` entry become missing, as in pandas (-9999.0 for "-9999").
+
+    Only in float columns: pandas compares numbers where it parses floats; where it parses integers
+    only the spelling counts (``007`` stays 7 with ``na_values: ["7"]``).
+    """
     na = pa.array(na_numbers, pa.float64())
     for name in values:
         column = table[name]
-        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        if pa.types.is_floating(column.type):
             missing = pc.is_in(pc.cast(column, pa.float64()), value_set=na)
             if pc.any(missing).as_py():
                 at = table.schema.get_field_index(name)

@@ -312,6 +312,26 @@ def test_a_key_beyond_int64_in_a_later_block_keeps_its_value(tmp_path, engine, e
 
 
 @ENGINES
+@pytest.mark.parametrize(
+    "text, na",
+    [
+        ("k,v\n1,007\n1,5\n2,7\n", "7"),  # integers: 007 is not "7", so 7 (pandas' int parse)
+        ("k,v\n1,007\n1,5\n2,7\n1,0.5\n", "7"),  # floats: 007 is 7.0, so missing
+        ("k,v\n1,-0.0\n1,5\n2,0\n", "-0.0"),  # -0.0 and 0 are the same number
+        ("k,v\n-0,1\n1,3\n0,5\n2,-0.0\n2,0\n", "0"),  # an integer key -0 is kept, a float -0.0 missing
+        ("k,v\n-09999,1\n1,3\n-9999,5\n2,-09999\n", "-9999"),
+        ("k,v\n1,7.0\n1,5\n2,7\n", "7.0"),  # "7.0" makes "7" missing too
+        ("k,v\n1,5\n2,07\n1,7\n", "7"),  # integers with a missing value: 07 stays 7
+        ("k,v\n-9999.00,1\nx,3\n-9999,5\n", "-9999"),  # a text key: only the spellings are missing
+    ],
+)
+def test_numeric_na_values_compare_as_pandas_compares_them(tmp_path, engine, text, na):
+    path = tmp_path / "na.csv"
+    path.write_text(text)
+    averages_and_counts_equal_pandas(path, "k", engine, read_options={"na_values": [na]})
+
+
+@ENGINES
 def test_a_float_dtype_for_true_false_is_read_as_pandas_reads_it(tmp_path, engine):
     path = tmp_path / "t.csv"
     path.write_text("year,flag\n" + "".join(f"{2000 + i % 2},{i % 3 == 0}\n" for i in range(50)))
