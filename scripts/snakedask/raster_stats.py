@@ -40,15 +40,20 @@ def block_statistics(
     coarse = np.zeros(2 * COARSE_BINS, np.int64)
     # np.histogram computes the edges in the values' precision (float32 for NDVI) and bins against them.
     edges = np.linspace(*value_range, bins + 1, dtype=np.result_type(block.dtype, np.float32))
-    count, smallest, largest, total, squares = raster_kernels.statistics(block, edges, histogram, coarse)
+    count, smallest, largest, shift, total, squares = raster_kernels.statistics(
+        block, edges, histogram, coarse
+    )
+    mean = shift + total / count if count else 0.0
     codes = np.flatnonzero(coarse)
     return {
         "size": block.size,
         "count": count,
         "min": smallest,
         "max": largest,
-        "sum": total,
-        "sum_squares": squares,
+        "sum": shift * count + total,
+        "mean": mean,
+        # Squared deviations from the block's mean: combined exactly by combine(), unlike sums of squares.
+        "deviations": squares - total * total / count if count else 0.0,
         "histogram": histogram,
         "edges": edges,
         "coarse_codes": codes,
@@ -63,13 +68,19 @@ def combine(parts: Any) -> dict[str, Any]:
     for p in parts:
         np.add.at(coarse, p["coarse_codes"], p["coarse_counts"])
     codes = np.flatnonzero(coarse)
+    count = sum(p["count"] for p in parts)
+    total = float(np.sum([p["sum"] for p in parts]))
+    mean = total / count if count else 0.0
+    # Chan et al.'s parallel variance: each part's deviations plus its mean's distance from the whole's.
+    deviations = sum(p["deviations"] + p["count"] * (p["mean"] - mean) ** 2 for p in parts if p["count"])
     return {
         "size": sum(p["size"] for p in parts),
-        "count": sum(p["count"] for p in parts),
+        "count": count,
         "min": min(p["min"] for p in parts),
         "max": max(p["max"] for p in parts),
-        "sum": float(np.sum([p["sum"] for p in parts])),
-        "sum_squares": float(np.sum([p["sum_squares"] for p in parts])),
+        "sum": total,
+        "mean": mean,
+        "deviations": float(deviations),
         "histogram": np.sum([p["histogram"] for p in parts], axis=0),
         "edges": parts[0]["edges"],
         "coarse_codes": codes,
@@ -177,7 +188,7 @@ def summarise(
     edges = np.linspace(*value_range, len(counts) + 1)
     in_range = int(counts.sum())
     mean = float(computed["sum"]) / count if count else None
-    variance = float(computed["sum_squares"]) / count - mean * mean if count else None
+    variance = float(computed["deviations"]) / count if count else None
     group = len(counts) // histogram_bins
     values, bounds = percentiles(computed)
     return {

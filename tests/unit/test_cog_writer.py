@@ -61,7 +61,7 @@ def test_statistics_kernel_matches_numpy_histogram_and_moments():
     assert part["count"] == finite.size and part["size"] == values.size
     assert part["min"] == finite.min() and part["max"] == finite.max()
     assert part["sum"] == pytest.approx(finite.sum(), rel=1e-12)
-    assert part["sum_squares"] == pytest.approx((finite**2).sum(), rel=1e-12)
+    assert part["deviations"] == pytest.approx(((finite - finite.mean()) ** 2).sum(), rel=1e-12)
     # Blocks add up to the whole.
     lazy = lazy_statistics(da.from_array(values, chunks=(128, 100)))
     whole, pieces = summarise(part), summarise(lazy.compute())
@@ -102,6 +102,19 @@ def test_percentiles_of_all_values_within_their_bound_and_between_min_and_max():
     # One value repeated: every percentile is it, exactly (midpoints once put p98 past the max).
     constant = summarise(block_statistics(np.full((4, 4), 0.6, np.float32)))
     assert set(constant["percentiles"].values()) == {constant["max"]} == {np.float32(0.6)}
+
+
+@pytest.mark.parametrize("spread", [0.0, 1e-7, 1e-4, 0.3])
+def test_std_of_values_close_together_is_numpys(spread):
+    """A near-constant index (a lake, a uniform field): the std as numpy's two-pass std, to 1e-9.
+    A sum of squares about zero lost it to cancellation (1e-5 relative at 1e-4 around 0.6)."""
+    rng = np.random.default_rng(3)
+    values = (0.6 + rng.normal(0, spread, (1000, 700))).astype(np.float32)
+    values[rng.random(values.shape) < 0.05] = np.nan
+    stats = summarise(lazy_statistics(da.from_array(values, chunks=(256, 200))).compute())
+    finite = values[~np.isnan(values)].astype(np.float64)
+    assert stats["std"] == pytest.approx(finite.std(), rel=1e-9, abs=1e-15)
+    assert stats["mean"] == pytest.approx(finite.mean(), rel=1e-12)
 
 
 @pytest.mark.parametrize(
