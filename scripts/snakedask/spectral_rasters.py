@@ -220,6 +220,17 @@ def band_pixels(
     elif alphas and band not in alphas:  # GDAL's mask is the nodata one; the alpha band applies too
         mask, mask_band = "alpha", alphas[0]
         sources.append(f"mask: the file's alpha band {mask_band}")
+    if nodata is None and band_dtype in ("int64", "uint64") and abs(file_nodata or 0) >= 2**53:
+        # rasterio gives nodata as a float64, which cannot hold this one exactly (2**60 + 1 reads as
+        # 2**60, another pixel value): GDAL's own nodata mask says which pixels it marks.
+        if mask is not None:
+            raise RasterError(
+                f"{path}: band {band} ({band_dtype}) declares nodata {file_nodata:.17g}, too large to read "
+                f"exactly, beside an alpha band. Set the scene's `nodata:` to the exact value (`gdalinfo "
+                f"{path}` shows it)."
+            )
+        mask, mask_band, file_nodata = "gdal", band, None
+        sources.append("mask: GDAL's nodata mask (its nodata is beyond float64's exact integers)")
     if nodata is None:
         if file_nodata is None and mask is None:
             raise RasterError(

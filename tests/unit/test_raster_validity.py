@@ -318,3 +318,29 @@ def test_a_config_nodata_no_pixel_can_equal_is_refused_and_big_integers_stay_exa
     r, n = big_red.astype(np.float64), big_nir.astype(np.float64)
     expected = np.where(big_red != fill, (n - r) / (n + r), np.nan).astype(np.float32)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_an_int64_nodata_beyond_float64s_exact_integers_masks_as_gdal_masks(tmp_path):
+    """Found by fuzzing: rasterio gives nodata 2**60 + 1 as the float 2**60, which masked the pixels
+    worth 2**60 and kept those worth 2**60 + 1. The nodata is set in a VRT: rasterio writes an int64
+    nodata to a GeoTIFF wrongly."""
+    fill = 2**60 + 1
+    red, nir = (band.astype(np.int64) * 2**52 for band in bands())
+    red[:5], red[5:9] = fill, 2**60  # nodata, and a valid pixel float64 cannot tell from it
+    write(tmp_path / "red-values.tif", [red], "int64")
+    write(tmp_path / "nir.tif", [nir], "int64", nodata=0)
+    geotransform = ", ".join(str(v) for v in PROFILE["transform"].to_gdal())
+    (tmp_path / "red.vrt").write_text(
+        f'''<VRTDataset rasterXSize="{SHAPE[1]}" rasterYSize="{SHAPE[0]}">
+  <SRS>{PROFILE["crs"]}</SRS>
+  <GeoTransform>{geotransform}</GeoTransform>
+  <VRTRasterBand dataType="Int64" band="1">
+    <NoDataValue>{fill}</NoDataValue>
+    <SimpleSource><SourceFilename relativeToVRT="1">red-values.tif</SourceFilename><SourceBand>1</SourceBand></SimpleSource>
+  </VRTRasterBand>
+</VRTDataset>'''
+    )
+    gdal_red = gdal_reflectance(tmp_path / "red.vrt", 1)
+    assert not gdal_red[1][:5].any() and gdal_red[1][5:9].all()  # GDAL's own mask, the reference
+    got = product(tmp_path, compute_ndvi(tmp_path / "red.vrt", tmp_path / "nir.tif", chunks=16))
+    np.testing.assert_array_equal(got, expected_ndvi(gdal_red, gdal_reflectance(tmp_path / "nir.tif", 1)))
