@@ -290,6 +290,16 @@ def test_a_key_with_text_further_down_is_grouped_as_text(tmp_path, engine):
 
 
 @ENGINES
+@pytest.mark.parametrize("late", ["0x1F,5,3", "1,5,0X1f"], ids=["in the key", "in a value column"])
+def test_hex_after_the_sample_is_text_as_in_pandas(tmp_path, engine, late):
+    # pyarrow reads 0x1F as the integer 31 (a group 31, or 31 averaged); pandas as text.
+    rows = [f"{i % 3},{i * 0.5},{i}" for i in range(150_000)]  # past the 1 MB sample
+    path = tmp_path / "hex.csv"
+    path.write_text("site,v,n\n" + "\n".join(rows) + f"\n{late}\n31,1,2\n")
+    averages_and_counts_equal_pandas(path, "site", engine, blocksize="256KB")
+
+
+@ENGINES
 def test_a_key_with_missing_values_is_float_as_in_pandas(tmp_path, engine):
     rows = [f"{'NA' if i % 7 == 0 else 2000 + i % 3},{i}" for i in range(2000)]
     path = tmp_path / "k.csv"

@@ -7,7 +7,15 @@ import dask
 import pandas as pd
 import pytest
 
-from snakedask.csv_blocks import NULL_VALUES, TEXT, column_kind, group_sums, plan_blocks
+from snakedask.csv_blocks import (
+    NULL_VALUES,
+    TEXT,
+    CsvFormat,
+    column_kind,
+    group_sums,
+    holds_hex_prefix,
+    plan_blocks,
+)
 from snakedask.csv_records import record_offsets
 from snakedask.table_header import read_header
 from tests.helpers import read_blocks
@@ -87,3 +95,17 @@ def test_block_kinds_combine_as_pandas_types_the_whole_column(tmp_path, case, en
         parts = [group_sums(fmt, *span, "key", ["value"]) for span in [(records["starts"][0], split),
                                                                          (split, records["size"])]]  # fmt: skip
     assert (column_kind([part["kinds"]["value"] for part in parts]) != TEXT) is averaged_by_pandas
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-8-sig", "utf-16", "utf-16-be", "utf-32"])
+def test_a_hex_prefix_is_found_in_any_encoding_and_only_in_its_range(tmp_path, encoding):
+    """The check behind sending a block with ``0x1F`` to pandas (pyarrow reads it as 31)."""
+    head = "k,n\n1,2\n1,"
+    path = tmp_path / "t.csv"
+    path.write_bytes((head + "0X1f\n2,xylophone 10\n").encode(encoding))
+    fmt = CsvFormat(str(path), encoding, ["k", "n"], {}, {}, "pyarrow", whole_file=True, multiline=False)
+    data = path.read_bytes()
+    at, after = len(head.encode(encoding)), len((head + "0X").encode(encoding))  # where 0X starts, ends
+    assert holds_hex_prefix(fmt, 0, len(data)) and holds_hex_prefix(fmt, 0, len(data), data=data)
+    assert not holds_hex_prefix(fmt, after, len(data))  # an x and a 0 further on, but no 0x
+    assert not holds_hex_prefix(fmt, 0, at) and not holds_hex_prefix(fmt, 0, at, data=data[:at])
