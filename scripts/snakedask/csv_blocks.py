@@ -322,6 +322,8 @@ def _arrow_example(column: pa.ChunkedArray) -> str:
 def _pandas_example(column: pd.Series) -> str:
     values = column.dropna().astype(str)
     odd = values[~values.str.match(PLAIN_NUMBER, case=False)]
+    if not len(odd):  # numbers all: text because some integer is beyond int64 (a Python int to pandas)
+        odd = values[values.str.len() >= 19]
     return str((odd if len(odd) else values).iloc[0])
 
 
@@ -464,8 +466,10 @@ def group_sums(
             table = read_arrow(fmt, start, end, columns, types, data=data)
         except pa.ArrowInvalid:
             table = None  # rows pyarrow cannot read: pandas reads them, or says why it cannot
-        if table is not None and key not in types and _integers_beyond_int64(table[key]):
-            table = None  # pyarrow rounds them to float64, which can merge groups; pandas reads uint64
+        if table is not None and any(_beyond_int64(table[name]) for name in columns if name not in types):
+            # Integers there: pyarrow rounds them to float64 (merging keys), pandas reads them exactly
+            # (uint64), or as objects it does not average (below -2**63, above 2**64).
+            table = None
         inferred_integers = table is not None and any(
             pa.types.is_integer(table[name].type) for name in columns if name not in types
         )
@@ -491,8 +495,8 @@ def group_sums(
     return _no_rows(key, values) if frame.empty else _pandas_sums(frame, key, values)
 
 
-def _integers_beyond_int64(column: pa.ChunkedArray) -> bool:
-    """Whether pyarrow typed this column float64 for integers too large for int64 (and so rounded them)."""
+def _beyond_int64(column: pa.ChunkedArray) -> bool:
+    """Whether this float column holds values beyond int64's range: integers there are not floats to pandas."""
     if not pa.types.is_floating(column.type):
         return False
     return bool(pc.any(pc.greater_equal(pc.abs(column), 2.0**63)).as_py())

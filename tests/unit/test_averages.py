@@ -322,6 +322,18 @@ def test_a_key_beyond_int64_in_a_later_block_keeps_its_value(tmp_path, engine, e
 
 
 @ENGINES
+@pytest.mark.parametrize("late", ["-9223372036854775809", "18446744073709551616", "1e300"])
+def test_a_value_column_with_integers_beyond_int64_later_on_is_averaged_as_in_pandas(tmp_path, engine, late):
+    # pandas reads integers below -2**63 or above 2**64 as Python objects and leaves the column out;
+    # pyarrow read them as floats and averaged it. A float literal that large stays a float.
+    rows = [f"{i % 3},{i},{i / 4}" for i in range(150_000)]  # past the 1 MB sample
+    path = tmp_path / "big.csv"
+    path.write_text("site,n,v\n" + "\n".join(rows) + f"\n1,{late},0.5\n")
+    means = averages_and_counts_equal_pandas(path, "site", engine, blocksize="256KB")
+    assert list(means.columns) == (["v"] if "e" not in late else ["n", "v"])
+
+
+@ENGINES
 @pytest.mark.parametrize(
     "text, na",
     [
