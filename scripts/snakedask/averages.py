@@ -329,6 +329,13 @@ def compute_averages(
             "average), or rename it in the file's header."
         )
     means, counted = _add_up(parts, key, averaged)
+    for name, spelled in (dtype or {}).items():  # pandas' mean of a float32 or float16 column is float32
+        if (
+            name in means
+            and spelled not in ("str", "string", "object", "bool")
+            and np.dtype(spelled).kind == "f"
+        ):
+            means[name] = means[name].astype(np.result_type(spelled, np.float32))
     if means.empty:
         raise TableError(f"{path} has a header but no data rows with a {key!r} value to average.")
     return (means, counted) if counts else means

@@ -354,6 +354,22 @@ def test_numeric_na_values_compare_as_pandas_compares_them(tmp_path, engine, tex
 
 
 @ENGINES
+@pytest.mark.parametrize("spelled", ["float32", "float16"])
+def test_a_narrow_float_dtype_averages_to_that_dtype_as_in_pandas(tmp_path, engine, spelled):
+    # pandas' mean of a float32 (or float16) column is float32; float16 values are rounded once, as in pandas.
+    rng = np.random.default_rng(4)
+    path = tmp_path / "f.csv"
+    path.write_text(
+        "year,v\n" + "".join(f"{2000 + i % 3},{x}\n" for i, x in enumerate(rng.random(5000).tolist()))
+    )
+    means = compute_averages(path, "utf-8", "year", blocksize="16KB", dtype={"v": spelled}, engine=engine)
+    expected = pd.read_csv(path, dtype={"v": spelled}).groupby("year").mean()
+    # To a float32 ulp: pandas adds up in float32, the blocks in float64.
+    pd.testing.assert_frame_equal(means, expected, rtol=2**-23, atol=0)
+    assert means["v"].dtype == np.float32
+
+
+@ENGINES
 def test_a_float_dtype_for_true_false_is_read_as_pandas_reads_it(tmp_path, engine):
     path = tmp_path / "t.csv"
     path.write_text("year,flag\n" + "".join(f"{2000 + i % 2},{i % 3 == 0}\n" for i in range(50)))
