@@ -265,12 +265,19 @@ def compute_averages(
     ).items():  # pandas' extension types (Int64, category) have no block sums
         if spelled not in ("str", "string", "object", "bool"):
             try:
-                np.dtype(spelled)
+                kind = np.dtype(spelled)
             except TypeError:
                 raise TableError(
                     f"{path}: `dtype: {{{column}: {spelled}}}` is not a NumPy type. Use int64, float64, bool or "
                     "str (missing values make pandas read a column as float64 anyway)."
                 ) from None
+            # Complex numbers, dates and durations have no mean here; pandas cannot read a missing value
+            # into float16 (it raises KeyError).
+            if kind.kind in "cmMV" or kind == np.float16:
+                raise TableError(
+                    f"{path}: `dtype: {{{column}: {spelled}}}` cannot be averaged. Use an integer type, float32, "
+                    "float64, bool or str, or leave the column's type to pandas (remove the entry)."
+                )
     wanted = columns
     if records is None or records["size"] != object_size(path):  # none, or of another version
         options = read_options or {}
@@ -329,13 +336,13 @@ def compute_averages(
             "average), or rename it in the file's header."
         )
     means, counted = _add_up(parts, key, averaged)
-    for name, spelled in (dtype or {}).items():  # pandas' mean of a float32 or float16 column is float32
+    for name, spelled in (dtype or {}).items():  # pandas' mean of a float32 column is float32 too
         if (
             name in means
             and spelled not in ("str", "string", "object", "bool")
-            and np.dtype(spelled).kind == "f"
+            and np.dtype(spelled) == np.float32
         ):
-            means[name] = means[name].astype(np.result_type(spelled, np.float32))
+            means[name] = means[name].astype(np.float32)
     if means.empty:
         raise TableError(f"{path} has a header but no data rows with a {key!r} value to average.")
     return (means, counted) if counts else means

@@ -253,8 +253,7 @@ def read_arrow(
         strings_can_be_null=True,
         decimal_point=options.get("decimal", "."),
         include_columns=columns,
-        # pyarrow cannot parse to float16: float64 first, rounded once after, as pandas does.
-        column_types={name: pa.float64() if kind == pa.float16() else kind for name, kind in types.items()},
+        column_types=types,
     )
     read = pacsv.ReadOptions(
         encoding=fmt.arrow_encoding(decode_text or any(pa.types.is_string(t) for t in types.values())),
@@ -272,8 +271,6 @@ def read_arrow(
         with pa.memory_map(fmt.path) as source:  # parsed where it lies in the page cache, no copy
             source.seek(start)
             table = pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), read, parse, convert)
-    for name in (name for name, kind in types.items() if kind == pa.float16()):
-        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.float16()))
     return table
 
 
