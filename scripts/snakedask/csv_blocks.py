@@ -240,11 +240,19 @@ def read_arrow(
     sent by the rule (workers that cannot read the file), else read from ``fmt.path``.
     """
     options = fmt.read_options
+    long_rows = []
+
+    def invalid_row(row: pacsv.InvalidRow) -> str:
+        if row.actual_columns > row.expected_columns:  # pandas refuses it; a short row it fills with NaN
+            long_rows.append(row)
+        return "error"
+
     parse = pacsv.ParseOptions(
         delimiter=options.get("sep", ","),
         quote_char=options.get("quotechar", '"'),
         # Line breaks inside quoted fields; pyarrow parses faster when it knows there are none.
         newlines_in_values=fmt.multiline,
+        invalid_row_handler=invalid_row,
     )
     convert = pacsv.ConvertOptions(
         null_values=NULL_VALUES + na_spellings(options.get("na_values", [])),
@@ -265,13 +273,27 @@ def read_arrow(
     )
     if data is None and is_s3(fmt.path):  # read in place: one ranged GET
         data = block_bytes(fmt.path, start, end, fmt.version)
-    if data is not None:
-        table = pacsv.read_csv(pa.BufferReader(data), read, parse, convert)
-    else:
+    try:
+        if data is not None:
+            return pacsv.read_csv(pa.BufferReader(data), read, parse, convert)
         with pa.memory_map(fmt.path) as source:  # parsed where it lies in the page cache, no copy
             source.seek(start)
-            table = pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), read, parse, convert)
-    return table
+            return pacsv.read_csv(pa.BufferReader(source.read_buffer(end - start)), read, parse, convert)
+    except pa.ArrowInvalid:
+        if long_rows:
+            raise long_row(fmt.path, long_rows[0].expected_columns, long_rows[0].text, (start, end)) from None
+        raise
+
+
+def long_row(path: str, fields: int, text: str, where: tuple[int, int]) -> TableError:
+    """The error for a row with more fields than the header, which pandas refuses (its numbers would
+    shift into other columns: an unquoted separator in a text field, most often)."""
+    shown = text if len(text) <= 200 else text[:200] + "..."
+    return TableError(
+        f"{path}: a row has more fields than the header's {fields} (bytes {where[0]}-{where[1]}): {shown!r}. "
+        "pandas refuses such a file. Quote the field that holds the separator, or fix the table's "
+        "`read_options` (`sep`, `quotechar`) if they do not match the file."
+    )
 
 
 def read_pandas(
@@ -286,15 +308,33 @@ def read_pandas(
     ``pd.read_csv`` (``columns`` only)."""
     if data is None:
         data = block_bytes(fmt.path, start, end, fmt.version)
-    return pd.read_csv(
-        io.BytesIO(data),
-        encoding=fmt.encoding,
-        names=fmt.names,
-        header=0 if fmt.whole_file else None,
-        usecols=columns,
-        dtype=dtype or None,
-        **fmt.read_options,
-    )
+    # A column more than the header has, and not usecols: pandas reads a row with an extra field
+    # silently with usecols, and as an index column when it is the block's first; here it fills that
+    # column (two extra fields: pandas' ParserError). index_col=False: never an index column. (A file
+    # read in one piece has its header: there pandas itself raises ParserError for such a row.)
+    names = fmt.names if fmt.whole_file else [*fmt.names, EXTRA_FIELD]
+
+    def read(types: dict[str, str] | str | None) -> pd.DataFrame:
+        return pd.read_csv(
+            io.BytesIO(data),
+            encoding=fmt.encoding,
+            names=names,
+            header=0 if fmt.whole_file else None,
+            index_col=False,
+            dtype=types,
+            **fmt.read_options,
+        )
+
+    frame = read(dtype or None)
+    if not fmt.whole_file and frame[EXTRA_FIELD].notna().any():
+        as_text = read(str)  # the row as written, for the message
+        values = as_text.iloc[int(frame[EXTRA_FIELD].notna().to_numpy().argmax())].tolist()
+        row = (fmt.read_options.get("sep") or ",").join("" if pd.isna(v) else v for v in values)
+        raise long_row(fmt.path, len(fmt.names), row, (start, end))
+    return frame[columns]
+
+
+EXTRA_FIELD = "\x00a field past the header's"
 
 
 def read_frame(fmt: CsvFormat, start: int, end: int, columns: list[str]) -> pd.DataFrame:
@@ -489,6 +529,8 @@ def group_sums(
         frame = read_pandas(fmt, start, end, columns, dtype, data)
     except pd.errors.ParserError as err:
         raise ragged(fmt.path, err, (start, end)) from None
+    except TableError:
+        raise
     except ValueError as err:  # pandas' error for a value its `dtype` cannot hold
         raise TableError(
             f"{fmt.path}: a column set under the table's `dtype:` ({dtype}) holds a value of another "

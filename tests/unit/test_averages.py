@@ -613,3 +613,17 @@ def test_a_dtype_without_a_mean_is_refused_naming_the_column(tmp_path, spelled):
         TableError, match=rf"t.csv: `dtype: {{v: {re.escape(spelled)}}}` cannot be averaged.*float64"
     ):
         compute_averages(path, "utf-8", "year", dtype={"v": spelled})
+
+
+@ENGINES
+@pytest.mark.parametrize("row", ["1,2,3,4", "HDF1,wet, muddy,0.3"], ids=["extra field", "unquoted comma"])
+def test_a_row_with_more_fields_than_the_header_stops_the_run_as_in_pandas(tmp_path, engine, row):
+    # Found by fuzzing: past the sample, its extra field was dropped (and an unquoted comma shifted the
+    # numbers into the next column); pandas refuses the file.
+    rows = [f"{i % 3},{i},{i / 4}" for i in range(150_000)]
+    path = tmp_path / "long.csv"
+    path.write_text("site,n,v\n" + "\n".join(rows) + f"\n{row}\n2,3,4\n")
+    with pytest.raises(pd.errors.ParserError):
+        pd.read_csv(path)
+    with pytest.raises(TableError, match=r"long.csv: (a row has more fields than the header|not every row)"):
+        compute_averages(path, "utf-8", "site", blocksize="256KB", engine=engine)

@@ -17,6 +17,7 @@ from snakedask.csv_blocks import (
     plan_blocks,
 )
 from snakedask.csv_records import record_offsets
+from snakedask.errors import TableError
 from snakedask.table_header import read_header
 from tests.helpers import read_blocks
 
@@ -109,3 +110,14 @@ def test_a_hex_prefix_is_found_in_any_encoding_and_only_in_its_range(tmp_path, e
     assert holds_hex_prefix(fmt, 0, len(data)) and holds_hex_prefix(fmt, 0, len(data), data=data)
     assert not holds_hex_prefix(fmt, after, len(data))  # an x and a 0 further on, but no 0x
     assert not holds_hex_prefix(fmt, 0, at) and not holds_hex_prefix(fmt, 0, at, data=data[:at])
+
+
+@ENGINES
+def test_a_block_that_starts_with_a_long_row_is_refused(tmp_path, engine):
+    """pandas given names reads a long first row as an index column, silently: refused instead."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c\n1,2,3\n1,2,3,4\n2,5,6\n")
+    fmt = CsvFormat(str(path), "utf-8", ["a", "b", "c"], {}, {}, engine, whole_file=False, multiline=False)
+    start = len("a,b,c\n1,2,3\n")
+    with pytest.raises(TableError, match=r"t.csv: a row has more fields than the header's 3 .*'1,2,3,4'"):
+        group_sums(fmt, start, path.stat().st_size, "a", ["b", "c"])
