@@ -95,6 +95,11 @@ CASES = {
         lambda f, s: table(f, b"year,v\n2014,1\n2015,2,3\n2016,4\n"),
         r"raw.csv: not every row has the same number of fields as the header, or a quote is never closed.*`read_options`",
     ),
+    "a row with an unquoted comma, far down": (
+        lambda f, s: table(f, b"year,note,v\n" + b"2014,dry,1.5\n" * 100_000 + b"2015,wet, muddy,0.3\n"),
+        r"raw.csv: a row has more fields than the header's 3 \(bytes \d+-\d+\): '2015,wet, muddy,0.3'.*"
+        r"Quote the field that holds the separator",
+    ),
     "a `columns:` entry the table lacks": (
         lambda f, s: table(f, latin1(s), columns=["m_siol"]),
         r"raw.csv has no column 'm_siol' \(from the table's `columns:`\); columns found: \['timestamp'.*"
