@@ -10,7 +10,7 @@ import dask
 import numpy as np
 import pytest
 import rasterio
-from rasterio.enums import MaskFlags
+from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.transform import from_origin
 
 from snakedask.errors import RasterError
@@ -344,3 +344,53 @@ def test_an_int64_nodata_beyond_float64s_exact_integers_masks_as_gdal_masks(tmp_
     assert not gdal_red[1][:5].any() and gdal_red[1][5:9].all()  # GDAL's own mask, the reference
     got = product(tmp_path, compute_ndvi(tmp_path / "red.vrt", tmp_path / "nir.tif", chunks=16))
     np.testing.assert_array_equal(got, expected_ndvi(gdal_red, gdal_reflectance(tmp_path / "nir.tif", 1)))
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NodataShadowWarning")
+@pytest.mark.parametrize("seed", range(40))
+def test_random_files_give_the_ndvi_of_gdals_reading(tmp_path, seed):
+    """A fuzz kept as a test: a random dtype, nodata (a pixel's value, fractional, NaN or none), internal
+    mask, alpha band and scale/offset per band. Valid: GDAL's mask, and not the
+    nodata value (as GDAL compares it), and not 0 in an alpha band: each marks pixels missing."""
+    rng = np.random.default_rng(seed)
+    dtype = str(rng.choice(["uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"]))
+    integer = np.dtype(dtype).kind in "iu"
+    paths, references = [], []
+    for name in ("red", "nir"):
+        values = (
+            rng.integers(-100 if dtype[0] == "i" else 0, 100 if dtype == "int8" else 250, SHAPE)
+            if integer
+            else rng.uniform(-1, 1, SHAPE)
+        )
+        nodata = rng.choice(["value", "fraction", "nan", "none"])
+        nodata = {
+            "value": float(values.flat[rng.integers(values.size)]),
+            "fraction": float(values.flat[0]) + 0.5,
+            "nan": None if integer else float("nan"),
+            "none": None,
+        }[str(nodata)]
+        if not integer:
+            values[rng.random(SHAPE) < 0.05] = rng.choice([np.nan, np.inf, -np.inf])
+        mask = some_mask(seed) if rng.random() < 0.3 else None
+        alpha = mask is None and rng.random() < 0.25
+        options = {"nodata": nodata, "mask": mask}
+        if alpha:
+            options |= {"photometric": "MINISBLACK", "alpha": "YES"}
+        if rng.random() < 0.3:
+            options |= {"scales": [2.5] * (1 + alpha), "offsets": [-0.1] * (1 + alpha)}
+        stack = [values, np.where(rng.random(SHAPE) < 0.2, 0, 255)] if alpha else [values]
+        path = write(tmp_path / f"{name}.tif", stack, dtype, **options)
+        paths.append(path)
+        with rasterio.open(path) as src:
+            raw, (value, valid) = src.read(1), gdal_reflectance(path, 1)
+            if src.count == 2 and src.colorinterp[1] == ColorInterp.alpha:
+                valid &= src.read(2) != 0
+            if src.nodata is not None and not np.isnan(src.nodata):
+                valid &= raw != (np.trunc(src.nodata) if integer else raw.dtype.type(src.nodata))
+        references.append((value, valid))
+    try:
+        got = product(tmp_path, compute_ndvi(*paths, chunks=16))
+    except RasterError as err:  # neither nodata nor a mask: the one refusal expected here
+        assert "declares no nodata value" in str(err)
+        return
+    np.testing.assert_array_equal(got, expected_ndvi(*references))
