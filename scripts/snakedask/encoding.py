@@ -5,6 +5,11 @@ the ``³`` of ``m³/m³ VWC``) as Windows-1251 with ~1 % confidence: that decode
 without error but turns ``³`` into ``і``. So a guess below ``min_confidence``
 counts as "unknown", and then strict UTF-8 and a list of candidates are tried.
 Whatever is chosen must decode the *whole* file, not only the detection sample.
+One exception to "unknown": chardet names Cyrillic and Greek codepages (cp1251,
+KOI8-R, cp1253) at ~0.2 confidence, and Latin-1 would read their words as runs of
+accented letters (``àñòîê``); where the Latin candidate reads most accented
+words so, chardet's guess is taken if it decodes the whole file, else the file
+is refused (:func:`other_script_words`).
 
 The record (``encoding.json``) keeps apart what was chosen and what chardet
 said: ``encoding`` (Python's codec name), ``method`` (``config``: the table's
@@ -103,6 +108,39 @@ def decode_problem(path: str | Path, encoding: str, controls: bool = False) -> s
             offset += len(block)
 
 
+def other_script_words(sample: bytes, encoding: str) -> list[str]:
+    """Words that ``encoding`` (a Latin-script one) reads from ``sample`` as 3+ accented letters and no
+    plain one: how Cyrillic, Greek or Japanese bytes look when read as Latin-1 or cp1252 (``àñòîê``).
+    Real Latin-script words mix in ASCII letters (``Müller``, ``forêt``). Empty unless they are at least
+    3 and most of the words with an accented letter."""
+    words = re.findall(r"[^\W\d_]{3,}", sample.decode(encoding, errors="replace"))
+    accented = [word for word in words if not word.isascii()]
+    odd = [word for word in accented if not any(letter.isascii() for letter in word)]
+    return odd if len(odd) >= 3 and 2 * len(odd) > len(accented) else []
+
+
+def _other_script(path, guess, confidence, said, checked, tried, name, odd) -> dict:
+    """chardet's low-confidence guess, where the Latin candidate would read another script's words as
+    accented-letter soup; or an error asking for `encoding:` when that guess does not decode the file."""
+    examples = ", ".join(repr(word) for word in list(dict.fromkeys(odd))[:3])
+    soup = f"{name} would read words such as {examples}, only accented letters: another script's bytes"
+    guessed = guess.get("encoding")
+    if guessed:
+        try:
+            encoding = canonical(guessed)
+        except EncodingError:
+            encoding = None
+        if encoding and decode_problem(path, encoding) is None:
+            why = "; ".join([*tried, soup, f"chardet's {guessed} ({confidence:.2f}) decodes the whole file"])
+            return {"encoding": encoding, "method": "chardet", "why": why,
+                    "chardet": {**said, "used": True}, "checked": checked}  # fmt: skip
+    raise EncodingError(
+        f"{path}: {soup}, and chardet's guess ({guessed!r} at {confidence:.2f}) does not decode the file. "
+        "Set the table's `encoding:` key (e.g. cp1251 or koi8-r for Russian, iso8859-7 for Greek, "
+        "shift_jis for Japanese)."
+    )
+
+
 def detect_encoding(
     path: str | Path,
     override: str | None = None,
@@ -129,7 +167,8 @@ def detect_encoding(
         }
 
     with open_binary(path) as stream:
-        guess = chardet.detect(stream.read(sample_bytes))
+        sample = stream.read(sample_bytes)
+    guess = chardet.detect(sample)
     confidence = float(guess.get("confidence") or 0.0)
     said = {"guess": guess.get("encoding"), "confidence": round(confidence, 4), "used": False}
     tried = []
@@ -155,6 +194,8 @@ def detect_encoding(
         for name in names:
             encoding = canonical(name)
             problem = decode_problem(path, encoding)
+            if problem is None and method == "candidate" and (odd := other_script_words(sample, encoding)):
+                return _other_script(path, guess, confidence, said, checked, tried, name, odd)
             if problem is None:
                 why = "; ".join([*tried, f"{name} decodes the whole file"])
                 return {

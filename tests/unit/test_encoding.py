@@ -121,3 +121,29 @@ def test_single_byte_check_agrees_with_decoding(tmp_path, encoding):
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "shift_jis", "gbk", "big5", "utf-8-sig"])
 def test_multi_byte_codecs_are_decoded(encoding):
     assert not single_byte_codec(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["cp1251", "koi8_r", "iso8859_5", "cp1253", "iso8859_7"])
+def test_cyrillic_or_greek_bytes_are_not_read_as_accented_latin(tmp_path, encoding):
+    """Found by fuzzing: chardet names these at ~0.2 confidence, below the threshold, and Latin-1 then
+    read every word as accented letters ('àñòîê'): silently wrong headers and group labels."""
+    words = (
+        ["Черский", "Колыма", "Андрюшкино", "Походск", "тундра"]
+        if encoding[-1] in "15" or encoding.startswith("koi")
+        else ["Αθήνα", "Κρήτη", "Θεσσαλονίκη", "λίμνη", "δάσος"]
+    )
+    text = "site,year,value\n" + "".join(f"{w},{2000 + i % 3},{i * 0.5}\n" for i, w in enumerate(words * 80))
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode(encoding))
+    record = detect_encoding(path)
+    assert path.read_bytes().decode(record["encoding"]) == text, record
+    assert record["method"] == "chardet" and "only accented letters" in record["why"]
+
+
+def test_latin1_words_with_accents_stay_latin1(tmp_path):
+    """The check above must not take real Latin-script text for another script: its words mix in ASCII."""
+    words = ["Müller", "Größe", "Straße", "Äpfel", "côte", "forêt", "été", "Noël", "µm", "m³/m³"]
+    text = "site,year,value\n" + "".join(f"{w},{2000 + i % 3},{i * 0.5}\n" for i, w in enumerate(words * 80))
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("latin-1"))
+    assert detect_encoding(path)["encoding"] == "iso8859-1"
