@@ -22,6 +22,7 @@ as the last resort with them);
 
 import codecs
 import re
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -108,6 +109,13 @@ def decode_problem(path: str | Path, encoding: str, controls: bool = False) -> s
             offset += len(block)
 
 
+def latin_script(encoding: str) -> bool:
+    """Whether a single-byte ``encoding``'s upper half holds Latin letters only (Latin-1, cp1252: yes;
+    cp1251, a Cyrillic candidate someone configured: no)."""
+    letters = [c for c in bytes(range(0xC0, 0x100)).decode(encoding, errors="ignore") if c.isalpha()]
+    return bool(letters) and all(unicodedata.name(c, "").startswith("LATIN") for c in letters)
+
+
 def other_script_words(sample: bytes, encoding: str) -> list[str]:
     """Words that ``encoding`` (a Latin-script one) reads from ``sample`` as 3+ accented letters and no
     plain one: how Cyrillic, Greek or Japanese bytes look when read as Latin-1 or cp1252 (``àñòîê``).
@@ -119,7 +127,16 @@ def other_script_words(sample: bytes, encoding: str) -> list[str]:
     return odd if len(odd) >= 3 and 2 * len(odd) > len(accented) else []
 
 
-def _other_script(path, guess, confidence, said, checked, tried, name, odd) -> dict:
+def _other_script(
+    path: str | Path,
+    guess: dict,
+    confidence: float,
+    said: dict,
+    checked: str,
+    tried: list[str],
+    name: str,
+    odd: list[str],
+) -> dict:
     """chardet's low-confidence guess, where the Latin candidate would read another script's words as
     accented-letter soup; or an error asking for `encoding:` when that guess does not decode the file."""
     examples = ", ".join(repr(word) for word in list(dict.fromkeys(odd))[:3])
@@ -194,7 +211,8 @@ def detect_encoding(
         for name in names:
             encoding = canonical(name)
             problem = decode_problem(path, encoding)
-            if problem is None and method == "candidate" and (odd := other_script_words(sample, encoding)):
+            latin = method == "candidate" and latin_script(encoding)
+            if problem is None and latin and (odd := other_script_words(sample, encoding)):
                 return _other_script(path, guess, confidence, said, checked, tried, name, odd)
             if problem is None:
                 why = "; ".join([*tried, f"{name} decodes the whole file"])

@@ -147,3 +147,12 @@ def test_latin1_words_with_accents_stay_latin1(tmp_path):
     path = tmp_path / "t.csv"
     path.write_bytes(text.encode("latin-1"))
     assert detect_encoding(path)["encoding"] == "iso8859-1"
+
+
+def test_a_configured_cyrillic_candidate_is_taken_as_it_is(tmp_path):
+    """The accented-letters check is for Latin candidates: cp1251 reads Russian words as Cyrillic."""
+    text = "site,year\n" + "".join(f"{w},{2000 + i % 3}\n" for i, w in enumerate(["Черский", "Колыма"] * 200))
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("cp1251"))
+    record = detect_encoding(path, candidates=["cp1251"], min_confidence=0.99)
+    assert (record["encoding"], record["method"]) == ("cp1251", "candidate"), record
