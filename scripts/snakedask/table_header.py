@@ -93,10 +93,19 @@ def check_header(
     types are known (:func:`averages.chosen_columns`)."""
     found = read_header(path, encoding, read_options)
     if key not in found:
+        # A name outside ASCII that is not there: most often the header read in the wrong encoding.
+        garbled = (
+            ""
+            if key.isascii()
+            else (
+                f" The file was read as {encoding}: if the names above look garbled, set the table's `encoding:`."
+            )
+        )
         raise TableError(
             f"{path} has no column {key!r} to group by; columns found: {found}."
             + did_you_mean(key, found)
             + " Set the table's `groupby:` to one of them."
+            + garbled
         )
     if key in (columns or []):
         raise TableError(

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from snakedask.encoding import _CONTROL, decode_problem, detect_encoding, single_byte_codec
-from snakedask.errors import EncodingError
+from snakedask.errors import EncodingError, TableError
+from snakedask.table_header import check_header
 
 HEADER = b'"timestamp","year","unit"\r\n'
 ROW = b'"2014-07-01 00:00:00",2014,"m\xb3/m\xb3 VWC"\r\n'
@@ -156,3 +157,12 @@ def test_a_configured_cyrillic_candidate_is_taken_as_it_is(tmp_path):
     path.write_bytes(text.encode("cp1251"))
     record = detect_encoding(path, candidates=["cp1251"], min_confidence=0.99)
     assert (record["encoding"], record["method"]) == ("cp1251", "candidate"), record
+
+
+def test_a_group_key_outside_ascii_that_is_not_found_points_at_the_encoding(tmp_path):
+    """Shift-JIS, which detection cannot tell (a known gap): the error says where to look."""
+    path = tmp_path / "t.csv"
+    path.write_bytes("地点,年,値\n東京,2000,1.5\n".encode("shift_jis"))
+    encoding = detect_encoding(path)["encoding"]
+    with pytest.raises(TableError, match=rf"no column '年' to group by.*read as {encoding}.*`encoding:`"):
+        check_header(path, encoding, "年")
