@@ -127,6 +127,17 @@ def other_script_words(sample: bytes, encoding: str) -> list[str]:
     return odd if len(odd) >= 3 and 2 * len(odd) > len(accented) else []
 
 
+def _whole_file_guess(path: str | Path, guessed: str | None) -> str | None:
+    """chardet's guess as Python's codec name, where Python knows it and it decodes the whole file."""
+    if not guessed:
+        return None
+    try:
+        encoding = canonical(guessed)
+    except EncodingError:
+        return None
+    return encoding if decode_problem(path, encoding) is None else None
+
+
 def _other_script(
     path: str | Path,
     guess: dict,
@@ -142,15 +153,10 @@ def _other_script(
     examples = ", ".join(repr(word) for word in list(dict.fromkeys(odd))[:3])
     soup = f"{name} would read words such as {examples}, only accented letters: another script's bytes"
     guessed = guess.get("encoding")
-    if guessed:
-        try:
-            encoding = canonical(guessed)
-        except EncodingError:
-            encoding = None
-        if encoding and decode_problem(path, encoding) is None:
-            why = "; ".join([*tried, soup, f"chardet's {guessed} ({confidence:.2f}) decodes the whole file"])
-            return {"encoding": encoding, "method": "chardet", "why": why,
-                    "chardet": {**said, "used": True}, "checked": checked}  # fmt: skip
+    if encoding := _whole_file_guess(path, guessed):
+        why = "; ".join([*tried, soup, f"chardet's {guessed} ({confidence:.2f}) decodes the whole file"])
+        return {"encoding": encoding, "method": "chardet", "why": why,
+                "chardet": {**said, "used": True}, "checked": checked}  # fmt: skip
     raise EncodingError(
         f"{path}: {soup}, and chardet's guess ({guessed!r} at {confidence:.2f}) does not decode the file. "
         "Set the table's `encoding:` key (e.g. cp1251 or koi8-r for Russian, iso8859-7 for Greek, "
@@ -190,11 +196,7 @@ def detect_encoding(
     said = {"guess": guess.get("encoding"), "confidence": round(confidence, 4), "used": False}
     tried = []
     if guess.get("encoding") and confidence >= min_confidence:
-        try:
-            encoding = canonical(guess["encoding"])
-        except EncodingError:
-            encoding = None
-        if encoding and decode_problem(path, encoding) is None:
+        if encoding := _whole_file_guess(path, guess["encoding"]):
             why = f"chardet guessed {guess['encoding']} with confidence {confidence:.2f}"
             return {"encoding": encoding, "method": "chardet", "why": why,
                     "chardet": {**said, "used": True}, "checked": checked}  # fmt: skip
