@@ -260,6 +260,7 @@ def compute_averages(
         raise TableError(
             f"read_csv options {sorted(unknown)} are not allowed; allowed: {list(SAFE_READ_OPTIONS)}"
         )
+    float32 = []  # `dtype:` columns pandas averages to float32
     for column, spelled in (
         dtype or {}
     ).items():  # pandas' extension types (Int64, category) have no block sums
@@ -278,6 +279,8 @@ def compute_averages(
                     f"{path}: `dtype: {{{column}: {spelled}}}` cannot be averaged. Use an integer type, float32, "
                     "float64, bool or str, or leave the column's type to pandas (remove the entry)."
                 )
+            if kind == np.float32:
+                float32.append(column)
     wanted = columns
     if records is None or records["size"] != object_size(path):  # none, or of another version
         options = read_options or {}
@@ -336,13 +339,8 @@ def compute_averages(
             "average), or rename it in the file's header."
         )
     means, counted = _add_up(parts, key, averaged)
-    for name, spelled in (dtype or {}).items():  # pandas' mean of a float32 column is float32 too
-        if (
-            name in means
-            and spelled not in ("str", "string", "object", "bool")
-            and np.dtype(spelled) == np.float32
-        ):
-            means[name] = means[name].astype(np.float32)
+    for name in (name for name in float32 if name in means):  # pandas' mean of a float32 column is float32
+        means[name] = means[name].astype(np.float32)
     if means.empty:
         raise TableError(f"{path} has a header but no data rows with a {key!r} value to average.")
     return (means, counted) if counts else means
