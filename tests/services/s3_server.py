@@ -36,18 +36,21 @@ def bucket_with_sample(server, bucket: str, sample: dict[str, Path]) -> None:
 @contextlib.contextmanager
 def cutting_proxy(upstream_port: int, path: str, cuts: int, on_cut=None, refuse_status: int | None = None):
     """A TCP proxy on 127.0.0.1 that cuts the answer to the first ``cuts`` connections whose first
-    request is ``GET <path>`` halfway through, then closes them (and calls ``on_cut()``). With
+    request is ``GET <path>`` halfway through and closes them, calling ``on_cut()`` before the client
+    can see the cut (its retry then meets what ``on_cut`` did, however slow it was). With
     ``refuse_status`` (e.g. 503) it instead answers the first ``cuts`` requests for ``path`` (any
     method) with that status and S3's ``SlowDown`` error, as a busy store does. Yields its endpoint."""
     listener = socket.create_server(("127.0.0.1", 0))
     state = {"cuts": cuts}
 
-    def pipe(source, sink, limit=None):
+    def pipe(source, sink, limit=None, at_limit=None):
         sent = 0
         with contextlib.suppress(OSError):
             while data := source.recv(1 << 14):
                 if limit is not None and sent + len(data) >= limit:
                     sink.sendall(data[: limit - sent])
+                    if at_limit is not None:
+                        at_limit()  # before the cut shows: the client's retry comes after it
                     break
                 sink.sendall(data)
                 sent += len(data)
@@ -74,9 +77,7 @@ def cutting_proxy(upstream_port: int, path: str, cuts: int, on_cut=None, refuse_
         upstream.sendall(first)
         threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
         # Headers and about half of a small object's body: the object is ~40 kB in the tests.
-        pipe(upstream, client, limit=20_000 if cut else None)
-        if cut and on_cut is not None:
-            on_cut()
+        pipe(upstream, client, limit=20_000 if cut else None, at_limit=on_cut if cut else None)
 
     def accept():
         with contextlib.suppress(OSError):
