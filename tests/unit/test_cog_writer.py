@@ -202,18 +202,20 @@ def test_written_cog_reads_back_exactly(tmp_path, budget, bigtiff):
         assert data[offset + size : offset + size + 4] == data[offset + size - 4 : offset + size]
 
 
-def test_overviews_are_means_of_the_valid_pixels_below(tmp_path):
-    values = smooth((600, 1030))
+# Blocks of whole tiles, blocks that halve to odd sizes, blocks smaller than a tile.
+@pytest.mark.parametrize("chunks", [(256, 512), (768, 256), (128, 384), (250, 1030)])
+def test_overviews_are_means_of_the_valid_pixels_below(tmp_path, chunks):
+    values = smooth((1300, 1030))
     values[100:300, 200:700] = np.nan
     values[::3, ::5] = np.nan
     cog_writer.write_cog(
-        da.from_array(values, chunks=(256, 512)), tmp_path / "out.tif", crs="EPSG:32657", transform=TRANSFORM
+        da.from_array(values, chunks=chunks), tmp_path / "out.tif", crs="EPSG:32657", transform=TRANSFORM
     )
     with rasterio.open(tmp_path / "out.tif") as src:
         for factor in src.overviews(1):
-            shape = (-(-600 // factor), -(-1030 // factor))
+            shape = (-(-1300 // factor), -(-1030 // factor))
             padded = np.full((shape[0] * factor, shape[1] * factor), np.nan)
-            padded[:600, :1030] = values
+            padded[:1300, :1030] = values
             windows = padded.reshape(shape[0], factor, shape[1], factor)
             counts = np.count_nonzero(~np.isnan(windows), axis=(1, 3))
             sums = np.nansum(windows, axis=(1, 3))
