@@ -117,7 +117,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores (default: 2)")
     parser.add_argument(
-        "--blocksize", default="64MB", help="CSV blocksize for the benchmark tables (default: 64MB)"
+        "--blocksize",
+        default="20MB",
+        help="CSV blocksize for the benchmark tables (default: 20MB, the config's default)",
     )
     parser.add_argument(
         "--chunks",
