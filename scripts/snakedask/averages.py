@@ -339,8 +339,9 @@ def compute_averages(
             "average), or rename it in the file's header."
         )
     means, counted = _add_up(parts, key, averaged)
-    for name in (name for name in float32 if name in means):  # pandas' mean of a float32 column is float32
-        means[name] = means[name].astype(np.float32)
+    for name in float32:  # pandas' mean of a float32 column is float32 too
+        if name in means:
+            means[name] = means[name].astype(np.float32)
     if means.empty:
         raise TableError(f"{path} has a header but no data rows with a {key!r} value to average.")
     return (means, counted) if counts else means

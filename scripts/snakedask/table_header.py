@@ -93,12 +93,12 @@ def check_header(
     types are known (:func:`averages.chosen_columns`)."""
     found = read_header(path, encoding, read_options)
     if key not in found:
-        garbled = ""
-        if not key.isascii():  # a name outside ASCII that is not there: most often the wrong encoding
-            garbled = (
-                f" The file was read as {encoding}: if the names above look garbled, set the table's "
-                "`encoding:`."
-            )
+        # A name outside ASCII that is not there: most often the file read in the wrong encoding.
+        garbled = (
+            ""
+            if key.isascii()
+            else f" The file was read as {encoding}: if the names above look garbled, set the table's `encoding:`."
+        )
         raise TableError(
             f"{path} has no column {key!r} to group by; columns found: {found}."
             + did_you_mean(key, found)
